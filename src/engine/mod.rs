@@ -1,0 +1,5 @@
+//! The interpreter: executes the IR. Depends on `ir`, never on JSON text.
+
+pub mod eval;
+
+pub use eval::{Context, EvalError, Record};

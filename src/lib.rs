@@ -1,0 +1,16 @@
+//! nexus-crm: a workflow engine for CRM pipelines.
+//!
+//! Definitions (JSON) are parsed with spans ([`syntax`]), validated against the JSON Schema and
+//! semantic rules ([`check`]), and compiled into a typed state-machine IR ([`ir`]) that the
+//! interpreter ([`engine`]) executes.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod codes;
+pub mod diagnostic;
+pub mod engine;
+pub mod ir;
+pub mod report;
+pub mod syntax;
