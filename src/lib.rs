@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 pub mod check;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod codes;
 pub mod diagnostic;
 pub mod engine;

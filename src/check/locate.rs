@@ -51,7 +51,7 @@ impl<'a> Locator<'a> {
     /// The span of a character range `inner` of the decoded string at `pointer` (for diagnostics
     /// inside expressions). Falls back to the whole value.
     pub fn in_string(&self, pointer: &str, inner: Span) -> Span {
-        match self.node(pointer).and_then(|n| n.as_json_string()) {
+        match self.node(pointer).and_then(|n| n.as_string()) {
             Some(string) => string.source_span(inner),
             None => self.value(pointer),
         }

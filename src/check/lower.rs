@@ -568,7 +568,7 @@ impl<'a> Cx<'a, '_> {
     fn action_kind(&mut self, name: &str, spec: &model::ActionSpec, names: &Names<'_>, data: &DataSchema) -> ir::ActionKind {
         use model::ActionType as T;
         let at = ptr!["actions", name];
-        let mut require = |cx: &mut Self, key: &str, present: bool| {
+        let require = |cx: &mut Self, key: &str, present: bool| {
             if !present {
                 cx.push(
                     Diagnostic::new(Code::MissingField, cx.locate.key(&at), format!("missing required key `{key}`"))

@@ -1,1 +1,917 @@
-//! TODO
+//! Strict JSON (RFC 8259) to an owned tree with byte spans, keeping duplicate keys.
+//!
+//! [`parse`] is the entry point. The tree remembers where every key and value came from, and a
+//! [`JsonString`] maps offsets in its decoded value back to the file, so a diagnostic about a
+//! condition expression inside a string can underline the exact character.
+//!
+//! Decisions, where RFC 8259 leaves room or serde_json differs:
+//! - Numbers are read exactly as serde_json reads them (without `arbitrary_precision`): integers
+//!   that fit `u64` or `i64` stay integers, other integers and all decimals become the nearest
+//!   `f64` (`-0` is `-0.0`), and a number beyond the `f64` range (`1e400`) is an error.
+//! - Duplicate keys are reported ([`Code::DuplicateKey`]) but kept; lookups and [`Node::to_value`]
+//!   use the last one, as serde_json does.
+//! - Nesting deeper than [`MAX_DEPTH`] is rejected ([`Code::TooDeep`]) by a linear pre-scan before
+//!   the recursive-descent grammar runs, so no input can exhaust the stack; every tree [`parse`]
+//!   returns is at most that deep, which bounds the recursion of [`Node::to_value`] and of `Drop`.
+//! - A leading UTF-8 byte order mark is skipped. Lone surrogate escapes (`"\ud800"`) are errors.
+//!
+//! Otherwise a text is accepted exactly when `serde_json::from_str::<serde_json::Value>` accepts it.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use pest::Parser as _;
+use pest::Token;
+use pest::error::{ErrorVariant, InputLocation};
+use serde_json::{Map, Number, Value};
+
+use crate::diagnostic::{Code, Diagnostic, Span};
+
+/// The deepest nesting of arrays and objects that [`parse`] accepts (serde_json's limit too).
+pub const MAX_DEPTH: usize = 128;
+
+/// A JSON value and the byte span it was parsed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// The whole value in the source, brackets and quotes included.
+    pub span: Span,
+    /// What the value is.
+    pub kind: NodeKind,
+}
+
+/// The shape of a [`Node`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as serde_json reads it.
+    Number(Number),
+    /// A string.
+    String(JsonString),
+    /// An array.
+    Array(Vec<Node>),
+    /// An object's members in source order, duplicate keys included.
+    Object(Vec<Member>),
+}
+
+/// One `"key": value` pair of an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The key, with its span.
+    pub key: JsonString,
+    /// The value.
+    pub value: Node,
+}
+
+/// A string literal: its decoded value, its span, and how to map decoded offsets to the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonString {
+    /// The decoded value (escapes resolved).
+    pub value: String,
+    /// The literal in the source, quotes included.
+    pub span: Span,
+    /// The escapes, in order; empty (no allocation) for the common string without escapes.
+    escapes: Box<[Escape]>,
+}
+
+/// One escape sequence: where it starts in the decoded value and in the source (both relative to
+/// the first byte after the opening quote), and how long it is in each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Escape {
+    decoded: usize,
+    source: usize,
+    decoded_len: u8,
+    source_len: u8,
+}
+
+/// Parses `source` as one JSON value; the tree is `None` if the text is not well-formed JSON.
+///
+/// Syntax errors stop the parse at the first one ([`Code::JsonSyntax`], [`Code::TooDeep`]);
+/// duplicate keys ([`Code::DuplicateKey`]) are all reported and the tree is still returned.
+pub fn parse(source: &str) -> (Option<Node>, Vec<Diagnostic>) {
+    let scan = prescan(source.as_bytes());
+    // Past the depth limit the grammar could recurse without bound: parse only the text before
+    // the offending bracket, to report any earlier syntax error first.
+    let text = scan.too_deep.and_then(|at| source.get(..at)).unwrap_or(source);
+    let first_error = match JsonParser::parse(Rule::json, text) {
+        Ok(pairs) if scan.too_deep.is_none() && scan.control.is_none() => {
+            return Builder::new(source).build(pairs.tokens());
+        }
+        Ok(_) => None,
+        Err(error) => {
+            let at = match error.location {
+                InputLocation::Pos(at) | InputLocation::Span((at, _)) => at,
+            };
+            let expected = match &error.variant {
+                ErrorVariant::ParsingError { positives, .. } => Expected::from_rules(positives),
+                ErrorVariant::CustomError { .. } => Expected::default(),
+            };
+            // An error where the text was cut is the depth limit, reported below.
+            (at < text.len() || scan.too_deep.is_none()).then(|| syntax_error(source, at, expected))
+        }
+    };
+    let control = scan.control.map(|(at, string)| control_character(source, at, string));
+    let too_deep = scan.too_deep.map(|at| {
+        Diagnostic::new(Code::TooDeep, Span::new(at, at + 1), format!("JSON nests deeper than {MAX_DEPTH} levels"))
+            .with_label(format!("level {}", MAX_DEPTH + 1))
+            .with_help("flatten the structure")
+    });
+    let earliest = [first_error, control, too_deep].into_iter().flatten().min_by_key(|d| d.primary.span.start);
+    (None, earliest.into_iter().collect())
+}
+
+impl Node {
+    /// Converts to a `serde_json::Value`; of duplicate keys the last value wins, in the first's place.
+    pub fn to_value(&self) -> Value {
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(value) => Value::Bool(*value),
+            NodeKind::Number(value) => Value::Number(value.clone()),
+            NodeKind::String(value) => Value::String(value.value.clone()),
+            NodeKind::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            NodeKind::Object(members) => {
+                let mut map = Map::with_capacity(members.len());
+                for member in members {
+                    map.insert(member.key.value.clone(), member.value.to_value());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    /// The value of `key` if this is an object that has it (the last one if duplicated).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.member(key).map(|member| &member.value)
+    }
+
+    /// The member named `key` if this is an object that has it (the last one if duplicated).
+    pub fn member(&self, key: &str) -> Option<&Member> {
+        self.as_object()?.iter().rev().find(|member| member.key.value == key)
+    }
+
+    /// The node an RFC 6901 JSON pointer (`/stages/0/name`, `~1` for `/`, `~0` for `~`) addresses.
+    pub fn pointer(&self, pointer: &str) -> Option<&Node> {
+        if pointer.is_empty() {
+            return Some(self);
+        }
+        pointer.strip_prefix('/')?.split('/').try_fold(self, |node, token| node.child(&unescape(token)))
+    }
+
+    /// The object member whose value `pointer` addresses, to point at its key; `None` for the
+    /// root and for array elements.
+    pub fn member_at(&self, pointer: &str) -> Option<&Member> {
+        let (parent, key) = pointer.rsplit_once('/')?;
+        self.pointer(parent)?.member(&unescape(key))
+    }
+
+    /// The string's decoded value, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        self.as_string().map(JsonString::as_str)
+    }
+
+    /// The string literal, if this is a string.
+    pub fn as_string(&self) -> Option<&JsonString> {
+        match &self.kind {
+            NodeKind::String(string) => Some(string),
+            _ => None,
+        }
+    }
+
+    /// The members, if this is an object.
+    pub fn as_object(&self) -> Option<&[Member]> {
+        match &self.kind {
+            NodeKind::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is an array.
+    pub fn as_array(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The value, if this is `true` or `false`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.kind {
+            NodeKind::Bool(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a number.
+    pub fn as_number(&self) -> Option<&Number> {
+        match &self.kind {
+            NodeKind::Number(number) => Some(number),
+            _ => None,
+        }
+    }
+
+    /// Whether this is `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, NodeKind::Null)
+    }
+
+    /// The JSON type's name for messages: `"null"`, `"boolean"`, `"number"`, `"string"`, `"array"`
+    /// or `"object"`.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "boolean",
+            NodeKind::Number(_) => "number",
+            NodeKind::String(_) => "string",
+            NodeKind::Array(_) => "array",
+            NodeKind::Object(_) => "object",
+        }
+    }
+
+    fn child(&self, token: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Object(_) => self.get(token),
+            NodeKind::Array(items) => items.get(array_index(token)?),
+            _ => None,
+        }
+    }
+}
+
+impl JsonString {
+    /// The decoded value.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    /// The text between the quotes in the source.
+    pub fn content_span(&self) -> Span {
+        Span::new(self.span.start + 1, self.span.end.saturating_sub(1).max(self.span.start + 1))
+    }
+
+    /// Whether the literal contains escapes, i.e. whether decoded and source offsets differ.
+    pub fn has_escapes(&self) -> bool {
+        !self.escapes.is_empty()
+    }
+
+    /// Maps a byte range of the decoded value to the source bytes it was decoded from.
+    ///
+    /// A range that starts or ends inside the output of one escape widens to the whole escape;
+    /// offsets past the end of the value clamp to it.
+    pub fn source_span(&self, inner: Span) -> Span {
+        let base = self.span.start + 1;
+        Span::new(base + self.source_offset(inner.start, false), base + self.source_offset(inner.end, true))
+    }
+
+    fn source_offset(&self, decoded: usize, round_up: bool) -> usize {
+        let decoded = decoded.min(self.value.len());
+        // Escapes that end at or before `decoded` shift it by their length difference.
+        let before = self.escapes.partition_point(|e| e.decoded + usize::from(e.decoded_len) <= decoded);
+        let shifted = match before.checked_sub(1).and_then(|last| self.escapes.get(last)) {
+            Some(e) => decoded - (e.decoded + usize::from(e.decoded_len)) + e.source + usize::from(e.source_len),
+            None => decoded,
+        };
+        match self.escapes.get(before) {
+            Some(e) if e.decoded < decoded => e.source + if round_up { usize::from(e.source_len) } else { 0 },
+            _ => shifted,
+        }
+    }
+}
+
+mod grammar {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "grammar/json.pest"]
+    pub(super) struct JsonParser;
+}
+
+use grammar::{JsonParser, Rule};
+
+/// What the linear pre-scan found: the first control character inside a string (with the
+/// string's opening quote) and the first bracket beyond [`MAX_DEPTH`].
+#[derive(Default)]
+struct Scan {
+    control: Option<(usize, usize)>,
+    too_deep: Option<usize>,
+}
+
+/// Tracks string state and bracket depth byte by byte. On any prefix that is valid JSON it
+/// tokenizes exactly like the grammar, so its findings agree with where pest would fail.
+fn prescan(bytes: &[u8]) -> Scan {
+    let mut scan = Scan::default();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'"' => {
+                let start = at;
+                at += 1;
+                while let Some(&byte) = bytes.get(at) {
+                    match byte {
+                        b'"' => break,
+                        b'\\' => at += 1,
+                        0..0x20 if scan.control.is_none() => scan.control = Some((at, start)),
+                        _ => {}
+                    }
+                    at += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    scan.too_deep = Some(at);
+                    break;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
+    }
+    scan
+}
+
+/// Builds the tree from pest's flat token stream with explicit stacks (no recursion): containers
+/// collect their children on shared stacks and take them with one exact-size allocation.
+struct Builder<'s> {
+    source: &'s str,
+    nodes: Vec<Node>,
+    members: Vec<Member>,
+    frames: Vec<Frame>,
+    root: Option<Node>,
+    diagnostics: Vec<Diagnostic>,
+    malformed: bool,
+}
+
+/// An open container: where it starts, where its children start on the shared stack, and for
+/// objects the key waiting for its value.
+enum Frame {
+    Array { start: usize, first: usize },
+    Object { start: usize, first: usize, key: Option<JsonString> },
+}
+
+impl<'s> Builder<'s> {
+    fn new(source: &'s str) -> Self {
+        Self {
+            source,
+            nodes: Vec::new(),
+            members: Vec::new(),
+            frames: Vec::new(),
+            root: None,
+            diagnostics: Vec::new(),
+            malformed: false,
+        }
+    }
+
+    fn build<'i>(mut self, tokens: impl Iterator<Item = Token<'i, Rule>>) -> (Option<Node>, Vec<Diagnostic>) {
+        let mut leaf_start = 0;
+        for token in tokens {
+            match token {
+                Token::Start { rule: Rule::array, pos } => {
+                    self.frames.push(Frame::Array { start: pos.pos(), first: self.nodes.len() });
+                }
+                Token::Start { rule: Rule::object, pos } => {
+                    self.frames.push(Frame::Object { start: pos.pos(), first: self.members.len(), key: None });
+                }
+                // Scalars and keys are atomic: their end token comes next.
+                Token::Start { pos, .. } => leaf_start = pos.pos(),
+                Token::End { rule, pos } => self.end(rule, Span::new(leaf_start, pos.pos())),
+            }
+        }
+        let root = if self.malformed { None } else { self.root };
+        (root, self.diagnostics)
+    }
+
+    /// Handles the end of `rule`; `span` is only meaningful for scalars and keys.
+    fn end(&mut self, rule: Rule, span: Span) {
+        let kind = match rule {
+            Rule::array | Rule::object => return self.close(span.end),
+            Rule::key => {
+                let key = self.string(span);
+                if let Some(Frame::Object { key: slot, .. }) = self.frames.last_mut() {
+                    *slot = Some(key);
+                }
+                return;
+            }
+            Rule::string => NodeKind::String(self.string(span)),
+            Rule::number => self.number(span),
+            Rule::boolean => NodeKind::Bool(self.source.get(span.start..span.end) == Some("true")),
+            Rule::null => NodeKind::Null,
+            _ => return,
+        };
+        self.push(Node { span, kind });
+    }
+
+    fn close(&mut self, end: usize) {
+        let node = match self.frames.pop() {
+            Some(Frame::Array { start, first }) => {
+                Node { span: Span::new(start, end), kind: NodeKind::Array(self.nodes.drain(first..).collect()) }
+            }
+            Some(Frame::Object { start, first, .. }) => {
+                let members = self.members.get(first..).unwrap_or_default();
+                report_duplicates(members, &mut self.diagnostics);
+                Node { span: Span::new(start, end), kind: NodeKind::Object(self.members.drain(first..).collect()) }
+            }
+            None => return,
+        };
+        self.push(node);
+    }
+
+    fn push(&mut self, node: Node) {
+        match self.frames.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Array { .. }) => self.nodes.push(node),
+            Some(Frame::Object { key, .. }) => {
+                if let Some(key) = key.take() {
+                    self.members.push(Member { key, value: node });
+                }
+            }
+        }
+    }
+
+    fn string(&mut self, span: Span) -> JsonString {
+        let raw = self.source.get(span.start + 1..span.end.saturating_sub(1)).unwrap_or_default();
+        match decode(raw, span.start + 1) {
+            Ok((value, escapes)) => JsonString { value, span, escapes },
+            Err(diagnostic) => {
+                self.fail(diagnostic);
+                JsonString { value: String::new(), span, escapes: Box::default() }
+            }
+        }
+    }
+
+    fn number(&mut self, span: Span) -> NodeKind {
+        let text = self.source.get(span.start..span.end).unwrap_or_default();
+        // Small non-negative integers are the common case; the rest goes through serde_json so
+        // that big integers, `-0` and float rounding come out exactly as it reads them.
+        let number = match text.parse::<u64>() {
+            Ok(integer) => Some(Number::from(integer)),
+            Err(_) => serde_json::from_str::<Number>(text).ok(),
+        };
+        match number {
+            Some(number) => NodeKind::Number(number),
+            None => {
+                self.fail(
+                    Diagnostic::new(Code::JsonSyntax, span, "number out of range")
+                        .with_label("too large for a 64-bit floating-point number"),
+                );
+                NodeKind::Null
+            }
+        }
+    }
+
+    fn fail(&mut self, diagnostic: Diagnostic) {
+        self.malformed = true;
+        self.diagnostics.push(diagnostic);
+    }
+}
+
+/// Decodes the escapes of a string body that starts at byte `base` of the source. The grammar
+/// has checked the escape syntax; what is left to check is surrogate pairing.
+fn decode(raw: &str, base: usize) -> Result<(String, Box<[Escape]>), Diagnostic> {
+    let Some(first) = raw.find('\\') else {
+        return Ok((raw.to_owned(), Box::default()));
+    };
+    let mut value = String::with_capacity(raw.len());
+    let mut escapes = Vec::new();
+    let mut copied = 0;
+    let mut next = Some(first);
+    while let Some(at) = next {
+        value.push_str(raw.get(copied..at).unwrap_or_default());
+        let (decoded, source_len) = decode_escape(raw, at)
+            .map_err(|message| escape_error(raw, base, at, message))?;
+        escapes.push(Escape {
+            decoded: value.len(),
+            source: at,
+            decoded_len: decoded.len_utf8() as u8,
+            source_len,
+        });
+        value.push(decoded);
+        copied = at + usize::from(source_len);
+        next = raw.get(copied..).and_then(|rest| rest.find('\\')).map(|offset| copied + offset);
+    }
+    value.push_str(raw.get(copied..).unwrap_or_default());
+    Ok((value, escapes.into_boxed_slice()))
+}
+
+/// The character the escape at `at` stands for and the escape's length in the source.
+fn decode_escape(raw: &str, at: usize) -> Result<(char, u8), &'static str> {
+    let simple = match raw.as_bytes().get(at + 1) {
+        Some(b'"') => '"',
+        Some(b'\\') => '\\',
+        Some(b'/') => '/',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        Some(b'u') => {
+            let high = hex4(raw, at + 2).ok_or("invalid escape")?;
+            return match high {
+                0xD800..=0xDBFF => {
+                    let low = raw
+                        .get(at + 6..)
+                        .filter(|rest| rest.starts_with("\\u"))
+                        .and_then(|_| hex4(raw, at + 8))
+                        .filter(|low| (0xDC00..=0xDFFF).contains(low))
+                        .ok_or("unpaired surrogate")?;
+                    let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                    char::from_u32(code).map(|c| (c, 12)).ok_or("unpaired surrogate")
+                }
+                _ => char::from_u32(high).map(|c| (c, 6)).ok_or("unpaired surrogate"),
+            };
+        }
+        _ => return Err("invalid escape"),
+    };
+    Ok((simple, 2))
+}
+
+fn hex4(raw: &str, at: usize) -> Option<u32> {
+    let digits = raw.get(at..at + 4)?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(digits, 16).ok()
+}
+
+fn escape_error(raw: &str, base: usize, at: usize, message: &str) -> Diagnostic {
+    let surrogate = message == "unpaired surrogate";
+    let text = raw.get(at..at + if surrogate { 6 } else { 2 }).unwrap_or("\\");
+    let diagnostic =
+        Diagnostic::new(Code::JsonSyntax, Span::new(base + at, base + at + text.len()), format!("{message} `{text}`"));
+    if surrogate {
+        diagnostic.with_help("`\\uD800`–`\\uDBFF` must be followed by `\\uDC00`–`\\uDFFF`, forming one character")
+    } else {
+        diagnostic
+    }
+}
+
+/// Reports every key of `members` that repeats an earlier one.
+fn report_duplicates(members: &[Member], diagnostics: &mut Vec<Diagnostic>) {
+    let mut report = |first: Span, again: &JsonString| {
+        diagnostics.push(
+            Diagnostic::new(Code::DuplicateKey, again.span, format!("duplicate key `{}`", again.value))
+                .with_label("defined again here")
+                .with_secondary(first, "first defined here")
+                .with_help("the last definition wins; remove or rename one of them"),
+        );
+    };
+    // A quadratic scan beats hashing for the small objects that dominate definitions.
+    if members.len() <= 16 {
+        for (index, member) in members.iter().enumerate() {
+            if let Some(first) = members.iter().take(index).find(|m| m.key.value == member.key.value) {
+                report(first.key.span, &member.key);
+            }
+        }
+        return;
+    }
+    let mut seen = HashMap::with_capacity(members.len());
+    for member in members {
+        match seen.entry(member.key.value.as_str()) {
+            Entry::Occupied(first) => report(*first.get(), &member.key),
+            Entry::Vacant(slot) => {
+                slot.insert(member.key.span);
+            }
+        }
+    }
+}
+
+fn unescape(token: &str) -> Cow<'_, str> {
+    if token.contains('~') { Cow::Owned(token.replace("~1", "/").replace("~0", "~")) } else { Cow::Borrowed(token) }
+}
+
+/// An RFC 6901 array index: decimal digits without a leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() > 1) {
+        return None;
+    }
+    token.parse().ok()
+}
+
+/// What pest expected at the error position, from the rules it tried there.
+#[derive(Clone, Copy, Default)]
+struct Expected {
+    value: bool,
+    key: bool,
+    colon: bool,
+    comma: bool,
+    close_brace: bool,
+    close_bracket: bool,
+    end: bool,
+}
+
+impl Expected {
+    fn from_rules(rules: &[Rule]) -> Self {
+        let mut expected = Self::default();
+        for rule in rules {
+            match rule {
+                Rule::object | Rule::array | Rule::string | Rule::number | Rule::boolean | Rule::null => {
+                    expected.value = true;
+                }
+                Rule::key => expected.key = true,
+                Rule::colon => expected.colon = true,
+                Rule::comma => expected.comma = true,
+                Rule::close_brace => expected.close_brace = true,
+                Rule::close_bracket => expected.close_bracket = true,
+                Rule::EOI => expected.end = true,
+                _ => {}
+            }
+        }
+        expected
+    }
+
+    /// "a value", "`,` or `}`", …
+    fn describe(self) -> String {
+        let items: Vec<&str> = [
+            (self.value, "a value"),
+            (self.key, "a key"),
+            (self.colon, "`:`"),
+            (self.comma, "`,`"),
+            (self.close_brace, "`}`"),
+            (self.close_bracket, "`]`"),
+            (self.end, "end of file"),
+        ]
+        .into_iter()
+        .filter_map(|(wanted, item)| wanted.then_some(item))
+        .collect();
+        match items.split_last() {
+            None => "valid JSON".to_owned(),
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        }
+    }
+}
+
+/// Turns pest's failure at byte `at` into a readable [`Code::JsonSyntax`] diagnostic by looking
+/// at what is there.
+fn syntax_error(source: &str, at: usize, expected: Expected) -> Diagnostic {
+    let rest = source.get(at..).unwrap_or_default();
+    let error = |span: Span, message: String| Diagnostic::new(Code::JsonSyntax, span, message);
+    let next = rest.chars().next();
+
+    if rest.starts_with("//") || rest.starts_with("/*") {
+        let len = if rest.starts_with("//") {
+            rest.find('\n').unwrap_or(rest.len())
+        } else {
+            rest.find("*/").map_or(rest.len(), |end| end + 2)
+        };
+        return error(Span::new(at, at + len), "comments are not allowed in JSON".into())
+            .with_help("remove the comment, or move it into a string value");
+    }
+    if next == Some('"')
+        && (expected.value || expected.key)
+        && let Some(diagnostic) = string_error(source, at)
+    {
+        return diagnostic;
+    }
+    let before = source.get(..at).unwrap_or_default().trim_end_matches([' ', '\t', '\r', '\n']);
+    if matches!(next, Some(']' | '}')) && (expected.value || expected.key) && before.ends_with(',') {
+        let comma = before.len() - 1;
+        return error(Span::new(comma, comma + 1), "trailing commas are not allowed".into())
+            .with_label("remove this comma");
+    }
+    if next == Some('\'') && (expected.value || expected.key) {
+        let end = rest.get(1..).and_then(|s| s.find(['\'', '\n'])).map_or(rest.len(), |end| end + 2);
+        return error(Span::new(at, at + end), "strings must use double quotes".into())
+            .with_help("replace the single quotes with `\"`");
+    }
+    let (found_span, found) = describe_found(source, at);
+    if expected.key && !expected.value && next.is_some_and(is_word_start) {
+        let word = source.get(found_span.start..found_span.end).unwrap_or_default();
+        return error(found_span, "object keys must be strings in double quotes".into())
+            .with_help(format!("write `\"{word}\"`"));
+    }
+    if expected.value {
+        if let Some(diagnostic) = value_error(source, at, found_span) {
+            return diagnostic;
+        }
+        if source.trim_start_matches('\u{feff}').trim_start_matches([' ', '\t', '\r', '\n']).is_empty() {
+            return error(Span::new(at, at), "the file is empty".into()).with_label("expected a JSON value");
+        }
+    }
+    if expected.comma
+        && let Some(diagnostic) = number_tail_error(source, at)
+    {
+        return diagnostic;
+    }
+
+    let mut diagnostic = error(found_span, format!("expected {}, found {found}", expected.describe()));
+    let opener = if expected.close_brace || expected.close_bracket { unclosed_opener(source, at) } else { None };
+    match next {
+        None => {
+            if let Some(open) = opener {
+                diagnostic = diagnostic.with_secondary(open, "never closed");
+            }
+        }
+        Some(']' | '}') => {
+            if let Some(open) = opener {
+                diagnostic = diagnostic.with_secondary(open, "opened here");
+            }
+        }
+        Some(c) if expected.comma && starts_value(c) => {
+            let what = if expected.close_brace { "members" } else { "elements" };
+            diagnostic = diagnostic.with_help(format!("separate {what} with `,`"));
+        }
+        Some('=') if expected.colon => diagnostic = diagnostic.with_help("separate a key from its value with `:`"),
+        Some(_) if expected.end => diagnostic = diagnostic.with_help("a JSON file holds exactly one value"),
+        Some(_) => {}
+    }
+    diagnostic
+}
+
+/// A value position holding something JSON does not have: `True`, `NaN`, `+1`, `.5`, `-x`.
+fn value_error(source: &str, at: usize, found: Span) -> Option<Diagnostic> {
+    let rest = source.get(at..).unwrap_or_default();
+    let word = source.get(found.start..found.end).unwrap_or_default();
+    let error = |span: Span, message: &str| Some(Diagnostic::new(Code::JsonSyntax, span, message));
+    let mut chars = rest.chars();
+    match (chars.next()?, chars.next()) {
+        ('-', next) if !next.is_some_and(|c| c.is_ascii_digit()) => {
+            return error(Span::new(at, at + 1), "expected a digit after `-`");
+        }
+        ('+', _) => return error(Span::new(at, at + 1), "numbers cannot start with `+`"),
+        ('.', _) => {
+            let len = rest.find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')));
+            let number = rest.get(..len.unwrap_or(rest.len())).unwrap_or_default();
+            return error(Span::new(at, at + number.len()), "numbers must start with a digit")
+                .map(|d| d.with_help(format!("write `0{number}`")));
+        }
+        (c, _) if is_word_start(c) => {}
+        _ => return None,
+    }
+    let help = match word.to_ascii_lowercase().as_str() {
+        lower @ ("true" | "false" | "null") => format!("JSON literals are lower case: write `{lower}`"),
+        "nan" | "infinity" | "inf" => "JSON has no NaN or infinity; use `null` or a string".to_owned(),
+        "undefined" | "none" | "nil" => "write `null`".to_owned(),
+        _ => format!("if this is meant as a string, write `\"{word}\"`"),
+    };
+    error(found, &format!("expected a value, found `{word}`")).map(|d| d.with_help(help))
+}
+
+/// A number that pest ended early because what follows cannot continue it: `07`, `1.`, `1e`.
+fn number_tail_error(source: &str, at: usize) -> Option<Diagnostic> {
+    let before = source.get(..at)?;
+    let number_start = before
+        .rfind(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
+        .map_or(0, |i| i + 1);
+    let number = before.get(number_start..)?;
+    if !number.ends_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let next = source.get(at..)?.chars().next()?;
+    let error = |span: Span, message: &str| Some(Diagnostic::new(Code::JsonSyntax, span, message));
+    let has_fraction_or_exponent = number.contains(['.', 'e', 'E']);
+    match next {
+        '0'..='9' if matches!(number, "0" | "-0") => {
+            let digits = source.get(at..)?.find(|c: char| !c.is_ascii_digit()).unwrap_or(source.len() - at);
+            error(Span::new(number_start, at + digits), "numbers cannot have leading zeros")
+                .map(|d| d.with_help("write the number without leading zeros, or as a string"))
+        }
+        '.' if !has_fraction_or_exponent => error(Span::new(at, at + 1), "expected a digit after the decimal point"),
+        'e' | 'E' if !number.contains(['e', 'E']) => error(Span::new(at, at + 1), "expected a digit in the exponent")
+            .map(|d| d.with_help("write an exponent such as `1e3` or `2.5E-4`")),
+        _ => None,
+    }
+}
+
+/// Why the string literal whose opening quote is at `quote` cannot be lexed, if it cannot.
+fn string_error(source: &str, quote: usize) -> Option<Diagnostic> {
+    let bytes = source.as_bytes();
+    let mut at = quote + 1;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'"' => return None,
+            b'\\' => {
+                let escape = source.get(at..)?;
+                let hex = escape.get(2..).unwrap_or_default();
+                let hex_len = hex.bytes().take(4).take_while(u8::is_ascii_hexdigit).count();
+                match escape.as_bytes().get(1) {
+                    None => break,
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 2,
+                    Some(b'u') if hex_len == 4 => at += 6,
+                    Some(b'u') => {
+                        return Some(
+                            Diagnostic::new(Code::JsonSyntax, Span::new(at, at + 2 + hex_len), "invalid unicode escape")
+                                .with_label("expected four hex digits")
+                                .with_help("write e.g. `\\u00e9` for `é`"),
+                        );
+                    }
+                    Some(_) => {
+                        let len = 1 + escape.get(1..)?.chars().next()?.len_utf8();
+                        let text = escape.get(..len)?;
+                        return Some(
+                            Diagnostic::new(Code::JsonSyntax, Span::new(at, at + len), format!("invalid escape `{text}`"))
+                                .with_help(r#"the escapes are `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t` and `\uXXXX`"#),
+                        );
+                    }
+                }
+            }
+            0..0x20 => return Some(control_character(source, at, quote)),
+            _ => at += 1,
+        }
+    }
+    Some(
+        Diagnostic::new(Code::JsonSyntax, Span::new(quote, quote + 1), "unterminated string")
+            .with_label("this string is never closed"),
+    )
+}
+
+/// A raw control character at `at` in the string opened at `quote`.
+fn control_character(source: &str, at: usize, quote: usize) -> Diagnostic {
+    let byte = source.as_bytes().get(at).copied().unwrap_or_default();
+    let span = Span::new(at, at + 1);
+    let diagnostic = match byte {
+        b'\n' | b'\r' => Diagnostic::new(Code::JsonSyntax, span, "unterminated string")
+            .with_label("line break inside a string")
+            .with_help("close the string with `\"`, or write `\\n` for a line break inside it"),
+        b'\t' => Diagnostic::new(Code::JsonSyntax, span, "tab character inside a string").with_help("write `\\t`"),
+        _ => Diagnostic::new(Code::JsonSyntax, span, format!("control character U+{byte:04X} inside a string"))
+            .with_help(format!("write `\\u{byte:04x}`")),
+    };
+    diagnostic.with_secondary(Span::new(quote, quote + 1), "the string starts here")
+}
+
+/// What is at byte `at`, as a span and a phrase: "end of file", "a string", "`x`", …
+fn describe_found(source: &str, at: usize) -> (Span, String) {
+    let rest = source.get(at..).unwrap_or_default();
+    let Some(first) = rest.chars().next() else {
+        return (Span::new(at, at), "end of file".to_owned());
+    };
+    let token_len = |accept: fn(char) -> bool| rest.find(|c: char| !accept(c)).unwrap_or(rest.len());
+    if first == '"' {
+        // The literal up to its closing quote, or to the end of the line if it has none.
+        let mut escaped = false;
+        let len = rest
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| {
+                let end = (c == '"' && !escaped) || c == '\n';
+                escaped = c == '\\' && !escaped;
+                end
+            })
+            .map_or(rest.len(), |(i, c)| i + usize::from(c == '"'));
+        return (Span::new(at, at + len), "a string".to_owned());
+    }
+    if first == '-' || first.is_ascii_digit() {
+        let len = token_len(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'));
+        return (Span::new(at, at + len), "a number".to_owned());
+    }
+    if is_word_start(first) {
+        let len = token_len(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '-'));
+        return (Span::new(at, at + len), format!("`{}`", rest.get(..len).unwrap_or_default()));
+    }
+    (Span::new(at, at + first.len_utf8()), format!("`{}`", first.escape_debug()))
+}
+
+fn is_word_start(c: char) -> bool {
+    c.is_alphabetic() || c == '_' || c == '$'
+}
+
+fn starts_value(c: char) -> bool {
+    matches!(c, '"' | '{' | '[' | '-' | '0'..='9') || is_word_start(c)
+}
+
+/// The innermost bracket still open at byte `at`.
+fn unclosed_opener(source: &str, at: usize) -> Option<Span> {
+    let mut open = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, byte) in source.as_bytes().iter().take(at).enumerate() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'[' | b'{' if !in_string => open.push(i),
+            b']' | b'}' if !in_string => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    open.pop().map(|i| Span::new(i, i + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+}
+
+#[doc(hidden)]
+#[allow(missing_docs, clippy::unwrap_used)]
+pub fn bench_parts(source: &str) -> [std::time::Duration; 4] {
+    let t = std::time::Instant::now();
+    let scan = prescan(source.as_bytes());
+    std::hint::black_box(&scan.control);
+    let a = t.elapsed();
+    let t = std::time::Instant::now();
+    let pairs = JsonParser::parse(Rule::json, source).unwrap();
+    let b = t.elapsed();
+    let t = std::time::Instant::now();
+    let n = pairs.clone().tokens().count();
+    std::hint::black_box(n);
+    let c = t.elapsed();
+    let t = std::time::Instant::now();
+    let r = Builder::new(source).build(pairs.tokens());
+    std::hint::black_box(r);
+    [a, b, c, t.elapsed()]
+}
