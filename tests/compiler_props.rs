@@ -238,7 +238,8 @@ impl Mutation {
 fn edit_tree(source: &str, node: &prop::sample::Index, edit: impl FnOnce(&mut Json, &str)) -> String {
     let mut tree: Json = serde_json::from_str(source).expect("shipped definitions are valid JSON");
     let pointers = pointers(&tree);
-    edit(&mut tree, node.get(&pointers));
+    let pointer: &String = node.get(&pointers);
+    edit(&mut tree, pointer);
     to_text(&tree, true)
 }
 

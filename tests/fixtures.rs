@@ -16,7 +16,6 @@
 //! and run `cargo insta test --test fixtures --review`.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use nexus_crm::check::{Checked, check_source};

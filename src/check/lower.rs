@@ -32,7 +32,7 @@ pub(crate) struct Lowered {
 /// Lowers `file` to the IR, reporting unresolved names and invalid settings into `out`.
 pub(crate) fn lower(
     file: &DefinitionFile,
-    pruned: &HashSet<(String, String)>,
+    pruned: &Pruned<'_>,
     locate: &Locator<'_>,
     out: &mut Vec<Diagnostic>,
 ) -> Lowered {
@@ -64,7 +64,7 @@ pub(crate) fn lower(
         }
     }
     let header = ir::DefinitionHeader { id: file.id.clone(), label: file.label.clone(), version: file.version.clone() };
-    let graph_incomplete = pruned.iter().any(|(section, _)| section == "transitions" || section == "gateways");
+    let graph_incomplete = pruned.entries.iter().any(|(section, _)| section == "transitions" || section == "gateways");
     Lowered {
         definition: ir::Definition::new(
             header,
@@ -84,9 +84,17 @@ pub(crate) fn lower(
     }
 }
 
+/// What structure validation removed, so that lowering does not report it a second time.
+pub(crate) struct Pruned<'p> {
+    /// Named entries removed whole, as `(section, name)`.
+    pub entries: &'p HashSet<(String, String)>,
+    /// Every removed pointer.
+    pub pointers: &'p HashSet<String>,
+}
+
 struct Cx<'a, 'o> {
     file: &'a DefinitionFile,
-    pruned: &'a HashSet<(String, String)>,
+    pruned: &'a Pruned<'a>,
     locate: &'a Locator<'a>,
     out: &'o mut Vec<Diagnostic>,
     stage_names_by_entity: Vec<Vec<String>>,
@@ -141,7 +149,12 @@ impl<'a> Cx<'a, '_> {
     }
 
     fn was_pruned(&self, section: &str, name: &str) -> bool {
-        self.pruned.contains(&(section.to_owned(), name.to_owned()))
+        self.pruned.entries.contains(&(section.to_owned(), name.to_owned()))
+    }
+
+    /// Whether the value at `pointer` was removed as unreadable (and so already reported).
+    fn pruned_at(&self, pointer: &str) -> bool {
+        self.pruned.pointers.contains(pointer)
     }
 
     // ---- dataSchema -------------------------------------------------------------------------
@@ -533,11 +546,15 @@ impl<'a> Cx<'a, '_> {
             return Some(id);
         }
         if !self.was_pruned("actions", name) {
-            let help = unknown_name_help(name, "action", self.file.actions.keys().map(String::as_str));
+            let help = if self.file.actions.is_empty() {
+                Some(format!("declare it under `actions`, e.g. \"actions\": {{\"{name}\": {{\"type\": \"notify\"}}}}"))
+            } else {
+                unknown_name_help(name, "action", self.file.actions.keys().map(String::as_str))
+            };
             self.push(
                 Diagnostic::new(Code::UnknownAction, self.locate.value(pointer), format!("unknown action `{name}`"))
                     .with_label("not declared in `actions`")
-                    .with_help_opt(help.or_else(|| Some(format!("declare it under `actions`, e.g. \"{name}\": {{\"type\": \"notify\"}}")))),
+                    .with_help_opt(help),
             );
         }
         None
@@ -569,7 +586,7 @@ impl<'a> Cx<'a, '_> {
         use model::ActionType as T;
         let at = ptr!["actions", name];
         let require = |cx: &mut Self, key: &str, present: bool| {
-            if !present {
+            if !present && !cx.pruned_at(&format!("{at}/{key}")) {
                 cx.push(
                     Diagnostic::new(Code::MissingField, cx.locate.key(&at), format!("missing required key `{key}`"))
                         .with_label(format!("a `{}` action needs `{key}`", type_name(spec.kind))),
@@ -1067,6 +1084,9 @@ impl<'a> Cx<'a, '_> {
             S::First => ir::ApprovalStrategy::First,
             S::Quorum => {
                 let Some(quorum) = spec.quorum else {
+                    if self.pruned_at(&format!("{at}/quorum")) {
+                        return None;
+                    }
                     self.push(
                         Diagnostic::new(Code::InvalidApproval, self.locate.value(&format!("{at}/strategy")),
                             "the quorum strategy needs `quorum`")
@@ -1094,6 +1114,7 @@ impl<'a> Cx<'a, '_> {
             }
             S::Custom => match &spec.custom {
                 Some(name) => ir::ApprovalStrategy::Custom(name.clone()),
+                None if self.pruned_at(&format!("{at}/custom")) => return None,
                 None => {
                     self.push(
                         Diagnostic::new(Code::InvalidApproval, self.locate.value(&format!("{at}/strategy")),

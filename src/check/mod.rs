@@ -39,7 +39,8 @@ pub fn check_source(source: &str) -> Checked {
         let value = root.to_value();
         let structured = structure::validate(&value, &locate, &mut diagnostics);
         if let Some(file) = &structured.file {
-            let lowered = lower::lower(file, &structured.pruned, &locate, &mut diagnostics);
+            let pruned = lower::Pruned { entries: &structured.pruned, pointers: &structured.pruned_pointers };
+            let lowered = lower::lower(file, &pruned, &locate, &mut diagnostics);
             definition = Some(graph::check(lowered, &locate, &mut diagnostics));
         }
     }

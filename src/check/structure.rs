@@ -22,6 +22,8 @@ pub(crate) struct Structured {
     /// Entries removed because they did not deserialise, as `(section, name)`, e.g.
     /// `("transitions", "qualify_lead")`. References to them are not reported as unknown.
     pub pruned: HashSet<(String, String)>,
+    /// Every pruned JSON pointer; a key missing because it was pruned is not reported again.
+    pub pruned_pointers: HashSet<String>,
 }
 
 /// Validates `value` against the definition schema and deserialises it, reporting into `out`.
@@ -109,10 +111,31 @@ fn report(error: &jsonschema::ValidationError<'_>, locate: &Locator<'_>, out: &m
                     .with_help(help),
             );
         }
-        _ => {
-            out.push(
-                Diagnostic::new(Code::InvalidValue, locate.value(&at), error.to_string()).with_label("invalid value"),
-            );
+        kind => {
+            let (message, label) = match kind {
+                ValidationErrorKind::MinProperties { limit } => {
+                    (format!("expected at least {limit} {}", plural(*limit, "entry", "entries")), "too few entries".into())
+                }
+                ValidationErrorKind::MinItems { limit } => {
+                    (format!("expected at least {limit} {}", plural(*limit, "item", "items")), "too few items".into())
+                }
+                ValidationErrorKind::MaxItems { limit } => {
+                    (format!("expected at most {limit} {}", plural(*limit, "item", "items")), "too many items".into())
+                }
+                ValidationErrorKind::Minimum { limit } => (format!("must be at least {limit}"), "too small".into()),
+                ValidationErrorKind::Maximum { limit } => (format!("must be at most {limit}"), "too large".into()),
+                ValidationErrorKind::MinLength { limit } => {
+                    (format!("must be at least {limit} {} long", plural(*limit, "character", "characters")), "too short".into())
+                }
+                ValidationErrorKind::MaxLength { limit } => {
+                    (format!("must be at most {limit} {} long", plural(*limit, "character", "characters")), "too long".into())
+                }
+                ValidationErrorKind::Pattern { pattern } => {
+                    (format!("{} does not match the pattern `{pattern}`", error.instance()), "invalid format".into())
+                }
+                _ => (error.to_string(), "invalid value".to_owned()),
+            };
+            out.push(Diagnostic::new(Code::InvalidValue, locate.value(&at), message).with_label(label));
         }
     }
 }
@@ -185,11 +208,12 @@ fn deserialize(
     out: &mut Vec<Diagnostic>,
 ) -> Structured {
     let mut pruned = HashSet::new();
+    let mut pruned_pointers = HashSet::new();
     // Each round removes at least one node, so this terminates; the bound keeps pathological
     // inputs (thousands of bad entries) linear in practice.
     for _ in 0..512 {
         let error = match serde_path_to_error::deserialize::<_, DefinitionFile>(&value) {
-            Ok(file) => return Structured { file: Some(file), pruned },
+            Ok(file) => return Structured { file: Some(file), pruned, pruned_pointers },
             Err(error) => error,
         };
         let segments: Vec<String> = error.path().iter().map(|s| s.to_string()).collect();
@@ -205,10 +229,11 @@ fn deserialize(
             pruned.insert((segments[0].clone(), segments[1].clone()));
         }
         if !remove(&mut value, &segments) {
-            return Structured { file: None, pruned };
+            return Structured { file: None, pruned, pruned_pointers };
         }
+        pruned_pointers.insert(pointer);
     }
-    Structured { file: None, pruned }
+    Structured { file: None, pruned, pruned_pointers }
 }
 
 /// Removes the node at `segments`; when it is the root or cannot be removed, reports failure.
@@ -263,4 +288,8 @@ fn article(ty: &str) -> String {
         "array" | "object" | "integer" => format!("an {ty}"),
         _ => format!("a {ty}"),
     }
+}
+
+fn plural(count: u64, one: &'static str, many: &'static str) -> &'static str {
+    if count == 1 { one } else { many }
 }

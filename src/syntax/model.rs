@@ -35,7 +35,7 @@ pub struct DefinitionFile {
     #[serde(rename = "dataSchema", default, skip_serializing_if = "IndexMap::is_empty")]
     pub data_schema: IndexMap<String, FieldSpec>,
     /// Entity types (`lead`, `opportunity`, …) with their stages.
-    #[schemars(length(min = 1))]
+    #[schemars(extend("minProperties" = 1))]
     pub entities: IndexMap<String, EntitySpec>,
     /// Named transitions between stages.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
@@ -341,7 +341,7 @@ pub struct GatewaySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guards: Vec<GuardSpec>,
     /// The branches, by name.
-    #[schemars(length(min = 1))]
+    #[schemars(extend("minProperties" = 1))]
     pub branches: IndexMap<String, BranchSpec>,
     /// The stage the instance enters once the join completes.
     pub join: String,
