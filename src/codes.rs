@@ -1,6 +1,6 @@
 //! The rule registry: one table maps each stable code to its rule.
 //!
-//! A code is never reused or renumbered. Each rule's documentation lives in
+//! A code is never reused or renumbered; retired codes stay listed in `docs/rules/README.md`. Each rule's documentation lives in
 //! `docs/rules/CODE.md` (What it does / Why is this bad / Example / Use instead); `crm explain CODE`
 //! prints that page.
 
@@ -65,9 +65,8 @@ rules! {
     UnknownAction = "CRM0103", "unknown-action", Error, "An action is referenced but not declared.";
     UnknownField = "CRM0104", "unknown-field", Error, "A data field is written or configured but not declared in `dataSchema`.";
     DuplicateName = "CRM0105", "duplicate-name", Error, "Two things that must have distinct names share one.";
-    ForeignStage = "CRM0106", "foreign-stage", Error, "A transition uses a stage that belongs to another entity.";
+    ForeignStage = "CRM0106", "foreign-stage", Error, "A transition, gateway or entity setting names a stage of another entity.";
     AmbiguousEntity = "CRM0107", "ambiguous-entity", Error, "A transition's stages belong to several entities and it does not say which.";
-    UnknownTransition = "CRM0108", "unknown-transition", Error, "A transition or gateway is referenced but not declared.";
 
     // The stage graph.
     UnreachableStage = "CRM0201", "unreachable-stage", Warning, "A stage cannot be reached from the initial stage.";

@@ -223,6 +223,11 @@ impl Cx<'_> {
         };
         for t in &self.definition.transitions {
             report(t.condition.as_ref(), ptr!["transitions", &t.name, "condition"]);
+            for (i, guard) in t.guards.iter().enumerate() {
+                if let crate::ir::Guard::Expression { condition, .. } = guard {
+                    report(Some(condition), ptr!["transitions", &t.name, "guards", i, "expression"]);
+                }
+            }
         }
         for g in &self.definition.gateways {
             report(g.condition.as_ref(), ptr!["gateways", &g.name, "condition"]);

@@ -51,7 +51,13 @@ pub(crate) fn lower(
     let (entities, declared_terminal) = cx.entities(&names, &data, &stages);
     let delegation = cx.delegation(&names);
     let integrations = integrations(file);
-    cx.unused_actions(&transitions, &gateways, &entities, &actions);
+    let graph_incomplete =
+        pruned.entries.iter().any(|(section, _)| section == "transitions" || section == "gateways");
+    // A dropped transition may have been the one using an action: don't call it unused.
+    if !pruned.pointers.iter().any(|p| p.starts_with("/transitions") || p.starts_with("/gateways") || p.contains("/sla")) {
+        cx.unused_actions(&transitions, &gateways, &entities, &actions);
+    }
+    cx.integration_urls();
 
     for (id, transition) in transitions.transitions.iter().enumerate() {
         for &from in &transition.from {
@@ -64,7 +70,6 @@ pub(crate) fn lower(
         }
     }
     let header = ir::DefinitionHeader { id: file.id.clone(), label: file.label.clone(), version: file.version.clone() };
-    let graph_incomplete = pruned.entries.iter().any(|(section, _)| section == "transitions" || section == "gateways");
     Lowered {
         definition: ir::Definition::new(
             header,
@@ -359,7 +364,11 @@ impl<'a> Cx<'a, '_> {
                         model::ReminderTarget::SlaBreach => ir::ReminderTarget::SlaBreach,
                         model::ReminderTarget::SlaAtRisk => ir::ReminderTarget::SlaAtRisk,
                     };
-                    self.check_reminder(sla.as_ref(), stage_slas, target, before, &at);
+                    // An SLA that is written but invalid was reported already; don't add "no SLA".
+                    let sla_written = entity.sla.is_some() || self.file.sla.is_some();
+                    if sla.is_some() || !sla_written {
+                        self.check_reminder(sla.as_ref(), stage_slas, target, before, &at);
+                    }
                     if let (Some(before), Some(action)) = (before, action) {
                         reminders.push(ir::Reminder { before, target, action });
                     }
@@ -705,6 +714,16 @@ impl<'a> Cx<'a, '_> {
         }
     }
 
+    fn integration_urls(&mut self) {
+        let Some(integrations) = &self.file.integrations else { return };
+        for (event, url) in &integrations.webhook {
+            self.check_url(url, &ptr!["integrations", "webhook", event]);
+        }
+        if let Some(url) = integrations.slack.as_ref().and_then(|s| s.webhook_url.as_ref()) {
+            self.check_url(url, "/integrations/slack/webhook_url");
+        }
+    }
+
     fn check_url(&mut self, url: &str, pointer: &str) {
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
         let has_host = url.split_once("://").map(|(_, rest)| !rest.is_empty() && !rest.starts_with('/')).unwrap_or(false);
@@ -922,6 +941,14 @@ impl<'a> Cx<'a, '_> {
         match from {
             StageRefs::One(star) if star == "*" => (Vec::new(), true),
             StageRefs::One(name) => (self.stage_in_entity(name, entity, names, pointer, "stage").into_iter().collect(), false),
+            StageRefs::Many(list) if list.is_empty() => {
+                self.push(
+                    Diagnostic::new(Code::InvalidValue, self.locate.value(pointer), "`from` lists no stage")
+                        .with_label("empty list")
+                        .with_help("name the stage(s) this leaves from, or `\"*\"` for every non-terminal stage"),
+                );
+                (Vec::new(), false)
+            }
             StageRefs::Many(list) => {
                 let mut ids = Vec::new();
                 for (i, name) in list.iter().enumerate() {
@@ -1263,8 +1290,10 @@ impl<'a> Cx<'a, '_> {
                 .collect();
             rules.push(ir::DelegationRule { from: rule.from.clone(), to: rule.to.clone(), start, end, entities });
         }
-        self.delegation_chains(&rules, max_depth.min(ir::MAX_DELEGATION_DEPTH));
-        ir::DelegationPolicy { max_depth: max_depth.min(ir::MAX_DELEGATION_DEPTH), rules }
+        // A zero depth is refused by the schema already; chains are then checked against the default.
+        let effective_depth = if max_depth == 0 { ir::MAX_DELEGATION_DEPTH } else { max_depth.min(ir::MAX_DELEGATION_DEPTH) };
+        self.delegation_chains(&rules, effective_depth);
+        ir::DelegationPolicy { max_depth: effective_depth, rules }
     }
 
     fn date(&mut self, text: &str, pointer: &str) -> Option<chrono::NaiveDate> {
@@ -1289,7 +1318,10 @@ impl<'a> Cx<'a, '_> {
                 (Some(s), Some(e)) => s <= e,
                 _ => true,
             };
-            starts_before_end(a, b) && starts_before_end(b, a)
+            let scopes_meet = a.entities.is_empty()
+                || b.entities.is_empty()
+                || a.entities.iter().any(|e| b.entities.contains(e));
+            starts_before_end(a, b) && starts_before_end(b, a) && scopes_meet
         };
         let mut reported_cycle = false;
         let mut reported_depth = false;

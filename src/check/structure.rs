@@ -84,7 +84,10 @@ fn report(error: &jsonschema::ValidationError<'_>, locate: &Locator<'_>, out: &m
             let expected = match kind {
                 TypeKind::Single(ty) => article(&ty.to_string()),
                 TypeKind::Multiple(set) => {
-                    set.iter().map(|t| article(&t.to_string())).collect::<Vec<_>>().join(" or ")
+                    // `null` stands for "absent" in optional keys; naming it only confuses.
+                    let types: Vec<String> = set.iter().map(|t| t.to_string()).collect();
+                    let shown: Vec<&String> = types.iter().filter(|t| *t != "null" || types.len() == 1).collect();
+                    shown.iter().map(|t| article(t)).collect::<Vec<_>>().join(" or ")
                 }
             };
             let found = article(json_type(error.instance()));
@@ -155,6 +158,34 @@ fn report_alternatives(
     let only_type_errors = |errors: &Vec<jsonschema::ValidationError<'static>>| {
         errors.iter().all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }) && e.instance_path().as_str() == at)
     };
+    // An enum of documented constants (schemars writes `oneOf: [{const}, …]`): one message with
+    // the allowed values and a did-you-mean, instead of one alternative's "x was expected".
+    let constants: Option<Vec<String>> = context
+        .iter()
+        .map(|errors| match errors.as_slice() {
+            [only] => match only.kind() {
+                ValidationErrorKind::Constant { expected_value } => {
+                    expected_value.as_str().map(str::to_owned)
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if let Some(allowed) = constants.filter(|c| !c.is_empty()) {
+        let found = error.instance();
+        let text = found.as_str().map(str::to_owned).unwrap_or_else(|| found.to_string());
+        let help = match did_you_mean(&text, allowed.iter().map(String::as_str)) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("expected one of {}", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+        };
+        out.push(
+            Diagnostic::new(Code::InvalidValue, locate.value(at), format!("{found} is not allowed here"))
+                .with_label("not one of the allowed values")
+                .with_help(help),
+        );
+        return;
+    }
     if context.iter().all(only_type_errors) {
         let mut expected: Vec<String> = context
             .iter()
