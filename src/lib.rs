@@ -5,12 +5,15 @@
 //! interpreter ([`engine`]) executes.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
+// Unit tests may unwrap: a panic there is a failed test, not a crash on user input.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
 pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod codes;
+pub mod crm;
 pub mod diagnostic;
 pub mod engine;
 pub mod ir;

@@ -653,7 +653,7 @@ mod tests {
         assert_eq!(index.position(3), Position { line: 2, column: 1 });
         assert_eq!(index.position(8), Position { line: 2, column: 4 });
         assert_eq!(index.position(4), Position { line: 2, column: 1 }, "inside a character: clamped back");
-        assert_eq!(index.position(12), Position { line: 3, column: 1 });
+        assert_eq!(index.position(11), Position { line: 3, column: 1 });
         assert_eq!(index.position(999), Position { line: 3, column: 2 });
     }
 
@@ -679,6 +679,18 @@ mod tests {
         assert_eq!(parsed, JsonOutput::new(&sample()));
         assert_eq!(parsed.files_checked, 2);
         assert_eq!((parsed.diagnostics[0].end_line, parsed.diagnostics[0].end_column), (2, 18));
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn a_report_renders_as_one_miette_diagnostic_with_its_findings_related() {
+        let mut out = String::new();
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        handler.render_report(&mut out, &sample()[0]).unwrap_or_default();
+        assert!(out.contains("a, b:c.json: 1 error, 0 warnings"), "{out}");
+        assert!(out.contains("unknown stage `nówhere`"), "{out}");
+        assert!(out.contains("[a, b:c.json:2:9]"), "{out}");
+        assert!(out.contains("help: did you mean `nowhere`?"), "{out}");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::process::Command;
 const CLEAN: &str = "tests/fixtures/cli/clean.json";
 const INVALID: &str = "tests/fixtures/cli/invalid.json";
 const WARNING: &str = "tests/fixtures/cli/warning.json";
+/// Uses every construct of the definition language, so the IR dumps show every IR field.
+const FULL: &str = "tests/fixtures/cli/full.json";
 
 /// What one run of `crm` produced.
 struct Run {
@@ -114,7 +116,7 @@ fn directories_are_walked_in_sorted_order() {
     let run = crm(&["check", "--format", "json", "tests/fixtures/cli"]);
     assert_eq!(run.code, Some(1), "{}", run.golden());
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
-    assert_eq!(json["files_checked"], 3);
+    assert_eq!(json["files_checked"], 4);
     let files: Vec<&str> =
         json["diagnostics"].as_array().into_iter().flatten().filter_map(|d| d["file"].as_str()).collect();
     let mut sorted = files.clone();
@@ -216,6 +218,9 @@ fn eval_with_a_definition_checks_fields_and_stages() {
 fn eval_errors() {
     snapshot!("cli_eval_type_error", crm(&["eval", "1 > 'x'"]).golden());
     snapshot!("cli_eval_syntax_error", crm(&["eval", "data.a >"]).golden());
+    let run = crm(&["eval", "data.total / data.count", "--data", r#"{"total": 10, "count": 0}"#]);
+    assert_eq!(run.code, Some(1), "{}", run.golden());
+    assert!(run.stderr.starts_with("error: evaluation failed: division by zero"), "{}", run.golden());
     let run = crm(&["eval", "true", "--data", "{not json"]);
     assert_eq!(run.code, Some(2), "{}", run.golden());
     assert!(run.stderr.starts_with("error: `--data` is not valid JSON"), "{}", run.golden());
@@ -266,8 +271,8 @@ fn schema_matches_the_committed_file() {
 
 #[test]
 fn inspect_text_and_json() {
-    snapshot!("cli_inspect_text", crm(&["inspect", CLEAN]).golden());
-    snapshot!("cli_inspect_json", crm(&["inspect", "--format", "json", CLEAN]).golden());
+    snapshot!("cli_inspect_text", crm(&["inspect", FULL]).golden());
+    snapshot!("cli_inspect_json", crm(&["inspect", "--format", "json", FULL]).golden());
 }
 
 #[test]
@@ -283,6 +288,7 @@ fn graph_mermaid_and_dot() {
     snapshot!("cli_graph_mermaid", crm(&["graph", CLEAN]).golden());
     snapshot!("cli_graph_dot", crm(&["graph", "--format", "dot", CLEAN]).golden());
     snapshot!("cli_graph_entity", crm(&["graph", "--entity", "lead", CLEAN]).golden());
+    snapshot!("cli_graph_two_entities", crm(&["graph", FULL]).golden());
     let run = crm(&["graph", "--entity", "nope", CLEAN]);
     assert_eq!(run.code, Some(2), "{}", run.golden());
 }

@@ -13,11 +13,13 @@ use nexus_crm::check::{Checked, check_source};
 use proptest::prelude::*;
 use serde_json::Value as Json;
 
-/// Enough cases to find shallow problems on every run while keeping the suite fast on 2 cores.
+/// Enough cases to find shallow problems on every run while keeping the suite fast on 2 cores;
+/// `PROPTEST_CASES=100000` runs a deeper search.
 const CASES: u32 = 256;
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: CASES, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(CASES);
+    ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
 proptest! {

@@ -931,7 +931,7 @@ impl<'a> Cx<'a, '_> {
         }
     }
 
-    fn from_stages(
+    fn resolve_from(
         &mut self,
         from: &StageRefs,
         entity: EntityId,
@@ -1039,7 +1039,7 @@ impl<'a> Cx<'a, '_> {
                 entity: spec.entity.as_deref(),
             };
             let Some(entity) = self.resolve_entity(&endpoints, names, "this transition") else { continue };
-            let (from, wildcard) = self.from_stages(&spec.from, entity, names, &format!("{at}/from"));
+            let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
             let to = self.stage_in_entity(&spec.to, entity, names, &format!("{at}/to"), "stage");
             let stages = self.stage_names_by_entity.get(entity.index()).cloned().unwrap_or_default();
             let condition = spec.condition.as_ref().and_then(|c| self.condition(c, &format!("{at}/condition"), data, &stages));
@@ -1169,7 +1169,7 @@ impl<'a> Cx<'a, '_> {
             }
             let endpoints = Endpoints { stages: endpoint_list, pointer: at.clone(), entity: spec.entity.as_deref() };
             let Some(entity) = self.resolve_entity(&endpoints, names, "this gateway") else { continue };
-            let (from, wildcard) = self.from_stages(&spec.from, entity, names, &format!("{at}/from"));
+            let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
             if wildcard {
                 self.push(
                     Diagnostic::new(Code::UnknownStage, self.locate.value(&format!("{at}/from")), "a gateway cannot fork from `*`")

@@ -104,6 +104,7 @@ impl Record {
         serde_json::Value::Object(map)
     }
 
+    #[inline]
     fn slot(&self, id: FieldId) -> &Value {
         self.get(id).unwrap_or(&NULL)
     }
@@ -180,16 +181,17 @@ pub enum EvalError {
 
 /// Evaluates an expression to a value.
 pub fn evaluate(expr: &Expr, ctx: &Context<'_>) -> Result<Value, EvalError> {
-    eval(expr, ctx, 0).map(Val::into_value)
+    eval(expr, ctx, 0).map(Val::into_value).map_err(|e| *e)
 }
 
 /// Evaluates a condition: `null` is false, a non-boolean is an error.
 pub fn evaluate_condition(expr: &Expr, ctx: &Context<'_>) -> Result<bool, EvalError> {
-    truth(expr, ctx, 0).map_err(|e| match e {
-        Truth::NotBoolean(found) => EvalError::NotBoolean { found },
-        Truth::Failed(e) => e,
-    })
+    truth(expr, ctx, 0).map_err(|e| *e)
 }
+
+/// Errors are boxed inside the evaluator so that results fit in registers: returning a large
+/// `Result` through the stack costs more than the comparisons themselves.
+type Outcome<T> = Result<T, Box<EvalError>>;
 
 /// An operand, borrowed where possible.
 enum Val<'a> {
@@ -255,35 +257,25 @@ fn own(value: Value) -> Val<'static> {
     Val::Own(value)
 }
 
-/// Why a boolean context failed: the caller names the operator for a non-boolean.
-enum Truth {
-    NotBoolean(&'static str),
-    Failed(EvalError),
-}
-
-impl From<EvalError> for Truth {
-    fn from(e: EvalError) -> Self {
-        Truth::Failed(e)
+/// Names the operator when an operand of a boolean operator is not a boolean.
+fn operand_of(op: &'static str) -> impl Fn(Box<EvalError>) -> Box<EvalError> {
+    move |e| match *e {
+        EvalError::NotBoolean { found } => Box::new(EvalError::WrongOperand { op, expected: "booleans", found }),
+        _ => e,
     }
 }
 
-fn as_operand(op: &'static str) -> impl Fn(Truth) -> EvalError {
-    move |e| match e {
-        Truth::NotBoolean(found) => EvalError::WrongOperand { op, expected: "booleans", found },
-        Truth::Failed(e) => e,
-    }
-}
-
-/// Evaluates in a boolean context: `null` is false. Boolean operators stay here, allocation-free.
-fn truth(expr: &Expr, ctx: &Context<'_>, depth: usize) -> Result<bool, Truth> {
+/// Evaluates in a boolean context: `null` is false, another non-boolean is `NotBoolean`. Boolean
+/// operators stay here and never build a [`Value`].
+fn truth(expr: &Expr, ctx: &Context<'_>, depth: usize) -> Outcome<bool> {
     if depth > MAX_TREE_DEPTH {
-        return Err(EvalError::TooDeep.into());
+        return Err(Box::new(EvalError::TooDeep));
     }
     let depth = depth + 1;
     match expr {
         Expr::And(items) => {
             for item in items {
-                if !truth(item, ctx, depth).map_err(as_operand("AND"))? {
+                if !truth(item, ctx, depth).map_err(operand_of("AND"))? {
                     return Ok(false);
                 }
             }
@@ -291,29 +283,55 @@ fn truth(expr: &Expr, ctx: &Context<'_>, depth: usize) -> Result<bool, Truth> {
         }
         Expr::Or(items) => {
             for item in items {
-                if truth(item, ctx, depth).map_err(as_operand("OR"))? {
+                if truth(item, ctx, depth).map_err(operand_of("OR"))? {
                     return Ok(true);
                 }
             }
             Ok(false)
         }
-        Expr::Not(operand) => Ok(!truth(operand, ctx, depth).map_err(as_operand("NOT"))?),
+        Expr::Not(operand) => Ok(!truth(operand, ctx, depth).map_err(operand_of("NOT"))?),
         Expr::Compare { op, mode, lhs, rhs } => {
-            let (l, r) = (eval(lhs, ctx, depth)?, eval(rhs, ctx, depth)?);
-            Ok(compare(*op, *mode, l.view(), r.view())?)
+            let (l_val, r_val);
+            let l = match leaf(lhs, ctx) {
+                Some(view) => view,
+                None => {
+                    l_val = eval(lhs, ctx, depth)?;
+                    l_val.view()
+                }
+            };
+            let r = match leaf(rhs, ctx) {
+                Some(view) => view,
+                None => {
+                    r_val = eval(rhs, ctx, depth)?;
+                    r_val.view()
+                }
+            };
+            Ok(compare(*op, *mode, l, r)?)
         }
         Expr::In { negated, lhs, rhs } => Ok(membership(lhs, rhs, ctx, depth)? != *negated),
         other => match eval(other, ctx, depth)?.view() {
             View::Bool(b) => Ok(b),
             View::Null => Ok(false),
-            found => Err(Truth::NotBoolean(found.kind())),
+            found => Err(Box::new(EvalError::NotBoolean { found: found.kind() })),
         },
     }
 }
 
-fn eval<'a>(expr: &'a Expr, ctx: &'a Context<'_>, depth: usize) -> Result<Val<'a>, EvalError> {
+/// Reads a constant or a path in place, without a `Result` or a copy through the stack.
+#[inline(always)]
+fn leaf<'a>(expr: &'a Expr, ctx: &'a Context<'_>) -> Option<View<'a>> {
+    match expr {
+        Expr::Const(value) => Some(view(value)),
+        Expr::Field { id, keys } => Some(view(descend(ctx.data.slot(*id), keys))),
+        Expr::Stage => Some(View::Str(ctx.stage)),
+        Expr::Entity => Some(View::Str(ctx.entity)),
+        _ => None,
+    }
+}
+
+fn eval<'a>(expr: &'a Expr, ctx: &'a Context<'_>, depth: usize) -> Outcome<Val<'a>> {
     if depth > MAX_TREE_DEPTH {
-        return Err(EvalError::TooDeep);
+        return Err(Box::new(EvalError::TooDeep));
     }
     let depth = depth + 1;
     Ok(match expr {
@@ -335,7 +353,7 @@ fn eval<'a>(expr: &'a Expr, ctx: &'a Context<'_>, depth: usize) -> Result<Val<'a
             View::Null => Val::Ref(&NULL),
             View::Num(Value::Int(i)) => own(i.checked_neg().map_or(Value::Float(-(*i as f64)), Value::Int)),
             View::Num(Value::Float(f)) => own(Value::Float(-f)),
-            other => return Err(EvalError::WrongOperand { op: "-", expected: "a number", found: other.kind() }),
+            other => return Err(Box::new(EvalError::WrongOperand { op: "-", expected: "a number", found: other.kind() })),
         },
         Expr::Arith { first, rest } => {
             let mut acc = eval(first, ctx, depth)?;
@@ -345,17 +363,20 @@ fn eval<'a>(expr: &'a Expr, ctx: &'a Context<'_>, depth: usize) -> Result<Val<'a
             acc
         }
         Expr::Call { func, args } => call(*func, args, ctx, depth)?,
+        // Their operands' `NotBoolean` is already named after the operator.
         Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Compare { .. } | Expr::In { .. } => {
-            own(Value::Bool(truth(expr, ctx, depth - 1).map_err(|e| match e {
-                Truth::NotBoolean(found) => EvalError::WrongOperand { op: "condition", expected: "booleans", found },
-                Truth::Failed(e) => e,
-            })?))
+            own(Value::Bool(truth(expr, ctx, depth - 1)?))
         }
     })
 }
 
 /// Follows object keys; anything missing or not an object yields `null`.
-fn descend<'a>(mut value: &'a Value, keys: &[Box<str>]) -> &'a Value {
+#[inline]
+fn descend<'a>(value: &'a Value, keys: &[Box<str>]) -> &'a Value {
+    if keys.is_empty() { value } else { descend_keys(value, keys) }
+}
+
+fn descend_keys<'a>(mut value: &'a Value, keys: &[Box<str>]) -> &'a Value {
     for key in keys {
         value = match value {
             Value::Object(map) => map.get(&**key).unwrap_or(&NULL),
@@ -365,6 +386,7 @@ fn descend<'a>(mut value: &'a Value, keys: &[Box<str>]) -> &'a Value {
     value
 }
 
+#[inline]
 fn equal(l: View<'_>, r: View<'_>) -> bool {
     match (l, r) {
         (View::Null, View::Null) => true,
@@ -377,6 +399,7 @@ fn equal(l: View<'_>, r: View<'_>) -> bool {
     }
 }
 
+#[inline]
 fn compare(op: CmpOp, mode: CmpMode, l: View<'_>, r: View<'_>) -> Result<bool, EvalError> {
     let ordering = match (mode, l, r) {
         (CmpMode::Chronological, View::Str(a), View::Str(b)) => match (Temporal::parse(a), Temporal::parse(b)) {
@@ -409,13 +432,13 @@ fn compare(op: CmpOp, mode: CmpMode, l: View<'_>, r: View<'_>) -> Result<bool, E
     })
 }
 
-fn membership(lhs: &Expr, rhs: &Expr, ctx: &Context<'_>, depth: usize) -> Result<bool, EvalError> {
+fn membership(lhs: &Expr, rhs: &Expr, ctx: &Context<'_>, depth: usize) -> Outcome<bool> {
     let needle = eval(lhs, ctx, depth)?;
     // `x in actor.roles` without building a list.
     if let (Expr::ActorRoles, View::Str(name)) = (rhs, needle.view()) {
         return Ok(ctx.actor.is_some_and(|actor| actor.roles.iter().any(|r| r == name)));
     }
-    contains(eval(rhs, ctx, depth)?.view(), needle.view(), "in")
+    Ok(contains(eval(rhs, ctx, depth)?.view(), needle.view(), "in")?)
 }
 
 /// `needle in haystack`: list membership or substring; `null` contains nothing.
@@ -488,13 +511,14 @@ fn as_float(value: &Value) -> f64 {
     }
 }
 
-fn call<'a>(func: Function, args: &'a [Expr], ctx: &'a Context<'_>, depth: usize) -> Result<Val<'a>, EvalError> {
+fn call<'a>(func: Function, args: &'a [Expr], ctx: &'a Context<'_>, depth: usize) -> Outcome<Val<'a>> {
     let op = func.name();
     let arg = |i: usize| match args.get(i) {
         Some(arg) => eval(arg, ctx, depth),
         None => Ok(Val::Ref(&NULL)),
     };
-    let wrong = |expected: &'static str, found: View<'_>| EvalError::WrongOperand { op, expected, found: found.kind() };
+    let wrong =
+        |expected: &'static str, found: View<'_>| Box::new(EvalError::WrongOperand { op, expected, found: found.kind() });
     let first = arg(0)?;
     Ok(match func {
         Function::Len => match first.view() {

@@ -466,6 +466,7 @@ impl Text<'_> {
         if lines.is_empty() {
             return;
         }
+        self.line(0, "");
         self.line(0, "integrations");
         for line in lines {
             self.line(1, line);

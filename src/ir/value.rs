@@ -81,6 +81,7 @@ impl Value {
 }
 
 /// Compares two numbers exactly, also an integer with a decimal (no rounding through `f64`).
+#[inline]
 pub fn compare_numbers(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),

@@ -28,7 +28,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::diagnostic::{Code, Diagnostic, Span};
 
-/// The deepest nesting of arrays and objects that [`parse`] accepts (serde_json's limit too).
+/// The deepest nesting of arrays and objects that [`parse`] accepts (serde_json accepts 127).
 pub const MAX_DEPTH: usize = 128;
 
 /// A JSON value and the byte span it was parsed from.
@@ -605,7 +605,8 @@ impl Expected {
         let mut expected = Self::default();
         for rule in rules {
             match rule {
-                Rule::object | Rule::array | Rule::string | Rule::number | Rule::boolean | Rule::null => {
+                // pest reports the top rule instead of the value alternatives when all fail at 0.
+                Rule::json | Rule::object | Rule::array | Rule::string | Rule::number | Rule::boolean | Rule::null => {
                     expected.value = true;
                 }
                 Rule::key => expected.key = true,
@@ -686,37 +687,33 @@ fn syntax_error(source: &str, at: usize, expected: Expected) -> Diagnostic {
             return diagnostic;
         }
         if source.trim_start_matches('\u{feff}').trim_start_matches([' ', '\t', '\r', '\n']).is_empty() {
-            return error(Span::new(at, at), "the file is empty".into()).with_label("expected a JSON value");
+            return error(Span::new(0, 0), "the file is empty".into()).with_label("expected a JSON value");
         }
     }
-    if expected.comma
+    if (expected.comma || expected.end)
         && let Some(diagnostic) = number_tail_error(source, at)
     {
         return diagnostic;
     }
 
-    let mut diagnostic = error(found_span, format!("expected {}, found {found}", expected.describe()));
-    let opener = if expected.close_brace || expected.close_bracket { unclosed_opener(source, at) } else { None };
+    let diagnostic = error(found_span, format!("expected {}, found {found}", expected.describe()));
     match next {
-        None => {
-            if let Some(open) = opener {
-                diagnostic = diagnostic.with_secondary(open, "never closed");
-            }
-        }
-        Some(']' | '}') => {
-            if let Some(open) = opener {
-                diagnostic = diagnostic.with_secondary(open, "opened here");
-            }
-        }
+        None => match unclosed_opener(source, at) {
+            Some(open) => diagnostic.with_secondary(open, "never closed"),
+            None => diagnostic,
+        },
+        Some(close @ (']' | '}')) => match unclosed_opener(source, at) {
+            Some(open) => diagnostic.with_secondary(open, "opened here"),
+            None => diagnostic.with_help(format!("this `{close}` closes nothing")),
+        },
         Some(c) if expected.comma && starts_value(c) => {
             let what = if expected.close_brace { "members" } else { "elements" };
-            diagnostic = diagnostic.with_help(format!("separate {what} with `,`"));
+            diagnostic.with_help(format!("separate {what} with `,`"))
         }
-        Some('=') if expected.colon => diagnostic = diagnostic.with_help("separate a key from its value with `:`"),
-        Some(_) if expected.end => diagnostic = diagnostic.with_help("a JSON file holds exactly one value"),
-        Some(_) => {}
+        Some('=') if expected.colon => diagnostic.with_help("separate a key from its value with `:`"),
+        Some(_) if expected.end => diagnostic.with_help("a JSON file holds exactly one value"),
+        Some(_) => diagnostic,
     }
-    diagnostic
 }
 
 /// A value position holding something JSON does not have: `True`, `NaN`, `+1`, `.5`, `-x`.
@@ -891,10 +888,6 @@ fn unclosed_opener(source: &str, at: usize) -> Option<Span> {
     open.pop().map(|i| Span::new(i, i + 1))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
 
 #[doc(hidden)]
 #[allow(missing_docs, clippy::unwrap_used)]
@@ -909,6 +902,322 @@ pub fn bench_part(source: &str, part: &str) {
         _ => {
             let pairs = JsonParser::parse(Rule::json, source).unwrap();
             std::hint::black_box(Builder::new(source).build(pairs.tokens()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Parses text that must be valid and free of findings.
+    fn tree(source: &str) -> Node {
+        let (node, diagnostics) = parse(source);
+        assert_eq!(diagnostics, [], "{source:?}");
+        node.unwrap_or_else(|| panic!("no tree for {source:?}"))
+    }
+
+    /// Asserts that `source` has exactly one finding, with `message`, underlining `underlined`.
+    fn check_error(source: &str, message: &str, underlined: &str) {
+        let (node, diagnostics) = parse(source);
+        assert!(node.is_none(), "{source:?} parsed");
+        let [diagnostic] = diagnostics.as_slice() else { panic!("{source:?}: {diagnostics:#?}") };
+        let span = diagnostic.primary.span;
+        assert_eq!(diagnostic.message, message, "{source:?}");
+        assert_eq!(&source[span.start..span.end], underlined, "{source:?}: {message}");
+    }
+
+    fn text(source: &str, span: Span) -> &str {
+        &source[span.start..span.end]
+    }
+
+    #[test]
+    fn spans_of_keys_and_values() {
+        let source = r#" { "stages": [1, "new", true], "sla" : {"hours": null} } "#;
+        let root = tree(source);
+        assert_eq!(text(source, root.span), r#"{ "stages": [1, "new", true], "sla" : {"hours": null} }"#);
+        let stages = root.member("stages").unwrap();
+        assert_eq!(text(source, stages.key.span), r#""stages""#);
+        assert_eq!(text(source, stages.key.content_span()), "stages");
+        assert_eq!(text(source, stages.value.span), r#"[1, "new", true]"#);
+        let items: Vec<&str> = stages.value.as_array().unwrap().iter().map(|item| text(source, item.span)).collect();
+        assert_eq!(items, ["1", r#""new""#, "true"]);
+        let hours = root.member_at("/sla/hours").unwrap();
+        assert_eq!(text(source, hours.key.span), r#""hours""#);
+        assert_eq!(text(source, hours.value.span), "null");
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported_and_kept() {
+        let source = r#"{"a": 1, "b": 2, "a": 3}"#;
+        let (node, diagnostics) = parse(source);
+        let root = node.unwrap();
+        assert_eq!(root.as_object().unwrap().len(), 3);
+        assert_eq!(root.get("a").and_then(Node::as_number), Some(&Number::from(3)));
+        assert_eq!(root.to_value(), serde_json::from_str::<Value>(source).unwrap());
+        let [duplicate] = diagnostics.as_slice() else { panic!("{diagnostics:#?}") };
+        assert_eq!(duplicate.code, Code::DuplicateKey);
+        assert_eq!(duplicate.message, "duplicate key `a`");
+        assert_eq!(duplicate.primary.span, Span::new(17, 20));
+        assert_eq!(duplicate.secondary, [crate::diagnostic::Label::new(Span::new(1, 4), "first defined here")]);
+    }
+
+    #[test]
+    fn duplicate_keys_in_large_objects() {
+        let members: Vec<String> = (0..40).map(|i| format!(r#""k{}": {i}"#, i % 30)).collect();
+        let source = format!("{{{}}}", members.join(", "));
+        let (node, diagnostics) = parse(&source);
+        assert_eq!(diagnostics.len(), 10);
+        assert!(diagnostics.iter().all(|d| d.code == Code::DuplicateKey));
+        assert_eq!(text(&source, diagnostics[0].primary.span), r#""k0""#);
+        assert_eq!(text(&source, diagnostics[0].secondary[0].span), r#""k0""#);
+        assert!(diagnostics[0].secondary[0].span.start < diagnostics[0].primary.span.start);
+        assert_eq!(node.unwrap().get("k0").and_then(Node::as_number), Some(&Number::from(30)));
+    }
+
+    #[test]
+    fn escapes_map_back_to_the_source() {
+        let source = r#"["a\"b\n\u00e9c\ud83d\ude00d\/"]"#;
+        let root = tree(source);
+        let string = root.pointer("/0").and_then(Node::as_string).unwrap();
+        assert_eq!(string.value, "a\"b\néc😀d/");
+        assert!(string.has_escapes());
+        let source_of = |decoded: &str| {
+            let start = string.value.find(decoded).unwrap();
+            text(source, string.source_span(Span::new(start, start + decoded.len())))
+        };
+        assert_eq!(source_of("a"), "a");
+        assert_eq!(source_of("\""), r#"\""#);
+        assert_eq!(source_of("\n"), r"\n");
+        assert_eq!(source_of("é"), r"\u00e9");
+        assert_eq!(source_of("c"), "c");
+        assert_eq!(source_of("😀"), r"\ud83d\ude00");
+        assert_eq!(source_of("d/"), r"d\/");
+        assert_eq!(source_of("b\néc"), r"b\n\u00e9c");
+        // A range that starts or ends inside one escape's output covers the whole escape.
+        let emoji = string.value.find('😀').unwrap();
+        assert_eq!(text(source, string.source_span(Span::new(emoji + 1, emoji + 2))), r"\ud83d\ude00");
+        // Past the end clamps to the closing quote.
+        assert_eq!(string.source_span(Span::new(0, 1000)).end, source.len() - 2);
+    }
+
+    #[test]
+    fn plain_strings_map_by_a_shift() {
+        let source = r#"{"when": "amount > 10"}"#;
+        let when = tree(source).get("when").and_then(Node::as_string).cloned().unwrap();
+        assert!(!when.has_escapes());
+        assert_eq!(text(source, when.source_span(Span::new(9, 11))), "10");
+    }
+
+    #[test]
+    fn syntax_errors_are_readable_and_precise() {
+        let cases = [
+            ("[1 2]", "expected `,` or `]`, found a number", "2"),
+            (r#"{"a": 1 "b": 2}"#, "expected `,` or `}`, found a string", r#""b""#),
+            (r#"{"a": 1,}"#, "trailing commas are not allowed", ","),
+            ("[1, 2, ]", "trailing commas are not allowed", ","),
+            (r#"{"a" 1}"#, "expected `:`, found a number", "1"),
+            (r#"{"a": }"#, "expected a value, found `}`", "}"),
+            ("[1,,2]", "expected a value, found `,`", ","),
+            ("{", "expected a key or `}`, found end of file", ""),
+            (r#"{"a": [1}"#, "expected `,` or `]`, found `}`", "}"),
+            ("{} {}", "expected end of file, found `{`", "{"),
+            ("", "the file is empty", ""),
+            (" \n ", "the file is empty", ""),
+            ("// note\n{}", "comments are not allowed in JSON", "// note"),
+            ("{/* note */}", "comments are not allowed in JSON", "/* note */"),
+            (r#""abc"#, "unterminated string", "\""),
+            ("[\"abc\n]", "unterminated string", "\n"),
+            ("\"a\tb\"", "tab character inside a string", "\t"),
+            ("\"a\u{1}b\"", "control character U+0001 inside a string", "\u{1}"),
+            (r#""a\x""#, r"invalid escape `\x`", r"\x"),
+            (r#""\u12""#, "invalid unicode escape", r"\u12"),
+            (r#""\ud800""#, r"unpaired surrogate `\ud800`", r"\ud800"),
+            (r#""\udc00\ud800""#, r"unpaired surrogate `\udc00`", r"\udc00"),
+            ("{a: 1}", "object keys must be strings in double quotes", "a"),
+            ("{'a': 1}", "strings must use double quotes", "'a'"),
+            ("[True]", "expected a value, found `True`", "True"),
+            ("[NaN]", "expected a value, found `NaN`", "NaN"),
+            ("[01]", "numbers cannot have leading zeros", "01"),
+            ("-00", "numbers cannot have leading zeros", "-00"),
+            ("[1.]", "expected a digit after the decimal point", "."),
+            ("[1e+]", "expected a digit in the exponent", "e"),
+            ("[-]", "expected a digit after `-`", "-"),
+            ("[+1]", "numbers cannot start with `+`", "+"),
+            ("[.5]", "numbers must start with a digit", ".5"),
+            ("[1e400]", "number out of range", "1e400"),
+        ];
+        for (source, message, underlined) in cases {
+            check_error(source, message, underlined);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_unclosed_bracket_and_suggest_fixes() {
+        let (_, diagnostics) = parse(r#"{"a": [1, 2"#);
+        assert_eq!(diagnostics[0].secondary, [crate::diagnostic::Label::new(Span::new(6, 7), "never closed")]);
+        let (_, diagnostics) = parse("[1 2]");
+        assert_eq!(diagnostics[0].help.as_deref(), Some("separate elements with `,`"));
+        let (_, diagnostics) = parse("[True]");
+        assert_eq!(diagnostics[0].help.as_deref(), Some("JSON literals are lower case: write `true`"));
+    }
+
+    #[test]
+    fn the_first_error_wins() {
+        // The control character comes after the syntax error, and the syntax error after the
+        // control character; each is reported alone.
+        check_error("[1 2, \"\n\"]", "expected `,` or `]`, found a number", "2");
+        check_error("[\"\n\" 2]", "unterminated string", "\n");
+        check_error(&format!("[1 2, {}", "[".repeat(200)), "expected `,` or `]`, found a number", "2");
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_parsing() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let deepest = tree(&nested(MAX_DEPTH));
+        assert_eq!(deepest.pointer(&"/0".repeat(MAX_DEPTH - 1)).map(|n| n.span.len()), Some(2));
+        for source in [nested(MAX_DEPTH + 1), "[".repeat(1_000_000), r#"{"a":"#.repeat(200)] {
+            let (node, diagnostics) = parse(&source);
+            assert!(node.is_none());
+            let [too_deep] = diagnostics.as_slice() else { panic!("{diagnostics:#?}") };
+            assert_eq!(too_deep.code, Code::TooDeep);
+            let span = too_deep.primary.span;
+            assert!(matches!(text(&source, span), "[" | "{"));
+            assert_eq!(source[..span.start].matches(['[', '{']).count(), MAX_DEPTH);
+        }
+        // Brackets inside strings do not count.
+        tree(&format!(r#"["{}"]"#, "[{".repeat(1000)));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let source = "\u{feff}{\"a\": 1}";
+        let root = tree(source);
+        assert_eq!(root.span, Span::new(3, source.len()));
+        assert_eq!(text(source, root.member("a").unwrap().key.span), "\"a\"");
+    }
+
+    #[test]
+    fn numbers_read_as_serde_json_reads_them() {
+        let number = |source: &str| tree(source).as_number().cloned().unwrap();
+        assert_eq!(number("0").as_u64(), Some(0));
+        assert_eq!(number("18446744073709551615").as_u64(), Some(u64::MAX));
+        assert_eq!(number("-9223372036854775808").as_i64(), Some(i64::MIN));
+        assert_eq!(number("18446744073709551616").as_f64(), Some(18446744073709551616.0));
+        assert_eq!(number("-0").as_f64().map(f64::to_bits), Some((-0.0f64).to_bits()));
+        assert_eq!(number("2.5E-3").as_f64(), Some(0.0025));
+        assert_eq!(number("1e-400").as_f64(), Some(0.0));
+    }
+
+    #[test]
+    fn pointers_and_lookups() {
+        let source = r#"{"a/b": {"m~n": [10, {"x": 1}]}, "": 2, "d": 1, "d": 3}"#;
+        let root = parse(source).0.unwrap();
+        assert_eq!(root.pointer(""), Some(&root));
+        assert_eq!(root.pointer("/").and_then(Node::as_number), Some(&Number::from(2)));
+        assert_eq!(root.pointer("/a~1b/m~0n/1/x").and_then(Node::as_number), Some(&Number::from(1)));
+        assert_eq!(root.pointer("/d").and_then(Node::as_number), Some(&Number::from(3)));
+        assert_eq!(root.pointer("/a~1b/m~0n/01"), None);
+        assert_eq!(root.pointer("/a~1b/m~0n/2"), None);
+        assert_eq!(root.pointer("a"), None);
+        assert_eq!(root.member_at("/a~1b/m~0n/1/x").map(|m| text(source, m.key.span)), Some(r#""x""#));
+        assert_eq!(root.member_at("/d").map(|m| m.key.span.start), Some(source.rfind("\"d\"").unwrap()));
+        assert_eq!(root.member_at("/a~1b/m~0n/0"), None);
+        assert_eq!(root.member_at(""), None);
+        assert_eq!(root.type_name(), "object");
+        assert_eq!(root.pointer("/a~1b/m~0n").map(Node::type_name), Some("array"));
+        assert!(tree("null").is_null());
+        assert_eq!(tree("true").as_bool(), Some(true));
+        assert_eq!(tree(r#""é""#).as_str(), Some("é"));
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..8)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A JSON string literal for `value` that escapes characters at random, in every way JSON can.
+    fn escaped_literal() -> impl Strategy<Value = (String, String)> {
+        prop::collection::vec((any::<char>(), 0..4u8), 0..24).prop_map(|chars| {
+            let mut literal = String::from('"');
+            let mut value = String::new();
+            for (c, how) in chars {
+                value.push(c);
+                match (c, how) {
+                    ('"', _) => literal.push_str("\\\""),
+                    ('\\', _) => literal.push_str("\\\\"),
+                    ('\n', 1) => literal.push_str("\\n"),
+                    ('/', 1) => literal.push_str("\\/"),
+                    (c, _) if (c as u32) < 0x20 || how == 2 => {
+                        let mut units = [0; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            literal.push_str(&format!("\\u{unit:04X}"));
+                        }
+                    }
+                    (c, _) => literal.push(c),
+                }
+            }
+            literal.push('"');
+            (literal, value)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn valid_json_reads_like_serde_json(value in json_value(), pretty in any::<bool>()) {
+            let source = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) };
+            let source = source.unwrap_or_default();
+            let (node, diagnostics) = parse(&source);
+            prop_assert!(diagnostics.iter().all(|d| d.code == Code::DuplicateKey), "{diagnostics:?}");
+            let expected = serde_json::from_str::<Value>(&source).ok();
+            prop_assert_eq!(node.map(|node| node.to_value()), expected);
+        }
+
+        #[test]
+        fn escapes_map_each_character_to_its_source(literal in escaped_literal()) {
+            let (source, value) = literal;
+            let string = tree(&source).as_string().cloned().unwrap_or_else(|| panic!("{source}"));
+            prop_assert_eq!(&string.value, &value);
+            for (start, c) in value.char_indices() {
+                let span = string.source_span(Span::new(start, start + c.len_utf8()));
+                let decoded: String = serde_json::from_str(&format!("\"{}\"", text(&source, span))).unwrap_or_default();
+                prop_assert_eq!(decoded, c.to_string());
+            }
+        }
+
+        #[test]
+        fn near_json_never_panics_and_agrees_with_serde_json(
+            source in r#"[\[\]{}",:0-9.eE+\-\\ntrufalsu /*\n\t\x01']{0,40}"#,
+        ) {
+            let (node, diagnostics) = parse(&source);
+            let serde = serde_json::from_str::<Value>(&source);
+            prop_assert_eq!(node.is_some(), serde.is_ok(), "{:?}: {:?} vs {:?}", source, diagnostics, serde);
+            prop_assert_eq!(node.is_some(), diagnostics.iter().all(|d| !d.is_error()));
+            if node.is_none() {
+                prop_assert!(!diagnostics.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_text_never_panics_and_agrees_with_serde_json(source in any::<String>()) {
+            prop_assume!(!source.starts_with('\u{feff}'));
+            let (node, _) = parse(&source);
+            prop_assert_eq!(node.is_some(), serde_json::from_str::<Value>(&source).is_ok());
         }
     }
 }
