@@ -1,0 +1,311 @@
+//! What can go wrong: building a configuration ([`ConfigError`]) and using the CRM ([`CrmError`]).
+//!
+//! Every variant's docs name an input that triggers it. Operations fail as a whole: whatever the
+//! error, the contacts and the history are exactly as they were before the call.
+
+use crate::engine::EvalError;
+use crate::report::Report;
+
+use super::model::ContactId;
+
+/// Why a CRM operation was refused or failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[non_exhaustive]
+pub enum CrmError {
+    /// The data is not a JSON object, e.g. `add_contact(json!(["Ann"]))`.
+    #[error("contact data must be a JSON object, found {found}")]
+    #[diagnostic(code(crm::contact::not_an_object), help("pass an object such as `{{\"name\": \"Ann\"}}`"))]
+    NotAnObject {
+        /// The kind of JSON value found.
+        found: &'static str,
+    },
+
+    /// One or more fields are wrong, e.g. `add_contact(json!({"name": "Ann", "fax": "1"}))` when
+    /// `fax` is not declared. Every problem of the data is listed, not just the first.
+    #[error("invalid contact data: {}", join(.errors))]
+    #[diagnostic(code(crm::contact::invalid_data))]
+    InvalidData {
+        /// Each problem found.
+        #[related]
+        errors: Vec<FieldError>,
+    },
+
+    /// The caller-supplied `id` is not a usable id, e.g. `{"id": 42}` or `{"id": ""}`.
+    #[error("invalid contact id {id}: {reason}")]
+    #[diagnostic(code(crm::contact::invalid_id), help("an id is a non-empty string of at most 128 bytes"))]
+    InvalidId {
+        /// The offending `id` value, as JSON.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A contact with this id already exists, e.g. adding `{"id": "crm-7", …}` twice.
+    #[error("a contact with id `{id}` already exists")]
+    #[diagnostic(code(crm::contact::duplicate_id), help("omit `id` to have one generated"))]
+    DuplicateId {
+        /// The id.
+        id: ContactId,
+    },
+
+    /// No contact has this id, e.g. `update_contact("nope", …)` or removing a contact twice.
+    #[error("no contact has id `{id}`")]
+    #[diagnostic(code(crm::contact::not_found))]
+    NotFound {
+        /// The id asked for.
+        id: String,
+    },
+
+    /// `check`/`try_can` asked about an action that is neither built in nor guarded, e.g.
+    /// `try_can("dellete")`.
+    #[error("unknown action `{action}`")]
+    #[diagnostic(code(crm::action::unknown))]
+    UnknownAction {
+        /// The action asked about.
+        action: String,
+        /// A did-you-mean or the list of known actions.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A guard does not allow the action, e.g. `edit` guarded by `data.status == 'active'` on a
+    /// contact whose status is `'archived'`.
+    #[error("`{action}` is not allowed: guard {guard} does not hold")]
+    #[diagnostic(code(crm::action::refused))]
+    Refused {
+        /// The action.
+        action: String,
+        /// The guard that refused: its expression, or `#n` for the n-th closure guard.
+        guard: String,
+    },
+
+    /// A guard could not be evaluated, which refuses the action, e.g. `data.score / data.count > 1`
+    /// when `count` is `0`.
+    #[error("`{action}` is not allowed: guard {guard} failed: {source}")]
+    #[diagnostic(code(crm::action::guard_failed))]
+    GuardFailed {
+        /// The action.
+        action: String,
+        /// The guard's expression.
+        guard: String,
+        /// Why evaluation failed.
+        #[source]
+        source: EvalError,
+    },
+
+    /// A `before` hook vetoed the action, e.g. a hook returning `Err("no free-mail addresses".into())`.
+    #[error("`{action}` was vetoed: {reason}")]
+    #[diagnostic(code(crm::action::vetoed))]
+    Vetoed {
+        /// The action.
+        action: String,
+        /// The hook's reason.
+        reason: String,
+    },
+
+    /// The host's document is not a CRM document, e.g. the host set it to `"hello"` or edited a
+    /// history entry's sequence number.
+    #[error("the CRM document is corrupt: {reason}")]
+    #[diagnostic(
+        code(crm::document::corrupt),
+        help("the document is owned by the CRM; restore it from a backup or reset it to `null`")
+    )]
+    CorruptDocument {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The document was written by a newer version of this crate, e.g. `{"version": 2, …}`.
+    #[error("CRM document version {found} is not supported (this build reads version {supported})")]
+    #[diagnostic(code(crm::document::unsupported_version), help("upgrade nexus-crm"))]
+    UnsupportedVersion {
+        /// The version found.
+        found: u64,
+        /// The version this build reads and writes.
+        supported: u64,
+    },
+}
+
+/// One problem with one field of contact data.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, miette::Diagnostic)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// The field is not declared, e.g. `fax` when the fields are `name, email, phone, company`.
+    #[error("unknown field `{field}`")]
+    #[diagnostic(code(crm::field::unknown))]
+    Unknown {
+        /// The field.
+        field: String,
+        /// A did-you-mean or the list of declared fields.
+        #[help]
+        help: Option<String>,
+    },
+    /// A required field is absent or `null`, e.g. `{"email": "a@b.c"}` when `name` is required.
+    #[error("missing required field `{field}`")]
+    #[diagnostic(code(crm::field::missing))]
+    Missing {
+        /// The field.
+        field: String,
+    },
+    /// The value has the wrong JSON type, e.g. `{"name": 42}` for an untyped (string) field.
+    #[error("field `{field}` must be of type {expected}, found {found}")]
+    #[diagnostic(code(crm::field::wrong_type))]
+    WrongType {
+        /// The field, with an index for array items (`tags[2]`).
+        field: String,
+        /// The declared type.
+        expected: &'static str,
+        /// What the value is.
+        found: &'static str,
+    },
+    /// A `date` or `datetime` field holds another string, e.g. `{"born": "yesterday"}`.
+    #[error("field `{field}` must be {expected}, found {value:?}")]
+    #[diagnostic(code(crm::field::invalid_temporal), help("dates are `YYYY-MM-DD`, date-times RFC 3339"))]
+    InvalidTemporal {
+        /// The field.
+        field: String,
+        /// `"a date"` or `"a date-time"`.
+        expected: &'static str,
+        /// The string found.
+        value: String,
+    },
+    /// The value is outside the declared `min`/`max` (of the number, or the length of a string or
+    /// array), e.g. `{"score": 120}` with `max: 100`.
+    #[error("field `{field}` {problem}")]
+    #[diagnostic(code(crm::field::out_of_bounds))]
+    OutOfBounds {
+        /// The field.
+        field: String,
+        /// What is out of bounds, e.g. `must be at most 100`.
+        problem: String,
+    },
+    /// The value is not one of the declared `enum` values, e.g. `{"status": "gone"}`.
+    #[error("field `{field}` must be one of {allowed}")]
+    #[diagnostic(code(crm::field::not_allowed))]
+    NotAllowed {
+        /// The field.
+        field: String,
+        /// The allowed values, as JSON.
+        allowed: String,
+    },
+    /// The string does not match the declared `pattern`, e.g. `{"phone": "call me"}`.
+    #[error("field `{field}` does not match the pattern `{pattern}`")]
+    #[diagnostic(code(crm::field::pattern))]
+    PatternMismatch {
+        /// The field.
+        field: String,
+        /// The pattern.
+        pattern: String,
+    },
+    /// An update tries to change the contact's id, e.g. `update_contact(id, json!({"id": "other"}))`.
+    #[error("field `{field}` cannot be changed")]
+    #[diagnostic(code(crm::field::immutable))]
+    Immutable {
+        /// The field (`id`).
+        field: String,
+    },
+}
+
+/// A configuration that cannot be used, with every problem found in it.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("invalid CRM configuration: {}", join(.problems))]
+#[diagnostic(code(crm::config::invalid))]
+pub struct ConfigError {
+    /// Each problem, in the order the builder calls were made.
+    #[related]
+    pub problems: Vec<ConfigProblem>,
+}
+
+/// One problem in a [`CrmConfig`](super::CrmConfig) being built.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// No `contact` entity is declared: `CrmConfig::builder().build()`.
+    #[error("no `contact` entity is declared")]
+    #[diagnostic(
+        code(crm::config::no_contact),
+        help("declare it: `.entity(\"contact\", |e| e.fields([\"name\", \"email\"]))`")
+    )]
+    MissingContactEntity,
+    /// An entity other than `contact`, e.g. `.entity("lead", …)`: Level 1 manages contacts only.
+    #[error("entity `{entity}` is not supported at Level 1")]
+    #[diagnostic(
+        code(crm::config::unsupported_entity),
+        help("Level 1 manages contacts; leads and opportunities come with Level 2 definitions")
+    )]
+    UnsupportedEntity {
+        /// The entity.
+        entity: String,
+    },
+    /// The same entity declared twice, e.g. `.entity("contact", …).entity("contact", …)`.
+    #[error("entity `{entity}` is declared twice")]
+    #[diagnostic(code(crm::config::duplicate_entity), help("declare each entity in one `.entity` call"))]
+    DuplicateEntity {
+        /// The entity.
+        entity: String,
+    },
+    /// The same field declared twice, e.g. `.fields(["name", "name"])`.
+    #[error("field `{field}` is declared twice")]
+    #[diagnostic(code(crm::config::duplicate_field))]
+    DuplicateField {
+        /// The field.
+        field: String,
+    },
+    /// A field uses a reserved name, e.g. `.fields(["id"])`: `id` holds the contact's id.
+    #[error("field name `{field}` is reserved")]
+    #[diagnostic(code(crm::config::reserved_field), help("every contact has an `id`; pick another name"))]
+    ReservedField {
+        /// The field.
+        field: String,
+    },
+    /// `required` names an undeclared field, e.g. `.fields(["name"]).required(["nmae"])`.
+    #[error("required field `{field}` is not declared")]
+    #[diagnostic(code(crm::config::unknown_required))]
+    UnknownRequired {
+        /// The field.
+        field: String,
+        /// A did-you-mean or the list of declared fields.
+        #[help]
+        help: Option<String>,
+    },
+    /// A field's `pattern` is not a valid regular expression, e.g. `"(["`.
+    #[error("field `{field}` has an invalid pattern: {message}")]
+    #[diagnostic(code(crm::config::invalid_pattern))]
+    InvalidPattern {
+        /// The field.
+        field: String,
+        /// The regex compiler's message.
+        message: String,
+    },
+    /// A hook names an action that does not exist (e.g. `.before("create", …)`), or a guard names
+    /// one that looks like a typo of a built-in action (e.g. `.guard("dellete", …)`).
+    #[error("unknown action `{action}`")]
+    #[diagnostic(code(crm::config::unknown_action))]
+    UnknownAction {
+        /// The action.
+        action: String,
+        /// A did-you-mean or the list of built-in actions.
+        #[help]
+        help: Option<String>,
+    },
+    /// A guard expression has a diagnostic, e.g. `data.name > 5` (a string compared with a number)
+    /// or `data.status == 'x'` when `status` is not declared. At Level 1 warnings count too: an
+    /// undeclared field can never hold a value here, so such a guard is always a mistake.
+    #[error("guard of `{action}` does not compile: {}", first_message(.report))]
+    #[diagnostic(code(crm::config::invalid_guard))]
+    InvalidGuard {
+        /// The action it guards.
+        action: String,
+        /// The expression and every diagnostic, renderable with miette.
+        #[diagnostic_source]
+        report: Report,
+    },
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+fn first_message(report: &Report) -> &str {
+    report.diagnostics.first().map_or("", |d| d.message.as_str())
+}
