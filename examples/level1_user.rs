@@ -29,7 +29,10 @@ static CRM: LazyLock<CrmConfig> = LazyLock::new(|| {
                 })
                 .after("add", |ctx| {
                     if let Some(contact) = ctx.after {
-                        println!("  [hook] notify sales: new contact {}", contact.get_str("name").unwrap_or("?"));
+                        println!(
+                            "  [hook] notify sales: new contact {}",
+                            contact.get_str("name").unwrap_or("?")
+                        );
                     }
                 })
         })

@@ -97,9 +97,9 @@ impl Change {
     /// The id of the contact it changes.
     pub fn contact_id(&self) -> &ContactId {
         match &self.kind {
-            ChangeKind::Add(contact) | ChangeKind::Delete(contact) | ChangeKind::Edit { after: contact, .. } => {
-                &contact.id
-            }
+            ChangeKind::Add(contact)
+            | ChangeKind::Delete(contact)
+            | ChangeKind::Edit { after: contact, .. } => &contact.id,
         }
     }
 
@@ -131,13 +131,6 @@ enum HostStorage<D> {
 impl<D> HostBackend<D> {
     pub(crate) fn document(document: D) -> Self {
         Self(HostStorage::Document(Document(document)))
-    }
-
-    /// The host's document backend, when that is where this host's CRM lives.
-    pub fn as_document(&self) -> Option<&Document<D>> {
-        match &self.0 {
-            HostStorage::Document(document) => Some(document),
-        }
     }
 }
 
@@ -210,8 +203,7 @@ impl<D: Borrow<Json>> Document<D> {
 
 impl<D: Borrow<Json>> ContactBackend for Document<D> {
     fn contacts(&self) -> Result<Vec<Contact>, CrmError> {
-        let layout = Layout::open(self.get())?;
-        layout.contacts.iter().map(|(id, fields)| contact(id, fields)).collect()
+        Layout::open(self.get())?.contacts()
     }
 
     fn contact(&self, id: &str) -> Result<Option<Contact>, CrmError> {
@@ -220,22 +212,22 @@ impl<D: Borrow<Json>> ContactBackend for Document<D> {
     }
 
     fn history(&self) -> Result<Vec<HistoryEntry>, CrmError> {
-        let layout = Layout::open(self.get())?;
-        layout.history.iter().enumerate().map(|(i, entry)| history_entry(i, entry)).collect()
+        Layout::open(self.get())?.history()
     }
 }
 
 impl<D: BorrowMut<Json>> ContactBackendMut for Document<D> {
     fn commit(&mut self, change: &Change) -> Result<HistoryEntry, CrmError> {
-        let document = self.get();
-        // Check the whole document before appending, so nothing is ever added to a damaged one.
-        self.contacts()?;
-        let entries = self.history()?.len();
-        let layout = Layout::open(document)?;
+        let layout = Layout::open(self.get())?;
+        // Check the whole document first, so nothing is ever added to a damaged one.
+        layout.contacts()?;
+        let entries = layout.history()?.len();
         let id = change.contact_id().as_str();
         let exists = layout.contacts.contains_key(id);
         match change.kind {
-            ChangeKind::Add(_) if exists => return Err(CrmError::DuplicateId { id: change.contact_id().clone() }),
+            ChangeKind::Add(_) if exists => {
+                return Err(CrmError::DuplicateId { id: change.contact_id().clone() });
+            }
             ChangeKind::Edit { .. } | ChangeKind::Delete(_) if !exists => {
                 return Err(CrmError::NotFound { id: id.to_owned() });
             }
@@ -282,7 +274,8 @@ impl<'a> Layout<'a> {
             Json::Object(root) => root,
             other => return Err(corrupt(format!("expected an object, found {}", kind(other)))),
         };
-        if let Some(key) = root.keys().find(|key| !matches!(key.as_str(), "version" | "contacts" | "history")) {
+        if let Some(key) = root.keys().find(|key| !matches!(key.as_str(), "version" | "contacts" | "history"))
+        {
             return Err(corrupt(format!("unexpected key `{key}`")));
         }
         match root.get("version").and_then(Json::as_u64) {
@@ -301,6 +294,14 @@ impl<'a> Layout<'a> {
 
     fn empty() -> Self {
         Self { contacts: &EMPTY_FIELDS, history: &[] }
+    }
+
+    fn contacts(&self) -> Result<Vec<Contact>, CrmError> {
+        self.contacts.iter().map(|(id, fields)| contact(id, fields)).collect()
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, CrmError> {
+        self.history.iter().enumerate().map(|(i, entry)| history_entry(i, entry)).collect()
     }
 }
 
@@ -332,7 +333,8 @@ fn history_entry(index: usize, json: &Json) -> Result<HistoryEntry, CrmError> {
         return Err(bad(format!("sequence number is {}", stored.seq)));
     }
     let at = DateTime::parse_from_rfc3339(&stored.at).map_err(|e| bad(format!("timestamp: {e}")))?.to_utc();
-    let action = Action::parse(&stored.action).ok_or_else(|| bad(format!("unknown action `{}`", stored.action)))?;
+    let action =
+        Action::parse(&stored.action).ok_or_else(|| bad(format!("unknown action `{}`", stored.action)))?;
     let shape_ok = match action {
         Action::Add => stored.before.is_none() && stored.after.is_some(),
         Action::Edit => stored.before.is_some() && stored.after.is_some(),

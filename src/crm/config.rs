@@ -182,7 +182,11 @@ impl EntityBuilder {
 
     /// Guards `action` with a Rust closure over the contact, as the seed's
     /// `fn($contact) => $contact->status == 'active'`.
-    pub fn guard_fn(mut self, action: &str, guard: impl Fn(&Contact) -> bool + Send + Sync + 'static) -> Self {
+    pub fn guard_fn(
+        mut self,
+        action: &str,
+        guard: impl Fn(&Contact) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.guards.push((action.to_owned(), GuardSource::Closure(Arc::new(guard))));
         self
     }
@@ -246,7 +250,8 @@ impl EntityBuilder {
                     match compiled.expr {
                         Some(expr) if compiled.diagnostics.is_empty() => Guard::Expr { source, expr },
                         _ => {
-                            let report = Report::new(format!("guard of `{action}`"), source, compiled.diagnostics);
+                            let report =
+                                Report::new(format!("guard of `{action}`"), source, compiled.diagnostics);
                             problems.push(ConfigProblem::InvalidGuard { action, report });
                             continue;
                         }

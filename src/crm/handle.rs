@@ -107,7 +107,8 @@ impl<B: ContactBackend> Crm<B> {
             if Action::parse(action).is_some() {
                 return Ok(());
             }
-            let known = Action::ALL.iter().map(|a| a.as_str()).chain(entity.guards.keys().map(String::as_str));
+            let known =
+                Action::ALL.iter().map(|a| a.as_str()).chain(entity.guards.keys().map(String::as_str));
             let help = unknown_name_help(action, "action", known);
             return Err(CrmError::UnknownAction { action: action.to_owned(), help });
         };
@@ -119,7 +120,9 @@ impl<B: ContactBackend> Crm<B> {
                 &blank
             }
         };
+        // Built on the first expression guard: closure guards need neither.
         let mut record = None;
+        let mut now = None;
         for guard in guards {
             let holds = match guard {
                 Guard::Closure { f, .. } => f(contact),
@@ -130,7 +133,7 @@ impl<B: ContactBackend> Crm<B> {
                         stage: "",
                         entity: entity.name,
                         actor: Some(&self.actor),
-                        now: self.config.now(),
+                        now: *now.get_or_insert_with(|| self.config.now()),
                     };
                     evaluate_condition(expr, &ctx).map_err(|source| CrmError::GuardFailed {
                         action: action.to_owned(),
@@ -179,7 +182,11 @@ impl<B: ContactBackendMut> Crm<B> {
             self.check(Action::Edit.as_str(), Some(&before))?;
             return Ok(before);
         }
-        self.apply(Change::new(ChangeKind::Edit { before, after: after.clone() }, at, self.actor.id.clone()))?;
+        self.apply(Change::new(
+            ChangeKind::Edit { before, after: after.clone() },
+            at,
+            self.actor.id.clone(),
+        ))?;
         Ok(after)
     }
 
@@ -225,7 +232,9 @@ impl<B: ContactBackendMut> Crm<B> {
         }
         let event = match change.kind {
             ChangeKind::Add(contact) => CrmEvent::ContactCreated { contact, entry: entry.clone() },
-            ChangeKind::Edit { after, .. } => CrmEvent::ContactUpdated { contact: after, entry: entry.clone() },
+            ChangeKind::Edit { after, .. } => {
+                CrmEvent::ContactUpdated { contact: after, entry: entry.clone() }
+            }
             ChangeKind::Delete(contact) => CrmEvent::ContactRemoved { contact, entry: entry.clone() },
         };
         self.config.publish(&event);

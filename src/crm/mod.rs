@@ -86,10 +86,11 @@
 //!   guards, hooks, events and the shape of history are therefore the same whatever the backend.
 //! - **The host's handle type does not name the document.** [`HasCrm::crm`] returns
 //!   [`HostCrm`], a `Crm<HostBackend<…>>`; [`HostBackend`] is opaque and today always holds the
-//!   document. The store becomes a second, private variant of it: `CrmConfig::builder().store(…)`
-//!   selects it, and `crm()` routes to the store for hosts that have been promoted. Code written
-//!   against Level 1, including code that names `HostCrm`, compiles and behaves the same.
-//! - **Which subject in the store?** The migration helper (`promote(&mut host, &store)`) reads
+//!   document. The store will be a second, private variant of it: a configuration line (say
+//!   `CrmConfig::builder().store(…)`) selects it, and `crm()` routes to the store for hosts that
+//!   have been promoted. Code written against Level 1, including code that names `HostCrm`,
+//!   compiles and behaves the same.
+//! - **Which subject in the store?** The migration helper (say `promote(&mut host, &store)`) reads
 //!   [`Crm::export`], writes contacts and history into the store's tables under a fresh subject
 //!   id inside one transaction, ids, sequence numbers, timestamps and actors unchanged (ids are
 //!   UUIDv7, unique across hosts, so nothing is renumbered), and only then replaces the host's
@@ -123,7 +124,6 @@ pub use config::{CONTACT, CrmConfig, CrmConfigBuilder, EntityBuilder, HookContex
 pub use error::{ConfigError, ConfigProblem, CrmError, FieldError};
 pub use handle::{Crm, SYSTEM_ACTOR};
 pub use model::{Action, Contact, ContactId, CrmEvent, Fields, HistoryEntry, MAX_ID_LEN};
-pub use validate::check_field;
 
 pub use crate::engine::eval::Actor;
 

@@ -96,7 +96,12 @@ impl EntityConfig {
 }
 
 /// Checks one non-null value against its declared field, adding every problem to `errors`.
-pub fn check_field(field: &Field, pattern: Option<&Regex>, value: &Json, errors: &mut Vec<FieldError>) {
+pub(crate) fn check_field(
+    field: &Field,
+    pattern: Option<&Regex>,
+    value: &Json,
+    errors: &mut Vec<FieldError>,
+) {
     let name = field.name.as_str();
     if !check_type(&field.ty, name, value, errors) {
         return;
@@ -120,7 +125,8 @@ pub fn check_field(field: &Field, pattern: Option<&Regex>, value: &Json, errors:
     if !field.allowed.is_empty() {
         let value = Value::from(value);
         if !field.allowed.contains(&value) {
-            let allowed = field.allowed.iter().map(|v| v.to_json().to_string()).collect::<Vec<_>>().join(", ");
+            let allowed =
+                field.allowed.iter().map(|v| v.to_json().to_string()).collect::<Vec<_>>().join(", ");
             errors.push(FieldError::NotAllowed { field: name.to_owned(), allowed });
         }
     }
@@ -143,7 +149,11 @@ fn check_type(ty: &FieldType, path: &str, value: &Json, errors: &mut Vec<FieldEr
         };
         if !ok {
             let expected = if want_date { "a date" } else { "a date-time" };
-            errors.push(FieldError::InvalidTemporal { field: path.to_owned(), expected, value: s.to_owned() });
+            errors.push(FieldError::InvalidTemporal {
+                field: path.to_owned(),
+                expected,
+                value: s.to_owned(),
+            });
         }
         ok
     };
@@ -153,7 +163,9 @@ fn check_type(ty: &FieldType, path: &str, value: &Json, errors: &mut Vec<FieldEr
         | (FieldType::Boolean, Json::Bool(_))
         | (FieldType::Object, Json::Object(_)) => true,
         // JSON has one number type; `2.0` is a whole number, as in JSON Schema.
-        (FieldType::Integer, Json::Number(n)) if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+        (FieldType::Integer, Json::Number(n))
+            if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) =>
+        {
             true
         }
         (FieldType::Date, Json::String(s)) => temporal(true, s, errors),
