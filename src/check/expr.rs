@@ -115,7 +115,8 @@ fn booleanish(ty: &Type) -> bool {
     matches!(ty, Type::Bool | Type::Unknown | Type::Null)
 }
 
-const TEMPORAL_HELP: &str = "write dates as `YYYY-MM-DD` and date-times as RFC 3339, e.g. `2026-11-25T08:00:00Z`";
+const TEMPORAL_HELP: &str =
+    "write dates as `YYYY-MM-DD` and date-times as RFC 3339, e.g. `2026-11-25T08:00:00Z`";
 
 impl Checker<'_, '_> {
     fn check(&mut self, node: &ast::Expr) -> Typed {
@@ -218,9 +219,15 @@ impl Checker<'_, '_> {
             what @ ("stage" | "entity") => {
                 if let Some(extra) = rest.first() {
                     self.diagnostics.push(
-                        Diagnostic::new(Code::ExprSyntax, extra.span.to(span), format!("`{what}` has no field `{}`", extra.text))
-                            .with_label("no such field")
-                            .with_help(format!("`{what}` is a string; compare it directly, e.g. `{what} == 'x'`")),
+                        Diagnostic::new(
+                            Code::ExprSyntax,
+                            span,
+                            format!("`{what}` has no field `{}`", extra.text),
+                        )
+                        .with_label("no such field")
+                        .with_help(format!(
+                            "`{what}` is a string; compare it directly, e.g. `{what} == 'x'`"
+                        )),
                     );
                     return Typed::error();
                 }
@@ -232,9 +239,8 @@ impl Checker<'_, '_> {
                     Typed::new(Expr::ActorRoles, Type::List(Box::new(Type::String)))
                 }
                 _ => {
-                    let at = rest.first().map_or(span, |name| name.span.to(span));
                     self.diagnostics.push(
-                        Diagnostic::new(Code::ExprSyntax, at, format!("unknown path `{}`", join(names)))
+                        Diagnostic::new(Code::ExprSyntax, span, format!("unknown path `{}`", join(names)))
                             .with_label("not a member of `actor`")
                             .with_help("`actor` has `actor.id` and `actor.roles`; see also `has_role(…)`"),
                     );
@@ -272,7 +278,8 @@ impl Checker<'_, '_> {
         let key_names: Box<[Box<str>]> = keys.iter().map(|k| k.text.as_str().into()).collect();
         let schema = self.env.schema;
         let Some(id) = schema.lookup(&field.text) else {
-            let help = unknown_name_help(&field.text, "field", schema.fields().iter().map(|f| f.name.as_str()));
+            let help =
+                unknown_name_help(&field.text, "field", schema.fields().iter().map(|f| f.name.as_str()));
             self.diagnostics.push(
                 Diagnostic::new(
                     Code::UndeclaredField,
@@ -282,18 +289,29 @@ impl Checker<'_, '_> {
                 .with_label("undeclared field")
                 .with_help_opt(help),
             );
-            return Typed::new(Expr::Undeclared { name: field.text.as_str().into(), keys: key_names }, Type::Unknown);
+            return Typed::new(
+                Expr::Undeclared { name: field.text.as_str().into(), keys: key_names },
+                Type::Unknown,
+            );
         };
         let declared = &schema.field(id).ty;
         let ty = match (Type::of_field(declared), keys.first()) {
             (ty, None) => ty,
             (Type::Object, Some(_)) => Type::Unknown,
             (_, Some(key)) => {
-                let message = format!("`{}` is declared as {}; it has no field `{}`", field.text, declared.name(), key.text);
+                let message = format!(
+                    "`{}` is declared as {}; it has no field `{}`",
+                    field.text,
+                    declared.name(),
+                    key.text
+                );
                 self.diagnostics.push(
                     Diagnostic::new(Code::ExprType, key.span, message)
                         .with_label("no such field")
-                        .with_secondary(field.span, format!("`{}` is declared as {}", field.text, declared.name())),
+                        .with_secondary(
+                            field.span,
+                            format!("`{}` is declared as {}", field.text, declared.name()),
+                        ),
                 );
                 return Typed::error();
             }
@@ -307,12 +325,19 @@ impl Checker<'_, '_> {
             let names = Function::ALL.iter().map(|f| f.name());
             let help = match did_you_mean(&name.text, names.clone()) {
                 Some(best) => format!("did you mean `{best}`?"),
-                None => format!("the functions are {}", names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "the functions are {}",
+                    names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
             };
             self.diagnostics.push(
-                Diagnostic::new(Code::UnknownFunction, name.span, format!("unknown function `{}`", name.text))
-                    .with_label("not a function")
-                    .with_help(help),
+                Diagnostic::new(
+                    Code::UnknownFunction,
+                    name.span,
+                    format!("unknown function `{}`", name.text),
+                )
+                .with_label("not a function")
+                .with_help(help),
             );
             return Typed::error();
         };
@@ -343,7 +368,14 @@ impl Checker<'_, '_> {
                     stringish(t) || matches!(t, Type::List(_))
                 });
                 let substring = !matches!(arg_ty(0), Type::String | Type::Date | Type::DateTime)
-                    || self.expect_arg(func, args, arg_ty(1), 1, "a string (to look for in a string)", stringish);
+                    || self.expect_arg(
+                        func,
+                        args,
+                        arg_ty(1),
+                        1,
+                        "a string (to look for in a string)",
+                        stringish,
+                    );
                 haystack && substring
             }
             Function::StartsWith | Function::EndsWith => {
@@ -386,7 +418,8 @@ impl Checker<'_, '_> {
         }
         let Some(arg) = args.get(index) else { return false };
         let message = format!("`{func}` takes {expected}, found {}", a(ty));
-        let diagnostic = Diagnostic::new(Code::ExprType, arg.span, message).with_label(format!("this is {}", a(ty)));
+        let diagnostic =
+            Diagnostic::new(Code::ExprType, arg.span, message).with_label(format!("this is {}", a(ty)));
         self.push_with_declaration(diagnostic, arg);
         false
     }
@@ -396,9 +429,13 @@ impl Checker<'_, '_> {
         match &node.kind {
             ExprKind::Str(text) if Temporal::parse(text).is_none() => {
                 self.diagnostics.push(
-                    Diagnostic::new(Code::ExprType, node.span, format!("`{text}` is not a date or a date-time"))
-                        .with_label("expected an ISO-8601 date")
-                        .with_help(TEMPORAL_HELP),
+                    Diagnostic::new(
+                        Code::ExprType,
+                        node.span,
+                        format!("`{text}` is not a date or a date-time"),
+                    )
+                    .with_label("expected an ISO-8601 date")
+                    .with_help(TEMPORAL_HELP),
                 );
                 false
             }
@@ -408,8 +445,8 @@ impl Checker<'_, '_> {
 
     /// `stage == 'x'`, `stage in ['x', 'y']`: each name must be a stage of the entity.
     fn check_stage_names(&mut self, stage: &ast::Expr, names: &ast::Expr) {
-        let is_stage = matches!(&stage.kind, ExprKind::Path(path) if matches!(path.as_slice(), [root] if root.text == "stage"));
-        if !is_stage || self.env.stages.is_empty() {
+        let is_stage = |path: &[Name]| matches!(path, [root] if root.text == "stage");
+        if !matches!(&stage.kind, ExprKind::Path(path) if is_stage(path)) || self.env.stages.is_empty() {
             return;
         }
         let literals = match &names.kind {
@@ -423,9 +460,13 @@ impl Checker<'_, '_> {
             {
                 let help = unknown_name_help(name, "stage", self.env.stages.iter().map(String::as_str));
                 self.diagnostics.push(
-                    Diagnostic::new(Code::UnknownStage, literal.span, format!("stage `{name}` is not declared"))
-                        .with_label("unknown stage")
-                        .with_help_opt(help),
+                    Diagnostic::new(
+                        Code::UnknownStage,
+                        literal.span,
+                        format!("stage `{name}` is not declared"),
+                    )
+                    .with_label("unknown stage")
+                    .with_help_opt(help),
                 );
             }
         }
@@ -439,7 +480,9 @@ impl Checker<'_, '_> {
             self.check_stage_names(rhs, lhs);
         }
         let cmp = match op {
-            CompareOp::In | CompareOp::NotIn => return self.membership(op, op_span, (lhs, left), (rhs, right)),
+            CompareOp::In | CompareOp::NotIn => {
+                return self.membership(op, op_span, (lhs, left), (rhs, right));
+            }
             CompareOp::Eq => CmpOp::Eq,
             CompareOp::Ne => CmpOp::Ne,
             CompareOp::Lt => CmpOp::Lt,
@@ -447,22 +490,22 @@ impl Checker<'_, '_> {
             CompareOp::Gt => CmpOp::Gt,
             CompareOp::Ge => CmpOp::Ge,
         };
-        let accepts_temporal = |t: &Type| matches!(t, Type::Date | Type::DateTime | Type::String | Type::Unknown);
+        let accepts_temporal =
+            |t: &Type| matches!(t, Type::Date | Type::DateTime | Type::String | Type::Unknown);
         let chronological = (left.ty.is_temporal() && accepts_temporal(&right.ty))
             || (right.ty.is_temporal() && accepts_temporal(&left.ty));
         if chronological {
-            let (fine_left, fine_right) = (self.expect_temporal_literal(lhs), self.expect_temporal_literal(rhs));
+            let (fine_left, fine_right) =
+                (self.expect_temporal_literal(lhs), self.expect_temporal_literal(rhs));
             if !(fine_left && fine_right) {
                 return Typed::error();
             }
         } else if cmp.is_ordering() && !orderable(&left.ty, &right.ty) {
             let message = format!("cannot compare {} with {} using `{cmp}`", a(&left.ty), a(&right.ty));
-            let help = match (&left.ty, &right.ty) {
-                (Type::Number, Type::String) | (Type::String, Type::Number) => {
-                    "`<`, `<=`, `>` and `>=` compare two numbers, two strings or two dates; write numbers without quotes"
-                }
-                _ => "`<`, `<=`, `>` and `>=` compare two numbers, two strings or two dates",
-            };
+            let mut help = "`<`, `<=`, `>` and `>=` compare two numbers, two strings or two dates".to_owned();
+            if matches!((&left.ty, &right.ty), (Type::Number, Type::String) | (Type::String, Type::Number)) {
+                help.push_str("; write numbers without quotes");
+            }
             let diagnostic = Diagnostic::new(Code::ExprType, op_span, message)
                 .with_label("incompatible operands")
                 .with_secondary(lhs.span, format!("this is {}", a(&left.ty)))
@@ -473,7 +516,10 @@ impl Checker<'_, '_> {
             return Typed::error();
         }
         let mode = if chronological { CmpMode::Chronological } else { CmpMode::Natural };
-        Typed::new(Expr::Compare { op: cmp, mode, lhs: Box::new(left.expr), rhs: Box::new(right.expr) }, Type::Bool)
+        Typed::new(
+            Expr::Compare { op: cmp, mode, lhs: Box::new(left.expr), rhs: Box::new(right.expr) },
+            Type::Bool,
+        )
     }
 
     fn membership(
@@ -487,11 +533,19 @@ impl Checker<'_, '_> {
             Type::List(_) | Type::Unknown | Type::Null => None,
             Type::String | Type::Date | Type::DateTime if stringish(&left.ty) => None,
             Type::String | Type::Date | Type::DateTime => Some((
-                format!("`{}` on a string looks for a substring, so it needs a string on the left, found {}", op.symbol(), a(&left.ty)),
+                format!(
+                    "`{}` on a string looks for a substring, so it needs a string on the left, found {}",
+                    op.symbol(),
+                    a(&left.ty)
+                ),
                 lhs,
                 &left.ty,
             )),
-            other => Some((format!("`{}` needs a list or a string on the right, found {}", op.symbol(), a(other)), rhs, other)),
+            other => Some((
+                format!("`{}` needs a list or a string on the right, found {}", op.symbol(), a(other)),
+                rhs,
+                other,
+            )),
         };
         if let Some((message, culprit, ty)) = problem {
             let diagnostic = Diagnostic::new(Code::ExprType, op_span, message)
@@ -568,8 +622,9 @@ impl Checker<'_, '_> {
 
 /// Whether `<`, `<=`, `>`, `>=` can succeed on these types (dates against strings are handled before).
 fn orderable(left: &Type, right: &Type) -> bool {
-    let ordered =
-        |t: &Type| matches!(t, Type::Number | Type::String | Type::Date | Type::DateTime | Type::Unknown | Type::Null);
+    let ordered = |t: &Type| {
+        matches!(t, Type::Number | Type::String | Type::Date | Type::DateTime | Type::Unknown | Type::Null)
+    };
     ordered(left)
         && ordered(right)
         && match (left, right) {

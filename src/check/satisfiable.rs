@@ -164,7 +164,9 @@ impl Analysis<'_> {
 
     fn subject<'e>(&self, expr: &'e Expr) -> Option<Subject<'e>> {
         match expr {
-            Expr::Field { id, keys } if keys.is_empty() && id.index() < self.schema.len() => Some(Subject::Field(*id)),
+            Expr::Field { id, keys } if keys.is_empty() && id.index() < self.schema.len() => {
+                Some(Subject::Field(*id))
+            }
             Expr::Undeclared { name, keys } if keys.is_empty() => Some(Subject::Undeclared(name)),
             Expr::Stage => Some(Subject::Stage),
             Expr::Entity => Some(Subject::Entity),
@@ -209,7 +211,8 @@ impl Analysis<'_> {
                     _ => return self.opaque(),
                 };
                 // Dates order chronologically only in that mode; anything else on them is not modelled.
-                let temporal = matches!(self.field_type(subject), Some(FieldType::Date | FieldType::DateTime));
+                let temporal =
+                    matches!(self.field_type(subject), Some(FieldType::Date | FieldType::DateTime));
                 if temporal != (*mode == CmpMode::Chronological) && !literal.is_null() {
                     return self.opaque();
                 }
@@ -218,9 +221,17 @@ impl Analysis<'_> {
                     CmpOp::Eq => atom(subject, Test::Eq(literal)),
                     CmpOp::Ne => atom(subject, Test::Ne(literal)),
                     // Ordering against null is false, so its negation always holds.
-                    _ if literal.is_null() => if negated { vec![Term::default()] } else { Vec::new() },
+                    _ if literal.is_null() => {
+                        if negated {
+                            vec![Term::default()]
+                        } else {
+                            Vec::new()
+                        }
+                    }
                     // `NOT (x < 5)` holds when `x` is null or `x >= 5`.
-                    _ if negated => or(atom(subject, Test::Eq(&NULL)), atom(subject, Test::Order(op, literal)))?,
+                    _ if negated => {
+                        or(atom(subject, Test::Eq(&NULL)), atom(subject, Test::Order(op, literal)))?
+                    }
                     _ => atom(subject, Test::Order(op, literal)),
                 })
             }
@@ -235,7 +246,9 @@ impl Analysis<'_> {
                 Some(subject @ Subject::Undeclared(_)) => {
                     Some(atom(subject, if negated { Test::Falsy } else { Test::Truthy }))
                 }
-                Some(subject @ Subject::Field(_)) if self.field_type(subject) == Some(&FieldType::Boolean) => {
+                Some(subject @ Subject::Field(_))
+                    if self.field_type(subject) == Some(&FieldType::Boolean) =>
+                {
                     Some(atom(subject, if negated { Test::Falsy } else { Test::Truthy }))
                 }
                 _ => self.opaque(),
@@ -309,7 +322,9 @@ impl Analysis<'_> {
 /// How a subject's values are modelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    Number { integer: bool },
+    Number {
+        integer: bool,
+    },
     String,
     Bool,
     /// Days since the epoch.
@@ -379,11 +394,13 @@ impl Domain {
                 Some(Temporal::DateTime(_)) => Projected::Unmodelled,
                 None => Projected::Foreign,
             },
-            (Kind::DateTime, Value::Str(text)) => match temporal(text).map(|t| t.instant().timestamp_nanos_opt()) {
-                Some(Some(nanos)) => Projected::Value(Value::Int(nanos)),
-                Some(None) => Projected::Unmodelled,
-                None => Projected::Foreign,
-            },
+            (Kind::DateTime, Value::Str(text)) => {
+                match temporal(text).map(|t| t.instant().timestamp_nanos_opt()) {
+                    Some(Some(nanos)) => Projected::Value(Value::Int(nanos)),
+                    Some(None) => Projected::Unmodelled,
+                    None => Projected::Foreign,
+                }
+            }
             _ => Projected::Foreign,
         }
     }
@@ -512,9 +529,12 @@ impl Domain {
             (Kind::Number { integer }, Value::Float(f)) => !integer || f.fract() == 0.0,
             (Kind::String, Value::Str(s)) => {
                 let length = s.chars().count() as f64;
-                self.lengths.0.is_none_or(|min| length >= min) && self.lengths.1.is_none_or(|max| length <= max)
+                self.lengths.0.is_none_or(|min| length >= min)
+                    && self.lengths.1.is_none_or(|max| length <= max)
             }
-            (Kind::Date | Kind::DateTime, Value::Int(_)) | (Kind::Bool, Value::Bool(_)) | (Kind::Any, _) => true,
+            (Kind::Date | Kind::DateTime, Value::Int(_)) | (Kind::Bool, Value::Bool(_)) | (Kind::Any, _) => {
+                true
+            }
             _ => false,
         };
         kind_ok && within(&self.lower, true) && within(&self.upper, false) && !self.excluded.contains(value)
@@ -532,7 +552,9 @@ impl Domain {
                 match max {
                     Some(max) if max < min.unwrap_or(0.0) || max < 0.0 => Tri::No,
                     // Only the empty string.
-                    Some(max) if max < 1.0 => Tri::from(!self.excluded.iter().any(|v| v.as_str() == Some(""))),
+                    Some(max) if max < 1.0 => {
+                        Tri::from(!self.excluded.iter().any(|v| v.as_str() == Some("")))
+                    }
                     _ => Tri::Yes,
                 }
             }
@@ -556,42 +578,38 @@ impl Domain {
     }
 
     fn integers(&self) -> Tri {
-        let as_f64 = |v: &Value| match v {
-            Value::Int(i) => *i as f64,
-            Value::Float(f) => *f,
-            _ => f64::NAN,
+        // Exact arithmetic: date-times are nanoseconds, beyond what `f64` holds exactly.
+        let whole = |bound: &(Value, bool), lower: bool| -> Option<i128> {
+            let (value, inclusive) = bound;
+            let step = if *inclusive { 0 } else { 1 };
+            match value {
+                Value::Int(i) => Some(if lower { i128::from(*i) + step } else { i128::from(*i) - step }),
+                Value::Float(f) if f.is_finite() => Some(match (lower, *inclusive) {
+                    (true, true) => f.ceil() as i128,
+                    (true, false) => f.floor() as i128 + 1,
+                    (false, true) => f.floor() as i128,
+                    (false, false) => f.ceil() as i128 - 1,
+                }),
+                _ => None,
+            }
         };
-        let first = self.lower.as_ref().map(|(v, inclusive)| {
-            let x = as_f64(v);
-            if *inclusive { x.ceil() } else { x.floor() + 1.0 }
-        });
-        let last = self.upper.as_ref().map(|(v, inclusive)| {
-            let x = as_f64(v);
-            if *inclusive { x.floor() } else { x.ceil() - 1.0 }
-        });
-        let (Some(first), Some(last)) = (first, last) else {
+        let first = self.lower.as_ref().map(|b| whole(b, true));
+        let last = self.upper.as_ref().map(|b| whole(b, false));
+        let (first, last) = match (first, last) {
+            (Some(None), _) | (_, Some(None)) => return Tri::Unknown,
+            (Some(Some(first)), Some(Some(last))) => (first, last),
             // Unbounded on one side: infinitely many integers, finitely many exclusions.
-            return if first.or(last).is_some_and(f64::is_nan) { Tri::Unknown } else { Tri::Yes };
+            _ => return Tri::Yes,
         };
-        if first.is_nan() || last.is_nan() {
-            return Tri::Unknown;
-        }
         if first > last {
             return Tri::No;
         }
-        let count = last - first + 1.0;
-        if count > self.excluded.len() as f64 {
+        if last.saturating_sub(first) >= self.excluded.len() as i128 {
             return Tri::Yes;
         }
-        // Few enough to try each (at most as many as there are exclusions).
-        let mut candidate = first;
-        while candidate <= last {
-            if self.admits(&Value::Int(candidate as i64)) {
-                return Tri::Yes;
-            }
-            candidate += 1.0;
-        }
-        Tri::No
+        // Few enough to try each: no more than there are exclusions.
+        let admitted = (first..=last).any(|c| i64::try_from(c).is_ok_and(|c| self.admits(&Value::Int(c))));
+        Tri::from(admitted)
     }
 
     fn strings_between(&self) -> Tri {

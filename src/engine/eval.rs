@@ -260,7 +260,9 @@ fn own(value: Value) -> Val<'static> {
 /// Names the operator when an operand of a boolean operator is not a boolean.
 fn operand_of(op: &'static str) -> impl Fn(Box<EvalError>) -> Box<EvalError> {
     move |e| match *e {
-        EvalError::NotBoolean { found } => Box::new(EvalError::WrongOperand { op, expected: "booleans", found }),
+        EvalError::NotBoolean { found } => {
+            Box::new(EvalError::WrongOperand { op, expected: "booleans", found })
+        }
         _ => e,
     }
 }
@@ -353,7 +355,13 @@ fn eval<'a>(expr: &'a Expr, ctx: &'a Context<'_>, depth: usize) -> Outcome<Val<'
             View::Null => Val::Ref(&NULL),
             View::Num(Value::Int(i)) => own(i.checked_neg().map_or(Value::Float(-(*i as f64)), Value::Int)),
             View::Num(Value::Float(f)) => own(Value::Float(-f)),
-            other => return Err(Box::new(EvalError::WrongOperand { op: "-", expected: "a number", found: other.kind() })),
+            other => {
+                return Err(Box::new(EvalError::WrongOperand {
+                    op: "-",
+                    expected: "a number",
+                    found: other.kind(),
+                }));
+            }
         },
         Expr::Arith { first, rest } => {
             let mut acc = eval(first, ctx, depth)?;
@@ -402,13 +410,15 @@ fn equal(l: View<'_>, r: View<'_>) -> bool {
 #[inline]
 fn compare(op: CmpOp, mode: CmpMode, l: View<'_>, r: View<'_>) -> Result<bool, EvalError> {
     let ordering = match (mode, l, r) {
-        (CmpMode::Chronological, View::Str(a), View::Str(b)) => match (Temporal::parse(a), Temporal::parse(b)) {
-            (Some(a), Some(b)) => Some(a.instant().cmp(&b.instant())),
-            // Equality falls back to comparing the strings; ordering needs dates.
-            _ if !op.is_ordering() => None,
-            (None, _) => return Err(EvalError::InvalidDate { value: a.to_owned() }),
-            (_, None) => return Err(EvalError::InvalidDate { value: b.to_owned() }),
-        },
+        (CmpMode::Chronological, View::Str(a), View::Str(b)) => {
+            match (Temporal::parse(a), Temporal::parse(b)) {
+                (Some(a), Some(b)) => Some(a.instant().cmp(&b.instant())),
+                // Equality falls back to comparing the strings; ordering needs dates.
+                _ if !op.is_ordering() => None,
+                (None, _) => return Err(EvalError::InvalidDate { value: a.to_owned() }),
+                (_, None) => return Err(EvalError::InvalidDate { value: b.to_owned() }),
+            }
+        }
         _ => None,
     };
     Ok(match op {
@@ -420,7 +430,9 @@ fn compare(op: CmpOp, mode: CmpMode, l: View<'_>, r: View<'_>) -> Result<bool, E
                 (None, View::Null, _) | (None, _, View::Null) => return Ok(false),
                 (None, View::Num(a), View::Num(b)) => compare_numbers(a, b).unwrap_or(Ordering::Equal),
                 (None, View::Str(a), View::Str(b)) => a.cmp(b),
-                (None, l, r) => return Err(EvalError::TypeMismatch { op: op.symbol(), left: l.kind(), right: r.kind() }),
+                (None, l, r) => {
+                    return Err(EvalError::TypeMismatch { op: op.symbol(), left: l.kind(), right: r.kind() });
+                }
             };
             match op {
                 CmpOp::Lt => ordering.is_lt(),
@@ -517,8 +529,9 @@ fn call<'a>(func: Function, args: &'a [Expr], ctx: &'a Context<'_>, depth: usize
         Some(arg) => eval(arg, ctx, depth),
         None => Ok(Val::Ref(&NULL)),
     };
-    let wrong =
-        |expected: &'static str, found: View<'_>| Box::new(EvalError::WrongOperand { op, expected, found: found.kind() });
+    let wrong = |expected: &'static str, found: View<'_>| {
+        Box::new(EvalError::WrongOperand { op, expected, found: found.kind() })
+    };
     let first = arg(0)?;
     Ok(match func {
         Function::Len => match first.view() {
@@ -556,10 +569,13 @@ fn call<'a>(func: Function, args: &'a [Expr], ctx: &'a Context<'_>, depth: usize
         Function::DaysSince | Function::HoursSince => match first.view() {
             View::Null => Val::Ref(&NULL),
             View::Str(text) => {
-                let since = Temporal::parse(text).ok_or_else(|| EvalError::InvalidDate { value: text.to_owned() })?;
+                let since =
+                    Temporal::parse(text).ok_or_else(|| EvalError::InvalidDate { value: text.to_owned() })?;
                 let elapsed = match (func, since) {
                     // Calendar days for a date: today minus that day.
-                    (Function::DaysSince, Temporal::Date(date)) => ctx.now.date_naive().signed_duration_since(date).num_days(),
+                    (Function::DaysSince, Temporal::Date(date)) => {
+                        ctx.now.date_naive().signed_duration_since(date).num_days()
+                    }
                     (Function::DaysSince, since) => ctx.now.signed_duration_since(since.instant()).num_days(),
                     (_, since) => ctx.now.signed_duration_since(since.instant()).num_hours(),
                 };

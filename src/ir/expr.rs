@@ -219,7 +219,7 @@ functions! {
     HasPermission = "has_permission", 1, "`has_permission(name)`: whether the actor has the permission.";
     Now = "now", 0, "`now()`: the evaluation time, an RFC 3339 date-time in UTC.";
     DaysSince = "days_since", 1, "`days_since(date)`: whole days from the date (or date-time) to now.";
-    HoursSince = "hours_since", 1, "`hours_since(datetime)`: whole hours from the date-time (or date) to now.";
+    HoursSince = "hours_since", 1, "`hours_since(datetime)`: whole hours from the date-time (or date's midnight) to now.";
 }
 
 impl Function {
@@ -268,7 +268,9 @@ impl Type {
             FieldType::Boolean => Type::Bool,
             FieldType::Date => Type::Date,
             FieldType::DateTime => Type::DateTime,
-            FieldType::Array(items) => Type::List(Box::new(items.as_deref().map_or(Type::Unknown, Type::of_field))),
+            FieldType::Array(items) => {
+                Type::List(Box::new(items.as_deref().map_or(Type::Unknown, Type::of_field)))
+            }
             FieldType::Object => Type::Object,
         }
     }

@@ -210,7 +210,9 @@ impl Temporal {
         if let Ok(datetime) = DateTime::parse_from_rfc3339(text) {
             return Some(Temporal::DateTime(datetime.to_utc()));
         }
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|naive| Temporal::DateTime(naive.and_utc()))
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|naive| Temporal::DateTime(naive.and_utc()))
     }
 
     /// The instant it stands for: a date is its midnight, UTC.

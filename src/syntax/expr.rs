@@ -8,7 +8,9 @@
 
 use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
-use pest::iterators::Pair;
+use std::iter::Peekable;
+
+use pest::iterators::{Pair, Pairs};
 
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir::expr::{MAX_LENGTH, MAX_NESTING};
@@ -157,14 +159,12 @@ pub enum ArithOp {
 /// Parses one expression. Errors are `ExprSyntax` or `ExprLimit` diagnostics, spans relative to
 /// `source`; there is at least one.
 pub fn parse(source: &str) -> Result<Expr, Vec<Diagnostic>> {
-    let problems = prescan(source);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let mut pairs = ExprParser::parse(Rule::expression, source).map_err(|e| vec![syntax_error(source, &e)])?;
+    prescan(source).map_err(|problem| vec![problem])?;
+    let mut pairs =
+        ExprParser::parse(Rule::expression, source).map_err(|e| vec![syntax_error(source, &e)])?;
     let mut builder = Builder { diagnostics: Vec::new() };
-    let expr = match pairs.next().and_then(|p| p.into_inner().find(|p| p.as_rule() == Rule::disjunction)) {
-        Some(pair) => builder.build(pair),
+    let expr = match pairs.next().and_then(|p| p.into_inner().find(|p| p.as_rule() == Rule::expr)) {
+        Some(pair) => builder.expr(pair),
         None => builder.malformed(Span::new(0, source.len())),
     };
     if builder.diagnostics.is_empty() { Ok(expr) } else { Err(builder.diagnostics) }
@@ -175,16 +175,14 @@ pub fn parse(source: &str) -> Result<Expr, Vec<Diagnostic>> {
 /// Nesting counts what makes the tree deeper: an opening bracket (group, list, call) adds one level
 /// for its contents; a prefix `-` covers its operand and a prefix `NOT`/`!` covers the rest of its
 /// comparison, so each open one adds a level until that scope ends.
-fn prescan(source: &str) -> Vec<Diagnostic> {
+fn prescan(source: &str) -> Result<(), Diagnostic> {
     let chars = source.chars().count();
     if chars > MAX_LENGTH {
         let start = source.char_indices().nth(MAX_LENGTH).map_or(0, |(i, _)| i);
         let message = format!("expression is {chars} characters long; the limit is 4,096");
-        return vec![
-            Diagnostic::new(Code::ExprLimit, Span::new(start, source.len()), message)
-                .with_label("characters past the limit")
-                .with_help("split the condition, or compute the value into a data field"),
-        ];
+        return Err(Diagnostic::new(Code::ExprLimit, Span::new(start, source.len()), message)
+            .with_label("characters past the limit")
+            .with_help("split the condition, or compute the value into a data field"));
     }
 
     struct Open {
@@ -194,7 +192,6 @@ fn prescan(source: &str) -> Vec<Diagnostic> {
         nots: usize,
     }
     let bytes = source.as_bytes();
-    let mut diagnostics = Vec::new();
     let mut stack: Vec<Open> = Vec::new();
     // Levels opened by enclosing brackets, by prefix NOTs of the current comparison and by prefix
     // minuses of the current operand.
@@ -204,7 +201,9 @@ fn prescan(source: &str) -> Vec<Diagnostic> {
     let too_deep = |start: usize, end: usize| {
         Diagnostic::new(Code::ExprLimit, Span::new(start, end), "expression nests deeper than 64 levels")
             .with_label("this opens level 65")
-            .with_help("brackets, calls and each prefix `NOT`, `!` or `-` add a level; simplify the expression")
+            .with_help(
+                "brackets, calls and each prefix `NOT`, `!` or `-` add a level; simplify the expression",
+            )
     };
     while let Some(&byte) = bytes.get(i) {
         let start = i;
@@ -220,21 +219,20 @@ fn prescan(source: &str) -> Vec<Diagnostic> {
                     }
                 }
                 if !closed {
-                    let message = "unterminated string";
-                    diagnostics.push(
-                        Diagnostic::new(Code::ExprSyntax, Span::new(start, start + 1), message)
-                            .with_label("this string is never closed")
-                            .with_help(format!("end it with `{}`", byte as char)),
-                    );
-                    return diagnostics;
+                    return Err(Diagnostic::new(
+                        Code::ExprSyntax,
+                        Span::new(start, start + 1),
+                        "unterminated string",
+                    )
+                    .with_label("this string is never closed")
+                    .with_help(format!("end it with `{}`", byte as char)));
                 }
                 (negs, operand_expected) = (0, false);
             }
             b'(' | b'[' => {
                 let level = base + nots + negs + 1;
                 if level > MAX_NESTING {
-                    diagnostics.push(too_deep(start, i));
-                    return diagnostics;
+                    return Err(too_deep(start, i));
                 }
                 stack.push(Open { bracket: byte, at: start, base, nots });
                 (base, nots, negs, operand_expected) = (level, 0, 0, true);
@@ -245,20 +243,14 @@ fn prescan(source: &str) -> Vec<Diagnostic> {
                     Some(open) if open.bracket == opener => (base, nots) = (open.base, open.nots),
                     Some(open) => {
                         let message = format!("`{}` closed by `{}`", open.bracket as char, byte as char);
-                        diagnostics.push(
-                            Diagnostic::new(Code::ExprSyntax, Span::new(start, i), message)
-                                .with_label("mismatched bracket")
-                                .with_secondary(Span::new(open.at, open.at + 1), "opened here"),
-                        );
-                        return diagnostics;
+                        return Err(Diagnostic::new(Code::ExprSyntax, Span::new(start, i), message)
+                            .with_label("mismatched bracket")
+                            .with_secondary(Span::new(open.at, open.at + 1), "opened here"));
                     }
                     None => {
                         let message = format!("unmatched `{}`", byte as char);
-                        diagnostics.push(
-                            Diagnostic::new(Code::ExprSyntax, Span::new(start, i), message)
-                                .with_label(format!("no `{}` before it", opener as char)),
-                        );
-                        return diagnostics;
+                        return Err(Diagnostic::new(Code::ExprSyntax, Span::new(start, i), message)
+                            .with_label(format!("no `{}` before it", opener as char)));
                     }
                 }
                 (negs, operand_expected) = (0, false);
@@ -269,16 +261,20 @@ fn prescan(source: &str) -> Vec<Diagnostic> {
                 operand_expected = true;
             }
             b'!' | b'-' if operand_expected => {
-                if byte == b'!' { nots += 1 } else { negs += 1 }
+                if byte == b'!' {
+                    nots += 1
+                } else {
+                    negs += 1
+                }
                 if base + nots + negs > MAX_NESTING {
-                    diagnostics.push(too_deep(start, i));
-                    return diagnostics;
+                    return Err(too_deep(start, i));
                 }
             }
             b'0'..=b'9' => {
                 // The exponent's sign belongs to the number, not a prefix minus.
                 while let Some(&b) = bytes.get(i) {
-                    let exponent_sign = matches!(b, b'+' | b'-') && matches!(bytes.get(i - 1), Some(b'e' | b'E'));
+                    let exponent_sign =
+                        matches!(b, b'+' | b'-') && matches!(bytes.get(i - 1), Some(b'e' | b'E'));
                     if !(b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || exponent_sign) {
                         break;
                     }
@@ -295,8 +291,7 @@ fn prescan(source: &str) -> Vec<Diagnostic> {
                     "not" | "NOT" if operand_expected => {
                         nots += 1;
                         if base + nots + negs > MAX_NESTING {
-                            diagnostics.push(too_deep(start, i));
-                            return diagnostics;
+                            return Err(too_deep(start, i));
                         }
                     }
                     // `not in`, `in`.
@@ -309,20 +304,29 @@ fn prescan(source: &str) -> Vec<Diagnostic> {
             _ => operand_expected = true,
         }
     }
-    if let Some(open) = stack.pop() {
-        let message = format!("unclosed `{}`", open.bracket as char);
-        let close = if open.bracket == b'(' { ')' } else { ']' };
-        diagnostics.push(
-            Diagnostic::new(Code::ExprSyntax, Span::new(open.at, open.at + 1), message)
+    match stack.pop() {
+        Some(open) => {
+            let message = format!("unclosed `{}`", open.bracket as char);
+            let close = if open.bracket == b'(' { ')' } else { ']' };
+            Err(Diagnostic::new(Code::ExprSyntax, Span::new(open.at, open.at + 1), message)
                 .with_label("opened here")
-                .with_help(format!("add `{close}` where it ends")),
-        );
+                .with_help(format!("add `{close}` where it ends")))
+        }
+        None => Ok(()),
     }
-    diagnostics
 }
 
 /// Turns pest's furthest failure into "expected …, found …".
 fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+    if let ErrorVariant::CustomError { message } = &error.variant {
+        // pest's stack guard: the caller's thread is nearly out of stack.
+        return Diagnostic::new(
+            Code::ExprLimit,
+            Span::new(0, source.len()),
+            format!("cannot parse here: {message}"),
+        )
+        .with_help("parse on a thread with more stack, or simplify the expression");
+    }
     let at = match error.location {
         InputLocation::Pos(pos) => pos,
         InputLocation::Span((start, _)) => start,
@@ -350,18 +354,36 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     };
     let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     let (message, label) = match found {
-        None => (format!("expected {expected}, found the end of the expression"), "the expression ends here".to_owned()),
-        Some(c) if c.is_whitespace() => (format!("expected {expected}, found a blank"), "unexpected blank".to_owned()),
-        Some(c) if word.is_empty() => (format!("expected {expected}, found `{c}`"), format!("unexpected `{c}`")),
+        None => (
+            format!("expected {expected}, found the end of the expression"),
+            "the expression ends after this".to_owned(),
+        ),
+        Some(c) if c.is_whitespace() => {
+            (format!("expected {expected}, found a blank"), "unexpected blank".to_owned())
+        }
+        Some(c) if word.is_empty() => {
+            (format!("expected {expected}, found `{c}`"), format!("unexpected `{c}`"))
+        }
         Some(_) => (format!("expected {expected}, found `{word}`"), format!("unexpected `{word}`")),
     };
-    let span = if word.is_empty() { span } else { Span::new(at, at + word.len()) };
+    let span = match (found, word.is_empty()) {
+        // Renderers draw nothing under an empty span at the very end: underline the last character.
+        (None, _) => {
+            let end = source.trim_end().len();
+            let last = source.get(..end).and_then(|s| s.chars().next_back()).map_or(0, char::len_utf8);
+            Span::new(end - last, end)
+        }
+        (Some(_), true) => span,
+        (Some(_), false) => Span::new(at, at + word.len()),
+    };
+    let (upper, lower) = (word.to_ascii_uppercase(), word.to_ascii_lowercase());
+    let miscased = |keywords: &[&str]| word != lower && keywords.contains(&lower.as_str());
     let help = if rest.starts_with('=') && !rest.starts_with("==") {
         Some("use `==` to compare values".to_owned())
-    } else if ["and", "or", "not"].iter().any(|k| word.eq_ignore_ascii_case(k)) {
-        Some(format!("write `{}` or `{}`", word.to_ascii_uppercase(), word.to_ascii_lowercase()))
-    } else if ["true", "false", "null", "in"].iter().any(|k| word.eq_ignore_ascii_case(k)) {
-        Some(format!("keywords are lower case: `{}`", word.to_ascii_lowercase()))
+    } else if miscased(&["and", "or", "not"]) && word != upper {
+        Some(format!("write `{upper}` or `{lower}`"))
+    } else if miscased(&["true", "false", "null", "in"]) {
+        Some(format!("keywords are lower case: `{lower}`"))
     } else {
         None
     };
@@ -374,13 +396,7 @@ const EXPECTED_ORDER: [&str; 7] =
 /// What a rule stands for in "expected …", or nothing for rules users need not hear about.
 fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
-        Rule::disjunction
-        | Rule::conjunction
-        | Rule::negation
-        | Rule::comparison
-        | Rule::sum
-        | Rule::product
-        | Rule::unary
+        Rule::expr
         | Rule::neg
         | Rule::not_op
         | Rule::number
@@ -422,86 +438,179 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
     Span::new(span.start(), span.end())
 }
 
-/// Builds the tree from pest pairs, collecting errors the grammar leaves to it (escapes, chained
-/// comparisons, out-of-range numbers). Its recursion follows the tree, bounded by the pre-scan.
+/// How tightly an infix operator binds (higher binds tighter). Prefix `NOT` covers a comparison
+/// ([`NOT_OPERAND`]); prefix `-` covers a single operand ([`NEG_OPERAND`]).
+fn precedence(rule: Rule) -> Option<u8> {
+    Some(match rule {
+        Rule::or_op => 1,
+        Rule::and_op => 2,
+        Rule::eq | Rule::ne | Rule::lt | Rule::le | Rule::gt | Rule::ge | Rule::in_op | Rule::not_in => {
+            COMPARISON
+        }
+        Rule::add | Rule::sub => 5,
+        Rule::mul | Rule::div | Rule::rem => 6,
+        _ => return None,
+    })
+}
+
+const COMPARISON: u8 = 4;
+const NOT_OPERAND: u8 = COMPARISON;
+const NEG_OPERAND: u8 = 7;
+
+type Items<'i> = Peekable<Pairs<'i, Rule>>;
+
+/// Builds the tree from pest pairs, collecting the errors the grammar leaves to it (precedence
+/// misuse, escapes, out-of-range numbers). Its recursion follows brackets, prefix operators and the
+/// few precedence levels, all bounded by the pre-scan.
 struct Builder {
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Builder {
-    fn build(&mut self, pair: Pair<'_, Rule>) -> Expr {
+    /// An `expr` pair: a flat row of operands and operators.
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let span = span_of(&pair);
+        self.climb(&mut pair.into_inner().peekable(), 1, span)
+    }
+
+    /// Precedence climbing: an operand, then every operator binding at least as tightly as `min`.
+    /// Within one call operators never bind tighter than the previous one (those went into the right
+    /// operand), so equal levels extend the node just built: chains stay flat, and a second
+    /// comparison is a chain.
+    fn climb(&mut self, items: &mut Items<'_>, min: u8, span: Span) -> Expr {
+        let mut lhs = self.operand(items, min, span);
+        let mut level = None;
+        while let Some(op) = items.next_if(|p| precedence(p.as_rule()).is_some_and(|p| p >= min)) {
+            let prec = precedence(op.as_rule()).unwrap_or(min);
+            let rhs = self.climb(items, prec + 1, span);
+            lhs = self.infix(lhs, &op, rhs, level == Some(prec));
+            level = Some(prec);
+        }
+        lhs
+    }
+
+    /// Prefix operators and a primary.
+    fn operand(&mut self, items: &mut Items<'_>, min: u8, span: Span) -> Expr {
+        let Some(first) = items.next() else { return self.malformed(span) };
+        let op = span_of(&first);
+        match first.as_rule() {
+            Rule::not_op => {
+                if min > NOT_OPERAND {
+                    let message = format!("`{}` needs parentheses here", first.as_str());
+                    self.diagnostics.push(
+                        Diagnostic::new(Code::ExprSyntax, op, message)
+                            .with_label("binds more loosely than the operator before it")
+                            .with_help("`NOT` negates a whole comparison: write `a == (NOT b)`"),
+                    );
+                }
+                let operand = self.climb(items, NOT_OPERAND, span);
+                Expr { span: op.to(operand.span), kind: ExprKind::Not { op, operand: Box::new(operand) } }
+            }
+            Rule::neg => match items.next_if(|p| p.as_rule() == Rule::number) {
+                // `-9223372036854775808` must fold before it overflows as a positive literal.
+                Some(number) => self.number(number.as_str(), true, op.to(span_of(&number))),
+                None => {
+                    let operand = self.climb(items, NEG_OPERAND, span);
+                    Expr { span: op.to(operand.span), kind: ExprKind::Neg { op, operand: Box::new(operand) } }
+                }
+            },
+            _ => self.primary(first),
+        }
+    }
+
+    fn infix(&mut self, lhs: Expr, op: &Pair<'_, Rule>, rhs: Expr, extend: bool) -> Expr {
+        let span = lhs.span.to(rhs.span);
+        let op_span = span_of(op);
+        let arith = match op.as_rule() {
+            Rule::or_op | Rule::and_op => {
+                let or = op.as_rule() == Rule::or_op;
+                let kind = match (lhs.kind, extend) {
+                    (ExprKind::Or(mut items), true) if or => {
+                        items.push(rhs);
+                        ExprKind::Or(items)
+                    }
+                    (ExprKind::And(mut items), true) if !or => {
+                        items.push(rhs);
+                        ExprKind::And(items)
+                    }
+                    (kind, _) => {
+                        let pair = vec![Expr { kind, span: lhs.span }, rhs];
+                        if or { ExprKind::Or(pair) } else { ExprKind::And(pair) }
+                    }
+                };
+                return Expr { kind, span };
+            }
+            Rule::add => ArithOp::Add,
+            Rule::sub => ArithOp::Sub,
+            Rule::mul => ArithOp::Mul,
+            Rule::div => ArithOp::Div,
+            Rule::rem => ArithOp::Rem,
+            rule => {
+                let op = match rule {
+                    Rule::eq => CompareOp::Eq,
+                    Rule::ne => CompareOp::Ne,
+                    Rule::lt => CompareOp::Lt,
+                    Rule::le => CompareOp::Le,
+                    Rule::gt => CompareOp::Gt,
+                    Rule::ge => CompareOp::Ge,
+                    Rule::in_op => CompareOp::In,
+                    _ => CompareOp::NotIn,
+                };
+                if let (true, ExprKind::Compare { op: first, op_span: first_span, .. }) = (extend, &lhs.kind)
+                {
+                    let message =
+                        format!("comparisons cannot be chained: `a {} b {} c`", first.symbol(), op.symbol());
+                    self.diagnostics.push(
+                        Diagnostic::new(Code::ExprSyntax, op_span, message)
+                            .with_label("second comparison")
+                            .with_secondary(*first_span, "first comparison")
+                            .with_help("compare twice and combine with AND: `a < b AND b < c`"),
+                    );
+                }
+                return Expr {
+                    kind: ExprKind::Compare { op, op_span, lhs: Box::new(lhs), rhs: Box::new(rhs) },
+                    span,
+                };
+            }
+        };
+        let kind = match lhs.kind {
+            ExprKind::Arith { first, mut rest } if extend => {
+                rest.push((arith, op_span, rhs));
+                ExprKind::Arith { first, rest }
+            }
+            kind => ExprKind::Arith {
+                first: Box::new(Expr { kind, span: lhs.span }),
+                rest: vec![(arith, op_span, rhs)],
+            },
+        };
+        Expr { kind, span }
+    }
+
+    fn primary(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = span_of(&pair);
         match pair.as_rule() {
-            Rule::disjunction | Rule::conjunction => {
-                let or = pair.as_rule() == Rule::disjunction;
-                let mut operands: Vec<Expr> = pair
-                    .into_inner()
-                    .filter(|p| !matches!(p.as_rule(), Rule::or_op | Rule::and_op))
-                    .map(|p| self.build(p))
-                    .collect();
-                match operands.len() {
-                    0 => self.malformed(span),
-                    1 => operands.pop().unwrap_or_else(|| self.malformed(span)),
-                    _ if or => Expr { kind: ExprKind::Or(operands), span },
-                    _ => Expr { kind: ExprKind::And(operands), span },
-                }
-            }
-            Rule::negation => {
-                let mut ops = Vec::new();
-                let mut operand = None;
-                for inner in pair.into_inner() {
-                    match inner.as_rule() {
-                        Rule::not_op => ops.push(span_of(&inner)),
-                        _ => operand = Some(self.build(inner)),
-                    }
-                }
-                let operand = operand.unwrap_or_else(|| self.malformed(span));
-                ops.into_iter().rev().fold(operand, |operand, op| Expr {
-                    span: op.to(operand.span),
-                    kind: ExprKind::Not { op, operand: Box::new(operand) },
-                })
-            }
-            Rule::comparison => self.comparison(pair, span),
-            Rule::sum | Rule::product => {
-                let mut inner = pair.into_inner();
-                let Some(first) = inner.next() else { return self.malformed(span) };
-                let first = self.build(first);
-                let mut rest = Vec::new();
-                while let (Some(op), Some(operand)) = (inner.next(), inner.next()) {
-                    let arith = match op.as_rule() {
-                        Rule::add => ArithOp::Add,
-                        Rule::sub => ArithOp::Sub,
-                        Rule::mul => ArithOp::Mul,
-                        Rule::div => ArithOp::Div,
-                        _ => ArithOp::Rem,
-                    };
-                    rest.push((arith, span_of(&op), self.build(operand)));
-                }
-                if rest.is_empty() { first } else { Expr { kind: ExprKind::Arith { first: Box::new(first), rest }, span } }
-            }
-            Rule::unary => self.unary(pair, span),
-            Rule::group => match pair.into_inner().find(|p| p.as_rule() == Rule::disjunction) {
+            Rule::group => match pair.into_inner().find(|p| p.as_rule() == Rule::expr) {
                 // The span grows to the parentheses, so labels underline what the user grouped.
-                Some(inner) => Expr { span, ..self.build(inner) },
+                Some(inner) => Expr { span, ..self.expr(inner) },
                 None => self.malformed(span),
             },
             Rule::list => {
-                let items = pair
-                    .into_inner()
-                    .filter(|p| p.as_rule() == Rule::disjunction)
-                    .map(|p| self.build(p))
-                    .collect();
+                let items =
+                    pair.into_inner().filter(|p| p.as_rule() == Rule::expr).map(|p| self.expr(p)).collect();
                 Expr { kind: ExprKind::List(items), span }
             }
             Rule::call => {
                 let mut inner = pair.into_inner();
                 let Some(name) = inner.next() else { return self.malformed(span) };
                 let name = Name { text: name.as_str().to_owned(), span: span_of(&name) };
-                let args = inner.filter(|p| p.as_rule() == Rule::disjunction).map(|p| self.build(p)).collect();
+                let args = inner.filter(|p| p.as_rule() == Rule::expr).map(|p| self.expr(p)).collect();
                 Expr { kind: ExprKind::Call { name, args }, span }
             }
             Rule::path => {
-                let names = pair.into_inner().map(|p| Name { text: p.as_str().to_owned(), span: span_of(&p) }).collect();
+                let names = pair
+                    .into_inner()
+                    .map(|p| Name { text: p.as_str().to_owned(), span: span_of(&p) })
+                    .collect();
                 Expr { kind: ExprKind::Path(names), span }
             }
             Rule::number => self.number(pair.as_str(), false, span),
@@ -511,60 +620,6 @@ impl Builder {
             Rule::null_lit => Expr { kind: ExprKind::Null, span },
             _ => self.malformed(span),
         }
-    }
-
-    fn comparison(&mut self, pair: Pair<'_, Rule>, span: Span) -> Expr {
-        let mut inner = pair.into_inner();
-        let Some(lhs) = inner.next() else { return self.malformed(span) };
-        let lhs = self.build(lhs);
-        let Some(op_pair) = inner.next() else { return lhs };
-        let op_span = span_of(&op_pair);
-        let op = match op_pair.as_rule() {
-            Rule::eq => CompareOp::Eq,
-            Rule::ne => CompareOp::Ne,
-            Rule::lt => CompareOp::Lt,
-            Rule::le => CompareOp::Le,
-            Rule::gt => CompareOp::Gt,
-            Rule::ge => CompareOp::Ge,
-            Rule::in_op => CompareOp::In,
-            _ => CompareOp::NotIn,
-        };
-        let rhs = match inner.next() {
-            Some(rhs) => self.build(rhs),
-            None => self.malformed(span),
-        };
-        if let Some(second) = inner.next() {
-            let message = format!("comparisons cannot be chained: `a {} b {} c`", op.symbol(), second.as_str());
-            let help = "compare twice and combine with AND: `a < b AND b < c`";
-            self.diagnostics.push(
-                Diagnostic::new(Code::ExprSyntax, span_of(&second), message)
-                    .with_label("second comparison")
-                    .with_secondary(op_span, "first comparison")
-                    .with_help(help),
-            );
-        }
-        Expr { kind: ExprKind::Compare { op, op_span, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
-    }
-
-    fn unary(&mut self, pair: Pair<'_, Rule>, span: Span) -> Expr {
-        let mut minuses = Vec::new();
-        let mut operand = None;
-        for inner in pair.into_inner() {
-            match inner.as_rule() {
-                Rule::neg => minuses.push(span_of(&inner)),
-                // `-9223372036854775808` must fold before it overflows as a positive literal.
-                Rule::number if !minuses.is_empty() => {
-                    let op = minuses.pop().unwrap_or(span);
-                    operand = Some(self.number(inner.as_str(), true, op.to(span_of(&inner))));
-                }
-                _ => operand = Some(self.build(inner)),
-            }
-        }
-        let operand = operand.unwrap_or_else(|| self.malformed(span));
-        minuses.into_iter().rev().fold(operand, |operand, op| Expr {
-            span: op.to(operand.span),
-            kind: ExprKind::Neg { op, operand: Box::new(operand) },
-        })
     }
 
     fn number(&mut self, digits: &str, negative: bool, span: Span) -> Expr {
@@ -617,7 +672,11 @@ impl Builder {
 
     /// A parse tree the grammar cannot produce; reported rather than panicking.
     fn malformed(&mut self, span: Span) -> Expr {
-        self.diagnostics.push(Diagnostic::new(Code::ExprSyntax, span, "internal error: unexpected parse tree"));
+        self.diagnostics.push(Diagnostic::new(
+            Code::ExprSyntax,
+            span,
+            "internal error: unexpected parse tree",
+        ));
         Expr { kind: ExprKind::Null, span }
     }
 }
@@ -639,7 +698,9 @@ mod tests {
             panic!("expected an OR");
         };
         assert_eq!(operands.len(), 2);
-        assert!(matches!(&operands[1].kind, ExprKind::And(items) if matches!(items[1].kind, ExprKind::Not { .. })));
+        assert!(
+            matches!(&operands[1].kind, ExprKind::And(items) if matches!(items[1].kind, ExprKind::Not { .. }))
+        );
     }
 
     #[test]
@@ -652,7 +713,7 @@ mod tests {
     fn errors_point_at_the_offending_character() {
         let diagnostic = error("data.x > ");
         assert_eq!(diagnostic.message, "expected an operand, found the end of the expression");
-        assert_eq!(diagnostic.primary.span, Span::new(9, 9));
+        assert_eq!(diagnostic.primary.span, Span::new(7, 8));
         let diagnostic = error("data.x = 1");
         assert_eq!(diagnostic.primary.span, Span::new(7, 8));
         assert_eq!(diagnostic.help.as_deref(), Some("use `==` to compare values"));
@@ -668,6 +729,6 @@ mod tests {
         assert!(parse(&flat).is_ok());
         // A NOT stays open across arithmetic: here `-b` is at level 2.
         let deep = format!("{}(NOT a + -b)", "(".repeat(62));
-        assert!(matches!(prescan(&deep).first(), Some(d) if d.code == Code::ExprLimit));
+        assert!(matches!(prescan(&deep), Err(d) if d.code == Code::ExprLimit));
     }
 }
