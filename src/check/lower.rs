@@ -519,7 +519,7 @@ impl<'a> Cx<'a, '_> {
                     Diagnostic::new(Code::InvalidDuration, self.locate.in_string(pointer, error.span()),
                         format!("invalid duration `{text}`"))
                         .with_label(error.to_string())
-                        .with_help("write a number and a unit, e.g. \"2 days\", \"24 hours\", \"30 minutes\""),
+                        .with_help(error.help()),
                 );
                 None
             }
@@ -1301,7 +1301,7 @@ impl<'a> Cx<'a, '_> {
             Ok(date) => Some(date),
             Err(error) => {
                 self.push(
-                    Diagnostic::new(Code::InvalidDateRange, self.locate.value(pointer), format!("invalid date `{text}`"))
+                    Diagnostic::new(Code::InvalidDateRange, self.locate.in_string(pointer, error.span()), format!("invalid date `{text}`"))
                         .with_label(error.to_string())
                         .with_help("write dates as YYYY-MM-DD, e.g. \"2026-12-24\""),
                 );

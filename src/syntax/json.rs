@@ -26,7 +26,8 @@ use pest::Token;
 use pest::error::{ErrorVariant, InputLocation};
 use serde_json::{Map, Number, Value};
 
-use crate::diagnostic::{Code, Diagnostic, Span};
+use self::grammar::{JsonParser, Rule};
+use crate::diagnostic::{Code, Diagnostic, Span, did_you_mean};
 
 /// The deepest nesting of arrays and objects that [`parse`] accepts (serde_json accepts 127).
 pub const MAX_DEPTH: usize = 128;
@@ -105,21 +106,31 @@ pub fn parse(source: &str) -> (Option<Node>, Vec<Diagnostic>) {
             let at = match error.location {
                 InputLocation::Pos(at) | InputLocation::Span((at, _)) => at,
             };
-            let expected = match &error.variant {
-                ErrorVariant::ParsingError { positives, .. } => Expected::from_rules(positives),
-                ErrorVariant::CustomError { .. } => Expected::default(),
-            };
-            // An error where the text was cut is the depth limit, reported below.
-            (at < text.len() || scan.too_deep.is_none()).then(|| syntax_error(source, at, expected))
+            match error.variant {
+                // An error where the text was cut is the depth limit, reported below.
+                ErrorVariant::ParsingError { positives, .. } => (at < text.len() || scan.too_deep.is_none())
+                    .then(|| syntax_error(source, at, Expected::from_rules(&positives))),
+                // pest's stack guard: the thread's stack cannot hold even `MAX_DEPTH` levels.
+                ErrorVariant::CustomError { message } => Some(Diagnostic::new(
+                    Code::TooDeep,
+                    Span::new(at, at),
+                    format!("JSON nests too deeply for the parser's stack ({message})"),
+                )),
+            }
         }
     };
     let control = scan.control.map(|(at, string)| control_character(source, at, string));
     let too_deep = scan.too_deep.map(|at| {
-        Diagnostic::new(Code::TooDeep, Span::new(at, at + 1), format!("JSON nests deeper than {MAX_DEPTH} levels"))
-            .with_label(format!("level {}", MAX_DEPTH + 1))
-            .with_help("flatten the structure")
+        Diagnostic::new(
+            Code::TooDeep,
+            Span::new(at, at + 1),
+            format!("JSON nests deeper than {MAX_DEPTH} levels"),
+        )
+        .with_label(format!("level {}", MAX_DEPTH + 1))
+        .with_help("flatten the structure")
     });
-    let earliest = [first_error, control, too_deep].into_iter().flatten().min_by_key(|d| d.primary.span.start);
+    let earliest =
+        [first_error, control, too_deep].into_iter().flatten().min_by_key(|d| d.primary.span.start);
     (None, earliest.into_iter().collect())
 }
 
@@ -269,7 +280,9 @@ impl JsonString {
         // Escapes that end at or before `decoded` shift it by their length difference.
         let before = self.escapes.partition_point(|e| e.decoded + usize::from(e.decoded_len) <= decoded);
         let shifted = match before.checked_sub(1).and_then(|last| self.escapes.get(last)) {
-            Some(e) => decoded - (e.decoded + usize::from(e.decoded_len)) + e.source + usize::from(e.source_len),
+            Some(e) => {
+                decoded - (e.decoded + usize::from(e.decoded_len)) + e.source + usize::from(e.source_len)
+            }
             None => decoded,
         };
         match self.escapes.get(before) {
@@ -285,13 +298,11 @@ mod grammar {
     pub(super) struct JsonParser;
 }
 
-use grammar::{JsonParser, Rule};
-
-/// What the linear pre-scan found: the first control character inside a string (with the
-/// string's opening quote) and the first bracket beyond [`MAX_DEPTH`].
+/// What the linear pre-scan found: the first control character the grammar leaves to it (with
+/// the opening quote of the string it is in, if any) and the first bracket beyond [`MAX_DEPTH`].
 #[derive(Default)]
 struct Scan {
-    control: Option<(usize, usize)>,
+    control: Option<(usize, Option<usize>)>,
     too_deep: Option<usize>,
 }
 
@@ -310,7 +321,7 @@ fn prescan(bytes: &[u8]) -> Scan {
                     match byte {
                         b'"' => break,
                         b'\\' => at += 1,
-                        0..0x20 if scan.control.is_none() => scan.control = Some((at, start)),
+                        0..0x20 if scan.control.is_none() => scan.control = Some((at, Some(start))),
                         _ => {}
                     }
                     at += 1;
@@ -324,6 +335,8 @@ fn prescan(bytes: &[u8]) -> Scan {
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\t' | b'\n' | b'\r' => {}
+            0..0x20 if scan.control.is_none() => scan.control = Some((at, None)),
             _ => {}
         }
         at += 1;
@@ -371,7 +384,11 @@ impl<'s> Builder<'s> {
                     self.frames.push(Frame::Array { start: pos.pos(), first: self.nodes.len() });
                 }
                 Token::Start { rule: Rule::object, pos } => {
-                    self.frames.push(Frame::Object { start: pos.pos(), first: self.members.len(), key: None });
+                    self.frames.push(Frame::Object {
+                        start: pos.pos(),
+                        first: self.members.len(),
+                        key: None,
+                    });
                 }
                 // Scalars and keys are atomic: their end token comes next.
                 Token::Start { pos, .. } => leaf_start = pos.pos(),
@@ -404,13 +421,17 @@ impl<'s> Builder<'s> {
 
     fn close(&mut self, end: usize) {
         let node = match self.frames.pop() {
-            Some(Frame::Array { start, first }) => {
-                Node { span: Span::new(start, end), kind: NodeKind::Array(self.nodes.drain(first..).collect()) }
-            }
+            Some(Frame::Array { start, first }) => Node {
+                span: Span::new(start, end),
+                kind: NodeKind::Array(self.nodes.drain(first..).collect()),
+            },
             Some(Frame::Object { start, first, .. }) => {
                 let members = self.members.get(first..).unwrap_or_default();
                 report_duplicates(members, &mut self.diagnostics);
-                Node { span: Span::new(start, end), kind: NodeKind::Object(self.members.drain(first..).collect()) }
+                Node {
+                    span: Span::new(start, end),
+                    kind: NodeKind::Object(self.members.drain(first..).collect()),
+                }
             }
             None => return,
         };
@@ -442,8 +463,9 @@ impl<'s> Builder<'s> {
 
     fn number(&mut self, span: Span) -> NodeKind {
         let text = self.source.get(span.start..span.end).unwrap_or_default();
-        // Small non-negative integers are the common case; the rest goes through serde_json so
-        // that big integers, `-0` and float rounding come out exactly as it reads them.
+        // Non-negative integers, the common case, parse directly: serde_json keeps every one that
+        // fits `u64`. The rest goes through serde_json so that negative and big integers, `-0`
+        // and float rounding come out exactly as it reads them.
         let number = match text.parse::<u64>() {
             Ok(integer) => Some(Number::from(integer)),
             Err(_) => serde_json::from_str::<Number>(text).ok(),
@@ -478,14 +500,10 @@ fn decode(raw: &str, base: usize) -> Result<(String, Box<[Escape]>), Diagnostic>
     let mut next = Some(first);
     while let Some(at) = next {
         value.push_str(raw.get(copied..at).unwrap_or_default());
-        let (decoded, source_len) = decode_escape(raw, at)
-            .map_err(|message| escape_error(raw, base, at, message))?;
-        escapes.push(Escape {
-            decoded: value.len(),
-            source: at,
-            decoded_len: decoded.len_utf8() as u8,
-            source_len,
-        });
+        let (decoded, source_len) =
+            decode_escape(raw, at).ok_or_else(|| unpaired_surrogate(raw, base, at))?;
+        let decoded_len = decoded.len_utf8();
+        escapes.push(Escape { decoded: value.len(), source: at, decoded_len: decoded_len as u8, source_len });
         value.push(decoded);
         copied = at + usize::from(source_len);
         next = raw.get(copied..).and_then(|rest| rest.find('\\')).map(|offset| copied + offset);
@@ -494,56 +512,47 @@ fn decode(raw: &str, base: usize) -> Result<(String, Box<[Escape]>), Diagnostic>
     Ok((value, escapes.into_boxed_slice()))
 }
 
-/// The character the escape at `at` stands for and the escape's length in the source.
-fn decode_escape(raw: &str, at: usize) -> Result<(char, u8), &'static str> {
-    let simple = match raw.as_bytes().get(at + 1) {
-        Some(b'"') => '"',
-        Some(b'\\') => '\\',
-        Some(b'/') => '/',
-        Some(b'b') => '\u{8}',
-        Some(b'f') => '\u{c}',
-        Some(b'n') => '\n',
-        Some(b'r') => '\r',
-        Some(b't') => '\t',
-        Some(b'u') => {
-            let high = hex4(raw, at + 2).ok_or("invalid escape")?;
-            return match high {
-                0xD800..=0xDBFF => {
-                    let low = raw
-                        .get(at + 6..)
-                        .filter(|rest| rest.starts_with("\\u"))
-                        .and_then(|_| hex4(raw, at + 8))
-                        .filter(|low| (0xDC00..=0xDFFF).contains(low))
-                        .ok_or("unpaired surrogate")?;
-                    let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
-                    char::from_u32(code).map(|c| (c, 12)).ok_or("unpaired surrogate")
-                }
-                _ => char::from_u32(high).map(|c| (c, 6)).ok_or("unpaired surrogate"),
-            };
+/// The character the escape at `at` stands for and the escape's length in the source; `None` for
+/// an unpaired surrogate, the one failure the grammar lets through.
+fn decode_escape(raw: &str, at: usize) -> Option<(char, u8)> {
+    let simple = match raw.as_bytes().get(at + 1)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let high = hex4(raw, at + 2)?;
+            if !(0xD800..=0xDBFF).contains(&high) {
+                return char::from_u32(high).map(|c| (c, 6));
+            }
+            let low = hex4(raw, at + 8).filter(|low| (0xDC00..=0xDFFF).contains(low))?;
+            raw.get(at + 6..at + 8).filter(|escape| *escape == "\\u")?;
+            return char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).map(|c| (c, 12));
         }
-        _ => return Err("invalid escape"),
+        _ => return None,
     };
-    Ok((simple, 2))
+    Some((simple, 2))
 }
 
+/// The four hex digits at `at`.
 fn hex4(raw: &str, at: usize) -> Option<u32> {
-    let digits = raw.get(at..at + 4)?;
-    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u32::from_str_radix(digits, 16).ok()
+    raw.get(at..at + 4)
+        .filter(|digits| digits.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|digits| u32::from_str_radix(digits, 16).ok())
 }
 
-fn escape_error(raw: &str, base: usize, at: usize, message: &str) -> Diagnostic {
-    let surrogate = message == "unpaired surrogate";
-    let text = raw.get(at..at + if surrogate { 6 } else { 2 }).unwrap_or("\\");
-    let diagnostic =
-        Diagnostic::new(Code::JsonSyntax, Span::new(base + at, base + at + text.len()), format!("{message} `{text}`"));
-    if surrogate {
-        diagnostic.with_help("`\\uD800`–`\\uDBFF` must be followed by `\\uDC00`–`\\uDFFF`, forming one character")
-    } else {
-        diagnostic
-    }
+fn unpaired_surrogate(raw: &str, base: usize, at: usize) -> Diagnostic {
+    let escape = raw.get(at..at + 6).unwrap_or("\\u");
+    Diagnostic::new(
+        Code::JsonSyntax,
+        Span::new(base + at, base + at + escape.len()),
+        format!("unpaired surrogate `{escape}`"),
+    )
+    .with_help("`\\uD800`–`\\uDBFF` must be followed by `\\uDC00`–`\\uDFFF`, forming one character")
 }
 
 /// Reports every key of `members` that repeats an earlier one.
@@ -577,7 +586,11 @@ fn report_duplicates(members: &[Member], diagnostics: &mut Vec<Diagnostic>) {
 }
 
 fn unescape(token: &str) -> Cow<'_, str> {
-    if token.contains('~') { Cow::Owned(token.replace("~1", "/").replace("~0", "~")) } else { Cow::Borrowed(token) }
+    if token.contains('~') {
+        Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(token)
+    }
 }
 
 /// An RFC 6901 array index: decimal digits without a leading zero.
@@ -606,7 +619,13 @@ impl Expected {
         for rule in rules {
             match rule {
                 // pest reports the top rule instead of the value alternatives when all fail at 0.
-                Rule::json | Rule::object | Rule::array | Rule::string | Rule::number | Rule::boolean | Rule::null => {
+                Rule::json
+                | Rule::object
+                | Rule::array
+                | Rule::string
+                | Rule::number
+                | Rule::boolean
+                | Rule::null => {
                     expected.value = true;
                 }
                 Rule::key => expected.key = true,
@@ -703,7 +722,13 @@ fn syntax_error(source: &str, at: usize, expected: Expected) -> Diagnostic {
             None => diagnostic,
         },
         Some(close @ (']' | '}')) => match unclosed_opener(source, at) {
-            Some(open) => diagnostic.with_secondary(open, "opened here"),
+            // A closer of the wrong kind: show what it was meant to close.
+            Some(open)
+                if source.as_bytes().get(open.start) != Some(&if close == ']' { b'[' } else { b'{' }) =>
+            {
+                diagnostic.with_secondary(open, "opened here")
+            }
+            Some(_) => diagnostic,
             None => diagnostic.with_help(format!("this `{close}` closes nothing")),
         },
         Some(c) if expected.comma && starts_value(c) => {
@@ -740,7 +765,10 @@ fn value_error(source: &str, at: usize, found: Span) -> Option<Diagnostic> {
         lower @ ("true" | "false" | "null") => format!("JSON literals are lower case: write `{lower}`"),
         "nan" | "infinity" | "inf" => "JSON has no NaN or infinity; use `null` or a string".to_owned(),
         "undefined" | "none" | "nil" => "write `null`".to_owned(),
-        _ => format!("if this is meant as a string, write `\"{word}\"`"),
+        _ => match did_you_mean(word, ["true", "false", "null"]) {
+            Some(literal) => format!("did you mean `{literal}`?"),
+            None => format!("if this is meant as a string, write `\"{word}\"`"),
+        },
     };
     error(found, &format!("expected a value, found `{word}`")).map(|d| d.with_help(help))
 }
@@ -764,9 +792,13 @@ fn number_tail_error(source: &str, at: usize) -> Option<Diagnostic> {
             error(Span::new(number_start, at + digits), "numbers cannot have leading zeros")
                 .map(|d| d.with_help("write the number without leading zeros, or as a string"))
         }
-        '.' if !has_fraction_or_exponent => error(Span::new(at, at + 1), "expected a digit after the decimal point"),
-        'e' | 'E' if !number.contains(['e', 'E']) => error(Span::new(at, at + 1), "expected a digit in the exponent")
-            .map(|d| d.with_help("write an exponent such as `1e3` or `2.5E-4`")),
+        '.' if !has_fraction_or_exponent => {
+            error(Span::new(at, at + 1), "expected a digit after the decimal point")
+        }
+        'e' | 'E' if !number.contains(['e', 'E']) => {
+            error(Span::new(at, at + 1), "expected a digit in the exponent")
+                .map(|d| d.with_help("write an exponent such as `1e3` or `2.5E-4`"))
+        }
         _ => None,
     }
 }
@@ -788,9 +820,13 @@ fn string_error(source: &str, quote: usize) -> Option<Diagnostic> {
                     Some(b'u') if hex_len == 4 => at += 6,
                     Some(b'u') => {
                         return Some(
-                            Diagnostic::new(Code::JsonSyntax, Span::new(at, at + 2 + hex_len), "invalid unicode escape")
-                                .with_label("expected four hex digits")
-                                .with_help("write e.g. `\\u00e9` for `é`"),
+                            Diagnostic::new(
+                                Code::JsonSyntax,
+                                Span::new(at, at + 2 + hex_len),
+                                "invalid unicode escape",
+                            )
+                            .with_label("expected four hex digits")
+                            .with_help("write e.g. `\\u00e9` for `é`"),
                         );
                     }
                     Some(_) => {
@@ -803,7 +839,7 @@ fn string_error(source: &str, quote: usize) -> Option<Diagnostic> {
                     }
                 }
             }
-            0..0x20 => return Some(control_character(source, at, quote)),
+            0..0x20 => return Some(control_character(source, at, Some(quote))),
             _ => at += 1,
         }
     }
@@ -813,17 +849,25 @@ fn string_error(source: &str, quote: usize) -> Option<Diagnostic> {
     )
 }
 
-/// A raw control character at `at` in the string opened at `quote`.
-fn control_character(source: &str, at: usize, quote: usize) -> Diagnostic {
+/// A raw control character at `at`, in the string opened at `quote` if any.
+fn control_character(source: &str, at: usize, quote: Option<usize>) -> Diagnostic {
     let byte = source.as_bytes().get(at).copied().unwrap_or_default();
     let span = Span::new(at, at + 1);
+    let Some(quote) = quote else {
+        return Diagnostic::new(Code::JsonSyntax, span, format!("unexpected control character U+{byte:04X}"))
+            .with_help("JSON allows only spaces, tabs and line breaks between values");
+    };
     let diagnostic = match byte {
         b'\n' | b'\r' => Diagnostic::new(Code::JsonSyntax, span, "unterminated string")
             .with_label("line break inside a string")
             .with_help("close the string with `\"`, or write `\\n` for a line break inside it"),
-        b'\t' => Diagnostic::new(Code::JsonSyntax, span, "tab character inside a string").with_help("write `\\t`"),
-        _ => Diagnostic::new(Code::JsonSyntax, span, format!("control character U+{byte:04X} inside a string"))
-            .with_help(format!("write `\\u{byte:04x}`")),
+        b'\t' => {
+            Diagnostic::new(Code::JsonSyntax, span, "tab character inside a string").with_help("write `\\t`")
+        }
+        _ => {
+            Diagnostic::new(Code::JsonSyntax, span, format!("control character U+{byte:04X} inside a string"))
+                .with_help(format!("write `\\u{byte:04x}`"))
+        }
     };
     diagnostic.with_secondary(Span::new(quote, quote + 1), "the string starts here")
 }
@@ -857,7 +901,12 @@ fn describe_found(source: &str, at: usize) -> (Span, String) {
         let len = token_len(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '-'));
         return (Span::new(at, at + len), format!("`{}`", rest.get(..len).unwrap_or_default()));
     }
-    (Span::new(at, at + first.len_utf8()), format!("`{}`", first.escape_debug()))
+    let found = if first.is_control() || first.is_whitespace() {
+        format!("U+{:04X}", u32::from(first))
+    } else {
+        format!("`{first}`")
+    };
+    (Span::new(at, at + first.len_utf8()), found)
 }
 
 fn is_word_start(c: char) -> bool {
@@ -886,24 +935,6 @@ fn unclosed_opener(source: &str, at: usize) -> Option<Span> {
         }
     }
     open.pop().map(|i| Span::new(i, i + 1))
-}
-
-
-#[doc(hidden)]
-#[allow(missing_docs, clippy::unwrap_used)]
-pub fn bench_part(source: &str, part: &str) {
-    match part {
-        "prescan" => {
-            std::hint::black_box(prescan(source.as_bytes()).control);
-        }
-        "pest" => {
-            std::hint::black_box(JsonParser::parse(Rule::json, source).unwrap());
-        }
-        _ => {
-            let pairs = JsonParser::parse(Rule::json, source).unwrap();
-            std::hint::black_box(Builder::new(source).build(pairs.tokens()));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -942,7 +973,8 @@ mod tests {
         assert_eq!(text(source, stages.key.span), r#""stages""#);
         assert_eq!(text(source, stages.key.content_span()), "stages");
         assert_eq!(text(source, stages.value.span), r#"[1, "new", true]"#);
-        let items: Vec<&str> = stages.value.as_array().unwrap().iter().map(|item| text(source, item.span)).collect();
+        let items: Vec<&str> =
+            stages.value.as_array().unwrap().iter().map(|item| text(source, item.span)).collect();
         assert_eq!(items, ["1", r#""new""#, "true"]);
         let hours = root.member_at("/sla/hours").unwrap();
         assert_eq!(text(source, hours.key.span), r#""hours""#);
@@ -961,7 +993,10 @@ mod tests {
         assert_eq!(duplicate.code, Code::DuplicateKey);
         assert_eq!(duplicate.message, "duplicate key `a`");
         assert_eq!(duplicate.primary.span, Span::new(17, 20));
-        assert_eq!(duplicate.secondary, [crate::diagnostic::Label::new(Span::new(1, 4), "first defined here")]);
+        assert_eq!(
+            duplicate.secondary,
+            [crate::diagnostic::Label::new(Span::new(1, 4), "first defined here")]
+        );
     }
 
     #[test]
@@ -1032,6 +1067,7 @@ mod tests {
             ("[\"abc\n]", "unterminated string", "\n"),
             ("\"a\tb\"", "tab character inside a string", "\t"),
             ("\"a\u{1}b\"", "control character U+0001 inside a string", "\u{1}"),
+            ("[1,\u{b}2]", "unexpected control character U+000B", "\u{b}"),
             (r#""a\x""#, r"invalid escape `\x`", r"\x"),
             (r#""\u12""#, "invalid unicode escape", r"\u12"),
             (r#""\ud800""#, r"unpaired surrogate `\ud800`", r"\ud800"),
@@ -1057,7 +1093,10 @@ mod tests {
     #[test]
     fn errors_name_the_unclosed_bracket_and_suggest_fixes() {
         let (_, diagnostics) = parse(r#"{"a": [1, 2"#);
-        assert_eq!(diagnostics[0].secondary, [crate::diagnostic::Label::new(Span::new(6, 7), "never closed")]);
+        assert_eq!(
+            diagnostics[0].secondary,
+            [crate::diagnostic::Label::new(Span::new(6, 7), "never closed")]
+        );
         let (_, diagnostics) = parse("[1 2]");
         assert_eq!(diagnostics[0].help.as_deref(), Some("separate elements with `,`"));
         let (_, diagnostics) = parse("[True]");
@@ -1078,6 +1117,11 @@ mod tests {
         let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let deepest = tree(&nested(MAX_DEPTH));
         assert_eq!(deepest.pointer(&"/0".repeat(MAX_DEPTH - 1)).map(|n| n.span.len()), Some(2));
+        let objects = format!("{}1{}", r#"{"a": "#.repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert_eq!(
+            tree(&objects).pointer(&"/a".repeat(MAX_DEPTH)).and_then(Node::as_number),
+            Some(&Number::from(1))
+        );
         for source in [nested(MAX_DEPTH + 1), "[".repeat(1_000_000), r#"{"a":"#.repeat(200)] {
             let (node, diagnostics) = parse(&source);
             assert!(node.is_none());
@@ -1177,6 +1221,29 @@ mod tests {
         })
     }
 
+    /// Valid JSON with a few bytes inserted, removed or replaced: text near the edge of validity.
+    fn mutated_json() -> impl Strategy<Value = String> {
+        let byte = prop::sample::select(&b"{}[]\",:0-1.eE+\\u/ \n\t\x01"[..]);
+        let edit = (any::<prop::sample::Index>(), 0..3u8, byte);
+        (json_value(), any::<bool>(), prop::collection::vec(edit, 1..4)).prop_map(|(value, pretty, edits)| {
+            let text =
+                if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) };
+            let mut bytes = text.unwrap_or_default().into_bytes();
+            for (index, operation, byte) in edits {
+                let at = index.index(bytes.len() + 1);
+                match operation {
+                    0 => bytes.insert(at, byte),
+                    _ if at == bytes.len() => {}
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes[at] = byte,
+                }
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+
     proptest! {
         #[test]
         fn valid_json_reads_like_serde_json(value in json_value(), pretty in any::<bool>()) {
@@ -1210,6 +1277,18 @@ mod tests {
             prop_assert_eq!(node.is_some(), diagnostics.iter().all(|d| !d.is_error()));
             if node.is_none() {
                 prop_assert!(!diagnostics.is_empty());
+            }
+        }
+
+        #[test]
+        fn mutated_json_agrees_with_serde_json(source in mutated_json()) {
+            let (node, diagnostics) = parse(&source);
+            let serde = serde_json::from_str::<Value>(&source);
+            prop_assert_eq!(node.is_some(), serde.is_ok(), "{:?}: {:?} vs {:?}", source, diagnostics, serde);
+            if let (Some(node), Ok(value)) = (node, serde) {
+                prop_assert_eq!(node.to_value(), value);
+            } else {
+                prop_assert_eq!(diagnostics.len(), 1);
             }
         }
 
