@@ -191,7 +191,11 @@ pub fn unknown_name_help<'a>(
     if known.len() > SHOWN {
         list.push_str(&format!(" and {} more", known.len() - SHOWN));
     }
-    Some(format!("declared {kind}s: {list}"))
+    let kinds = match kind.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{kind}s"),
+    };
+    Some(format!("declared {kinds}: {list}"))
 }
 
 #[cfg(test)]

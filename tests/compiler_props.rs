@@ -104,6 +104,7 @@ fn to_text(value: &Json, pretty: bool) -> String {
 // ---- generators -------------------------------------------------------------------------------
 
 /// Words of the definition language, so that generated keys and strings often mean something.
+#[rustfmt::skip]
 const WORDS: &[&str] = &[
     "id", "$schema", "label", "version", "dataSchema", "entities", "stages", "initial", "terminal", "transitions",
     "gateways", "actions", "sla", "delegation", "integrations", "from", "to", "entity", "trigger", "condition",
@@ -141,13 +142,15 @@ fn json_value() -> impl Strategy<Value = Json> {
 /// An object with the top-level keys of a definition, each holding an arbitrary value; `entities`
 /// is often well-formed so that the semantic checks run.
 fn definition_shaped() -> impl Strategy<Value = Json> {
-    let entities = proptest::collection::vec(
-        (word(), proptest::collection::vec(word(), 0..5)),
-        0..3,
-    )
-    .prop_map(|entities| {
-        Json::Object(entities.into_iter().map(|(name, stages)| (name, serde_json::json!({ "stages": stages }))).collect())
-    });
+    let entities = proptest::collection::vec((word(), proptest::collection::vec(word(), 0..5)), 0..3)
+        .prop_map(|entities| {
+            Json::Object(
+                entities
+                    .into_iter()
+                    .map(|(name, stages)| (name, serde_json::json!({ "stages": stages })))
+                    .collect(),
+            )
+        });
     let entities = prop_oneof![3 => entities, 1 => json_value()];
     let sections = proptest::collection::vec((prop::sample::select(WORDS), json_value()), 0..6);
     (word(), entities, sections).prop_map(|(id, entities, sections)| {
@@ -163,6 +166,7 @@ fn definition_shaped() -> impl Strategy<Value = Json> {
 
 /// Fragments of JSON text, valid and not, including the escapes the span mapping must survive.
 fn json_token() -> impl Strategy<Value = String> {
+    #[rustfmt::skip]
     const TOKENS: &[&str] = &[
         "{", "}", "[", "]", ":", ",", " ", "\n", "\"id\"", "\"entities\"", "\"stages\"", "\"lead\"",
         "\"transitions\"", "\"from\"", "\"to\"", "\"condition\"", "\"data.a > 'x'\"", "\"\\u00e9\"", "\"\\ud800\"",

@@ -24,7 +24,8 @@ use nexus_crm::report::{self, Report};
 
 #[test]
 fn err_fixtures_report_the_code_in_their_name() {
-    let failures: Vec<String> = fixture_files("tests/fixtures/err").iter().filter_map(|path| err_failure(path)).collect();
+    let failures: Vec<String> =
+        fixture_files("tests/fixtures/err").iter().filter_map(|path| err_failure(path)).collect();
     assert!(failures.is_empty(), "{} err fixture(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
@@ -41,7 +42,8 @@ fn err_fixtures_exercise_every_code() {
         .iter()
         .flat_map(|path| check_file(path).1.diagnostics.into_iter().map(|d| d.code))
         .collect();
-    let missing: Vec<&str> = Code::ALL.iter().filter(|code| !found.contains(code)).map(|code| code.as_str()).collect();
+    let missing: Vec<&str> =
+        Code::ALL.iter().filter(|code| !found.contains(code)).map(|code| code.as_str()).collect();
     assert!(missing.is_empty(), "no err fixture produces these codes: {}", missing.join(", "));
 }
 
@@ -83,7 +85,8 @@ fn err_failure(path: &Path) -> Option<String> {
     if checked.diagnostics.iter().any(|d| d.code == expected) {
         return None;
     }
-    let found = if checked.diagnostics.is_empty() { "nothing".to_owned() } else { concise(path, &source, &checked) };
+    let found =
+        if checked.diagnostics.is_empty() { "nothing".to_owned() } else { concise(path, &source, &checked) };
     Some(format!("{}: expected {expected} among the findings, found {found}", relative(path)))
 }
 
@@ -143,7 +146,8 @@ fn fixture_files(dir: &str) -> Vec<PathBuf> {
 }
 
 fn check_file(path: &Path) -> (String, Checked) {
-    let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let source =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let checked = check_source(&source);
     (source, checked)
 }

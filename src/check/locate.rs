@@ -39,6 +39,10 @@ impl<'a> Locator<'a> {
     /// The span of the key of the member at `pointer` (the value's span for array items and the
     /// root), or of its nearest existing ancestor.
     pub fn key(&self, pointer: &str) -> Span {
+        if pointer.is_empty() {
+            // The root has no key: its opening brace stands for it, not the whole file.
+            return self.root.map(|r| Span::new(r.span.start, r.span.start + 1)).unwrap_or_default();
+        }
         if let Some(member) = self.root.and_then(|root| root.member_at(pointer)) {
             return member.key.span;
         }

@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 
 use crate::check::expr::{self as expr_check, ExprEnv};
 use crate::check::locate::{Locator, ptr};
+use crate::check::structure::ANY_ENTRY;
 use crate::diagnostic::{Code, Diagnostic, unknown_name_help};
 use crate::ir::{self, ActionId, DataSchema, EntityId, FieldType, StageId};
 use crate::syntax::duration::{parse_date, parse_duration};
@@ -36,7 +37,7 @@ pub(crate) fn lower(
     locate: &Locator<'_>,
     out: &mut Vec<Diagnostic>,
 ) -> Lowered {
-    let mut cx = Cx { file, pruned, locate, out, stage_names_by_entity: Vec::new() };
+    let mut cx = Cx { file, pruned, locate, out, stage_names_by_entity: Vec::new(), dropped_edges: false };
     let data = cx.data_schema();
     let (entity_specs, mut stages, stage_index) = cx.entities_and_stages();
     let action_ids: HashMap<&str, ActionId> =
@@ -51,10 +52,11 @@ pub(crate) fn lower(
     let (entities, declared_terminal) = cx.entities(&names, &data, &stages);
     let delegation = cx.delegation(&names);
     let integrations = integrations(file);
-    let graph_incomplete =
-        pruned.entries.iter().any(|(section, _)| section == "transitions" || section == "gateways");
-    // A dropped transition may have been the one using an action: don't call it unused.
-    if !pruned.pointers.iter().any(|p| p.starts_with("/transitions") || p.starts_with("/gateways") || p.contains("/sla")) {
+    let graph_incomplete = cx.dropped_edges
+        || pruned.entries.iter().any(|(section, _)| section == "transitions" || section == "gateways");
+    // Whatever was dropped for an error may have been what used an action: "unused" is only
+    // worth saying about an otherwise valid definition.
+    if !cx.out.iter().any(Diagnostic::is_error) {
         cx.unused_actions(&transitions, &gateways, &entities, &actions);
     }
     cx.integration_urls();
@@ -103,6 +105,8 @@ struct Cx<'a, 'o> {
     locate: &'a Locator<'a>,
     out: &'o mut Vec<Diagnostic>,
     stage_names_by_entity: Vec<Vec<String>>,
+    /// Whether a transition or gateway was left out of the IR because a name did not resolve.
+    dropped_edges: bool,
 }
 
 /// Name → id look-ups shared by the lowering steps.
@@ -155,6 +159,13 @@ impl<'a> Cx<'a, '_> {
 
     fn was_pruned(&self, section: &str, name: &str) -> bool {
         self.pruned.entries.contains(&(section.to_owned(), name.to_owned()))
+            || self.pruned.entries.contains(&(section.to_owned(), ANY_ENTRY.to_owned()))
+    }
+
+    /// Whether some entity was dropped as unreadable: its stages are then unknown for a reason
+    /// already reported.
+    fn some_entity_pruned(&self) -> bool {
+        self.pruned.entries.iter().any(|(section, _)| section == "entities")
     }
 
     /// Whether the value at `pointer` was removed as unreadable (and so already reported).
@@ -415,7 +426,8 @@ impl<'a> Cx<'a, '_> {
                 model::StageSpec::Detailed(d) if d.name == stage.name => d.sla.as_ref(),
                 _ => None,
             });
-            stage.sla = spec.and_then(|sla| self.sla(sla, &format!("{pointer}/sla"), names));
+            let stage_object = pointer.strip_suffix("/name").unwrap_or(pointer);
+            stage.sla = spec.and_then(|sla| self.sla(sla, &format!("{stage_object}/sla"), names));
         }
     }
 
@@ -858,7 +870,7 @@ impl<'a> Cx<'a, '_> {
                     .with_label(format!("a stage of `{owner_name}`"))
                     .with_help(format!("use a stage of `{entity_name}`, or move this to `{owner_name}`")),
             );
-        } else if !self.was_pruned("entities", entity_name) {
+        } else if !self.some_entity_pruned() {
             let candidates = self.stage_names_by_entity.get(entity.index()).cloned().unwrap_or_default();
             let help = unknown_name_help(name, "stage", candidates.iter().map(String::as_str));
             self.push(
@@ -888,6 +900,9 @@ impl<'a> Cx<'a, '_> {
             });
         }
         let Some(candidates) = candidates else {
+            if self.some_entity_pruned() {
+                return None;
+            }
             // No stage is known anywhere: report each as unknown against all stages.
             for (name, pointer) in &endpoints.stages {
                 let all: Vec<&str> = names.stages.by_name.keys().map(String::as_str).collect();
@@ -1038,7 +1053,10 @@ impl<'a> Cx<'a, '_> {
                 pointer: at.clone(),
                 entity: spec.entity.as_deref(),
             };
-            let Some(entity) = self.resolve_entity(&endpoints, names, "this transition") else { continue };
+            let Some(entity) = self.resolve_entity(&endpoints, names, "this transition") else {
+                self.dropped_edges = true;
+                continue;
+            };
             let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
             let to = self.stage_in_entity(&spec.to, entity, names, &format!("{at}/to"), "stage");
             let stages = self.stage_names_by_entity.get(entity.index()).cloned().unwrap_or_default();
@@ -1047,7 +1065,10 @@ impl<'a> Cx<'a, '_> {
             let actions = self.action_list(&spec.actions, &at, names);
             let approval = spec.approval.as_ref().and_then(|a| self.approval(a, &format!("{at}/approval")));
             let trigger = trigger(spec.trigger, spec.condition.is_some());
-            let Some(to) = to else { continue };
+            let Some(to) = to else {
+                self.dropped_edges = true;
+                continue;
+            };
             if wildcard {
                 wildcards.push((ir::TransitionId(transitions.len() as u32), entity));
             }
@@ -1168,7 +1189,10 @@ impl<'a> Cx<'a, '_> {
                 }
             }
             let endpoints = Endpoints { stages: endpoint_list, pointer: at.clone(), entity: spec.entity.as_deref() };
-            let Some(entity) = self.resolve_entity(&endpoints, names, "this gateway") else { continue };
+            let Some(entity) = self.resolve_entity(&endpoints, names, "this gateway") else {
+                self.dropped_edges = true;
+                continue;
+            };
             let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
             if wildcard {
                 self.push(
@@ -1210,7 +1234,10 @@ impl<'a> Cx<'a, '_> {
                     action,
                 });
             }
-            let Some(join) = join else { continue };
+            let Some(join) = join else {
+                self.dropped_edges = true;
+                continue;
+            };
             gateways.push(ir::Gateway {
                 name: name.clone(),
                 label: spec.label.clone(),

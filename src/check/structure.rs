@@ -204,6 +204,18 @@ fn report_alternatives(
         );
         return;
     }
+    // For tagged alternatives (`"type": "role_check"`), the one whose discriminator matched is
+    // the one the author meant: it has no `const` failure.
+    let discriminated: Vec<&Vec<jsonschema::ValidationError<'static>>> = context
+        .iter()
+        .filter(|errors| !errors.iter().any(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. })))
+        .collect();
+    if discriminated.len() == 1 && discriminated.len() < context.len() {
+        for inner in discriminated[0] {
+            report(inner, locate, out);
+        }
+        return;
+    }
     let closest = context
         .iter()
         .filter(|errors| !only_type_errors(errors))
@@ -232,6 +244,12 @@ fn allowed_properties(schema_path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Top-level sections whose entries other parts of a definition refer to by name.
+const SECTIONS: [&str; 4] = ["transitions", "gateways", "actions", "entities"];
+
+/// The entry name recorded when a whole section was dropped.
+pub(crate) const ANY_ENTRY: &str = "*";
+
 fn deserialize(
     mut value: Json,
     locate: &Locator<'_>,
@@ -247,7 +265,16 @@ fn deserialize(
             Ok(file) => return Structured { file: Some(file), pruned, pruned_pointers },
             Err(error) => error,
         };
-        let segments: Vec<String> = error.path().iter().map(|s| s.to_string()).collect();
+        let segments: Vec<String> = error
+            .path()
+            .iter()
+            .map(|segment| match segment {
+                serde_path_to_error::Segment::Seq { index } => index.to_string(),
+                serde_path_to_error::Segment::Map { key } => key.clone(),
+                serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+                serde_path_to_error::Segment::Unknown => "?".to_owned(),
+            })
+            .collect();
         let pointer = pointer_of(segments.iter().map(String::as_str));
         if !reported.iter().any(|r| r.starts_with(&pointer) || pointer.starts_with(r.as_str())) {
             out.push(
@@ -255,9 +282,10 @@ fn deserialize(
                     .with_label("cannot be read"),
             );
         }
-        if segments.len() >= 2 && matches!(segments[0].as_str(), "transitions" | "gateways" | "actions" | "entities")
-        {
-            pruned.insert((segments[0].clone(), segments[1].clone()));
+        if let Some(section) = segments.first().filter(|s| SECTIONS.contains(&s.as_str())) {
+            // A whole section dropped counts as every entry of it dropped.
+            let name = segments.get(1).cloned().unwrap_or_else(|| ANY_ENTRY.to_owned());
+            pruned.insert((section.clone(), name));
         }
         if !remove(&mut value, &segments) {
             return Structured { file: None, pruned, pruned_pointers };
