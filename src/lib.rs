@@ -18,4 +18,5 @@ pub mod diagnostic;
 pub mod engine;
 pub mod ir;
 pub mod report;
+pub mod store;
 pub mod syntax;

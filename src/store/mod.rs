@@ -1,0 +1,419 @@
+//! Storage: instances, their history and everything execution persists, on SQLite or PostgreSQL.
+//!
+//! One [`Store`] trait, one implementation written once over both databases ([`SqlStore`], as
+//! [`SqliteStore`] and [`PgStore`]), and [`AnyStore`] to pick one by URL at run time. Opening a
+//! store applies the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! # Invariants
+//!
+//! - The store knows nothing of the IR or the engine: it stores names as text and data as JSON.
+//! - Every table has `tenant_id` and every statement filters by it; a row of one tenant is
+//!   invisible to, and cannot be changed through, another (SR-003). Only the workers' claims
+//!   ([`Store::due_timers`], [`Store::claim_outbox`]) span tenants, and their rows say whose they are.
+//! - A [`Commit`] is one transaction: the instance under its optimistic lock (REL-003) plus its
+//!   history, tokens, approvals, timers, SLA, escalations, assignment, outbox items and domain
+//!   entities, all written or none (REL-001, BR-002).
+//! - `crm_history` is append-only, enforced by database triggers, not by this code (SR-005).
+//! - Timestamps are kept to the microsecond on both databases, so what is read is what was written.
+
+mod backend;
+mod error;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use backend::Backend;
+#[doc(hidden)]
+pub use backend::{Arg, Stmt};
+pub use error::StoreError;
+pub use postgres::PgStore;
+pub use rows::*;
+pub use sql::SqlStore;
+pub use sqlite::SqliteStore;
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence for the engine. Every method is scoped to one tenant, except the workers' claims.
+pub trait Store: Send + Sync + 'static {
+    /// Applies the embedded migrations (already done on open; idempotent), for `crm migrate`.
+    fn migrate(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Deploys a definition's source: identical to the latest version (by checksum) is a no-op,
+    /// anything else becomes the next version and the active one.
+    fn deploy_definition(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        name: &str,
+        source: &str,
+    ) -> impl Future<Output = StoreResult<Deployed>> + Send;
+
+    /// A definition by version, or its latest version for `None`.
+    fn definition(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        version: Option<u64>,
+    ) -> impl Future<Output = StoreResult<Option<DefinitionRow>>> + Send;
+
+    /// The latest version of every definition, by id.
+    fn definitions(&self, tenant: &TenantId) -> impl Future<Output = StoreResult<Vec<DefinitionRow>>> + Send;
+
+    /// An instance row.
+    fn load_instance(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<InstanceRow>>> + Send;
+
+    /// An instance with its active tokens, pending approvals, timers, SLA clocks and assignment,
+    /// from one snapshot.
+    fn load_state(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<InstanceState>>> + Send;
+
+    /// Writes a unit of work in one transaction; the instance's version afterwards (1 for an
+    /// insert), or 0 when the commit writes no instance. A stale `expected_version` is a
+    /// [`StoreError::Conflict`] and nothing is written.
+    fn commit(&self, tenant: &TenantId, commit: Commit) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// An instance's history, by sequence number.
+    fn history(
+        &self,
+        tenant: &TenantId,
+        instance_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<HistoryRow>>> + Send;
+
+    /// An instance's escalations, oldest first.
+    fn escalations(
+        &self,
+        tenant: &TenantId,
+        instance_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<EscalationRow>>> + Send;
+
+    /// The dashboard: active instances assigned to `user`, assigned to someone who delegated to
+    /// `user` (chains up to 3 deep, within their dates and entity), or awaiting `user`'s approval;
+    /// filtered, sorted and keyset-paginated.
+    fn pending_for_user(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+        query: &PendingQuery,
+    ) -> impl Future<Output = StoreResult<Page<PendingItem>>> + Send;
+
+    /// Records a delegation.
+    fn add_delegation(
+        &self,
+        tenant: &TenantId,
+        delegation: &DelegationRow,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Removes a delegation.
+    fn remove_delegation(&self, tenant: &TenantId, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every delegation of the tenant, oldest first.
+    fn delegations(&self, tenant: &TenantId) -> impl Future<Output = StoreResult<Vec<DelegationRow>>> + Send;
+
+    /// Claims up to `limit` due timers of any tenant for `worker` until `now + lease`; a timer
+    /// claimed by one worker is not handed to another before the lease ends (SCL-002).
+    fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> impl Future<Output = StoreResult<Vec<TimerRow>>> + Send;
+
+    /// Marks a timer fired (when its effect was not part of a [`Commit`]).
+    fn mark_timer_processed(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Claims up to `limit` due outbox items of any tenant for `worker`, pushing their
+    /// `next_attempt_at` to `now + lease` so no other worker takes them meanwhile.
+    fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> impl Future<Output = StoreResult<Vec<OutboxRow>>> + Send;
+
+    /// Marks an outbox item delivered.
+    fn outbox_done(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records a failed attempt: retry later, or dead-letter it.
+    fn outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+        failure: &OutboxFailure,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// One outbox item.
+    fn outbox_item(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<OutboxRow>>> + Send;
+
+    /// One contact.
+    fn contact(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Stored<Contact>>>> + Send;
+
+    /// Contacts in id order.
+    fn contacts(
+        &self,
+        tenant: &TenantId,
+        query: &EntityQuery,
+    ) -> impl Future<Output = StoreResult<Vec<Stored<Contact>>>> + Send;
+
+    /// One opportunity.
+    fn opportunity(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Stored<Opportunity>>>> + Send;
+
+    /// Opportunities in id order (`status` filters by stage).
+    fn opportunities(
+        &self,
+        tenant: &TenantId,
+        query: &EntityQuery,
+    ) -> impl Future<Output = StoreResult<Vec<Stored<Opportunity>>>> + Send;
+
+    /// One campaign.
+    fn campaign(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Stored<Campaign>>>> + Send;
+
+    /// Campaigns in id order.
+    fn campaigns(
+        &self,
+        tenant: &TenantId,
+        query: &EntityQuery,
+    ) -> impl Future<Output = StoreResult<Vec<Stored<Campaign>>>> + Send;
+}
+
+/// A store on either database, chosen at run time by [`AnyStore::open`].
+#[derive(Clone)]
+pub enum AnyStore {
+    /// SQLite (a file or memory).
+    Sqlite(SqliteStore),
+    /// PostgreSQL.
+    Postgres(PgStore),
+}
+
+impl std::fmt::Debug for AnyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.backend())
+    }
+}
+
+impl AnyStore {
+    /// Opens and migrates the store at `location`: `postgres://…`/`postgresql://…` for
+    /// PostgreSQL; `sqlite:…` or a file path for SQLite (created if missing).
+    pub async fn open(location: &str) -> StoreResult<Self> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            Ok(Self::Postgres(PgStore::connect(location).await?))
+        } else if location.starts_with("sqlite:") || !location.contains("://") {
+            Ok(Self::Sqlite(SqliteStore::open(location).await?))
+        } else {
+            Err(StoreError::UnsupportedUrl { url: location.to_owned() })
+        }
+    }
+
+    /// A fresh SQLite database in memory.
+    pub async fn in_memory() -> StoreResult<Self> {
+        Ok(Self::Sqlite(SqliteStore::in_memory().await?))
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the connections; later calls fail.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// Runs the same call on whichever store `self` is.
+macro_rules! dispatch {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match $self {
+            AnyStore::Sqlite(store) => store.$method($($arg),*).await,
+            AnyStore::Postgres(store) => store.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        dispatch!(self.migrate())
+    }
+
+    async fn deploy_definition(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        name: &str,
+        source: &str,
+    ) -> StoreResult<Deployed> {
+        dispatch!(self.deploy_definition(tenant, id, name, source))
+    }
+
+    async fn definition(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        version: Option<u64>,
+    ) -> StoreResult<Option<DefinitionRow>> {
+        dispatch!(self.definition(tenant, id, version))
+    }
+
+    async fn definitions(&self, tenant: &TenantId) -> StoreResult<Vec<DefinitionRow>> {
+        dispatch!(self.definitions(tenant))
+    }
+
+    async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {
+        dispatch!(self.load_instance(tenant, id))
+    }
+
+    async fn load_state(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceState>> {
+        dispatch!(self.load_state(tenant, id))
+    }
+
+    async fn commit(&self, tenant: &TenantId, commit: Commit) -> StoreResult<u64> {
+        dispatch!(self.commit(tenant, commit))
+    }
+
+    async fn history(&self, tenant: &TenantId, instance_id: &str) -> StoreResult<Vec<HistoryRow>> {
+        dispatch!(self.history(tenant, instance_id))
+    }
+
+    async fn escalations(&self, tenant: &TenantId, instance_id: &str) -> StoreResult<Vec<EscalationRow>> {
+        dispatch!(self.escalations(tenant, instance_id))
+    }
+
+    async fn pending_for_user(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+        query: &PendingQuery,
+    ) -> StoreResult<Page<PendingItem>> {
+        dispatch!(self.pending_for_user(tenant, user, query))
+    }
+
+    async fn add_delegation(&self, tenant: &TenantId, delegation: &DelegationRow) -> StoreResult<()> {
+        dispatch!(self.add_delegation(tenant, delegation))
+    }
+
+    async fn remove_delegation(&self, tenant: &TenantId, id: &str) -> StoreResult<()> {
+        dispatch!(self.remove_delegation(tenant, id))
+    }
+
+    async fn delegations(&self, tenant: &TenantId) -> StoreResult<Vec<DelegationRow>> {
+        dispatch!(self.delegations(tenant))
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> StoreResult<Vec<TimerRow>> {
+        dispatch!(self.due_timers(now, limit, worker, lease))
+    }
+
+    async fn mark_timer_processed(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self.mark_timer_processed(tenant, id, at))
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        dispatch!(self.claim_outbox(now, limit, worker, lease))
+    }
+
+    async fn outbox_done(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self.outbox_done(tenant, id, at))
+    }
+
+    async fn outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+        failure: &OutboxFailure,
+    ) -> StoreResult<()> {
+        dispatch!(self.outbox_failed(tenant, id, at, failure))
+    }
+
+    async fn outbox_item(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<OutboxRow>> {
+        dispatch!(self.outbox_item(tenant, id))
+    }
+
+    async fn contact(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Contact>>> {
+        dispatch!(self.contact(tenant, id))
+    }
+
+    async fn contacts(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Contact>>> {
+        dispatch!(self.contacts(tenant, query))
+    }
+
+    async fn opportunity(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Opportunity>>> {
+        dispatch!(self.opportunity(tenant, id))
+    }
+
+    async fn opportunities(
+        &self,
+        tenant: &TenantId,
+        query: &EntityQuery,
+    ) -> StoreResult<Vec<Stored<Opportunity>>> {
+        dispatch!(self.opportunities(tenant, query))
+    }
+
+    async fn campaign(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Campaign>>> {
+        dispatch!(self.campaign(tenant, id))
+    }
+
+    async fn campaigns(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Campaign>>> {
+        dispatch!(self.campaigns(tenant, query))
+    }
+}

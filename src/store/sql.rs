@@ -1,0 +1,1619 @@
+//! The store, written once for both databases (see [`Backend`] for what differs).
+//!
+//! Statements use `$n` parameters, which SQLite accepts too. SQL text is always literal or
+//! assembled from literal fragments; values are always bound.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use sqlx::{Pool, Transaction};
+
+use super::backend::{Backend, Reader, Stmt, micros};
+use super::rows::*;
+use super::{Store, StoreError, StoreResult};
+
+/// A store on database `DB`: [`SqliteStore`](super::SqliteStore) or [`PgStore`](super::PgStore).
+pub struct SqlStore<DB: Backend> {
+    /// Connections for reads.
+    read: Pool<DB>,
+    /// Connections for write transactions (one on SQLite, the same pool on PostgreSQL).
+    write: Pool<DB>,
+}
+
+impl<DB: Backend> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self { read: self.read.clone(), write: self.write.clone() }
+    }
+}
+
+impl<DB: Backend> std::fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore").finish_non_exhaustive()
+    }
+}
+
+type Conn<DB> = <DB as sqlx::Database>::Connection;
+
+/// Pastes literal SQL fragments (including `const` column lists) into one `&'static str`.
+macro_rules! concat_sql {
+    ($($part:expr),+ $(,)?) => {{
+        const PARTS: &[&str] = &[$($part),+];
+        const LEN: usize = {
+            let mut len = 0;
+            let mut i = 0;
+            while i < PARTS.len() {
+                len += PARTS[i].len();
+                i += 1;
+            }
+            len
+        };
+        const BYTES: [u8; LEN] = {
+            let mut out = [0u8; LEN];
+            let mut at = 0;
+            let mut i = 0;
+            while i < PARTS.len() {
+                let part = PARTS[i].as_bytes();
+                let mut j = 0;
+                while j < part.len() {
+                    out[at] = part[j];
+                    at += 1;
+                    j += 1;
+                }
+                i += 1;
+            }
+            out
+        };
+        match std::str::from_utf8(&BYTES) {
+            Ok(sql) => sql,
+            Err(_) => panic!("SQL fragments are UTF-8"),
+        }
+    }};
+}
+
+/// Dashboard page size when the query says 0, and the most it may ask for.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+/// `last_error` keeps this many characters of an outbox failure.
+const MAX_ERROR_CHARS: usize = 2000;
+
+/// BR-005: delegation chains are followed at most this deep.
+const MAX_DELEGATION_DEPTH: i64 = 3;
+
+impl<DB: Backend> SqlStore<DB> {
+    pub(super) fn from_pools(read: Pool<DB>, write: Pool<DB>) -> Self {
+        Self { read, write }
+    }
+
+    pub(super) async fn migrate_now(&self) -> StoreResult<()> {
+        Ok(DB::migrate(&self.write).await?)
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Runs `work` in a write transaction: committed if it succeeds, rolled back at once if not
+    /// (on SQLite that releases the write lock immediately rather than when the connection is
+    /// next used).
+    async fn write_tx<T>(&self, work: impl AsyncFnOnce(&mut Conn<DB>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut tx: Transaction<'static, DB> = self.write.begin_with(DB::BEGIN_WRITE).await?;
+        match work(&mut *tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                // The error that caused the rollback is the one worth reporting.
+                let _ = tx.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs one statement outside an explicit transaction, on the writer.
+    async fn write_one(&self, stmt: Stmt) -> StoreResult<u64> {
+        let mut conn = self.write.acquire().await?;
+        Ok(DB::execute(&mut *conn, stmt).await?)
+    }
+
+    /// Runs one query on a reader and decodes every row with `read`.
+    async fn read_all<T>(&self, stmt: Stmt, read: fn(&mut Reader<DB>) -> Decoded<T>) -> StoreResult<Vec<T>> {
+        let mut conn = self.read.acquire().await?;
+        decode_all(DB::fetch_all(&mut *conn, stmt).await?, read)
+    }
+
+    /// Like [`read_all`](Self::read_all), for at most one row.
+    async fn read_one<T>(
+        &self,
+        stmt: Stmt,
+        read: fn(&mut Reader<DB>) -> Decoded<T>,
+    ) -> StoreResult<Option<T>> {
+        Ok(self.read_all(stmt, read).await?.into_iter().next())
+    }
+}
+
+type Decoded<T> = Result<T, sqlx::Error>;
+
+fn decode_all<DB: Backend, T>(
+    rows: Vec<DB::Row>,
+    read: fn(&mut Reader<DB>) -> Decoded<T>,
+) -> StoreResult<Vec<T>> {
+    Ok(rows.iter().map(|row| read(&mut Reader::new(row))).collect::<Decoded<Vec<T>>>()?)
+}
+
+async fn fetch<DB: Backend, T>(
+    conn: &mut Conn<DB>,
+    stmt: Stmt,
+    read: fn(&mut Reader<DB>) -> Decoded<T>,
+) -> StoreResult<Vec<T>> {
+    decode_all(DB::fetch_all(conn, stmt).await?, read)
+}
+
+/// Fails with `NotFound` unless the statement changed a row.
+async fn exactly_one<DB: Backend>(
+    conn: &mut Conn<DB>,
+    stmt: Stmt,
+    what: &'static str,
+    id: &str,
+) -> StoreResult<()> {
+    match DB::execute(conn, stmt).await? {
+        0 => Err(StoreError::NotFound { what, id: id.to_owned() }),
+        _ => Ok(()),
+    }
+}
+
+fn checksum(source: &str) -> String {
+    Sha256::digest(source.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}
+
+/// `now + lease`, saturating: an absurd lease means "held for good", not a panic.
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+// ---- Column lists and row readers, in the same order. ----
+
+const DEFINITION_COLS: &str = "id, version, name, source, checksum, active, created_at";
+
+fn definition<DB: Backend>(r: &mut Reader<DB>) -> Decoded<DefinitionRow> {
+    Ok(DefinitionRow {
+        id: r.text()?,
+        version: r.count()?,
+        name: r.text()?,
+        source: r.text()?,
+        checksum: r.text()?,
+        active: r.boolean()?,
+        created_at: r.time()?,
+    })
+}
+
+/// Instance columns; statements alias `crm_instances` as `i`.
+macro_rules! instance_cols {
+    () => {
+        "i.id, i.definition_id, i.definition_version, i.entity, i.subject_type, i.subject_id, i.state, \
+         i.status, i.data, i.assignee, i.version, i.stage_entered_at, i.started_at, i.updated_at, i.ended_at"
+    };
+}
+
+fn instance<DB: Backend>(r: &mut Reader<DB>) -> Decoded<InstanceRow> {
+    Ok(InstanceRow {
+        id: r.text()?,
+        definition_id: r.text()?,
+        definition_version: r.count()?,
+        entity: r.text()?,
+        subject_type: r.opt_text()?,
+        subject_id: r.opt_text()?,
+        state: r.text()?,
+        status: r.parsed(InstanceStatus::parse)?,
+        data: r.json()?,
+        assignee: r.opt_text()?,
+        version: r.count()?,
+        stage_entered_at: r.time()?,
+        started_at: r.time()?,
+        updated_at: r.time()?,
+        ended_at: r.opt_time()?,
+    })
+}
+
+fn history<DB: Backend>(r: &mut Reader<DB>) -> Decoded<HistoryRow> {
+    Ok(HistoryRow {
+        instance_id: r.text()?,
+        seq: r.count()?,
+        event: r.text()?,
+        before: r.opt_json()?,
+        after: r.opt_json()?,
+        actor_id: r.opt_text()?,
+        payload: r.opt_json()?,
+        created_at: r.time()?,
+    })
+}
+
+fn token<DB: Backend>(r: &mut Reader<DB>) -> Decoded<TokenRow> {
+    Ok(TokenRow {
+        id: r.text()?,
+        instance_id: r.text()?,
+        gateway: r.text()?,
+        branch: r.text()?,
+        stage: r.opt_text()?,
+        status: r.parsed(TokenStatus::parse)?,
+        created_at: r.time()?,
+        completed_at: r.opt_time()?,
+    })
+}
+
+fn approval_request<DB: Backend>(r: &mut Reader<DB>) -> Decoded<ApprovalRequestRow> {
+    Ok(ApprovalRequestRow {
+        instance_id: r.text()?,
+        transition: r.text()?,
+        round: r.count()?,
+        status: r.parsed(RequestStatus::parse)?,
+        assignees: serde_json::from_value(r.json()?).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        requested_at: r.time()?,
+        resolved_at: r.opt_time()?,
+    })
+}
+
+fn approval<DB: Backend>(r: &mut Reader<DB>) -> Decoded<ApprovalRow> {
+    Ok(ApprovalRow {
+        id: r.text()?,
+        transition: r.text()?,
+        round: r.count()?,
+        approver: r.text()?,
+        decision: r.parsed(Decision::parse)?,
+        comment: r.opt_text()?,
+        created_at: r.time()?,
+    })
+}
+
+const TIMER_COLS: &str =
+    "tenant_id, id, instance_id, type, trigger_at, payload, processed_at, cancelled, locked_by, locked_until";
+
+fn timer<DB: Backend>(r: &mut Reader<DB>) -> Decoded<TimerRow> {
+    Ok(TimerRow {
+        tenant: TenantId(r.text()?),
+        id: r.text()?,
+        instance_id: r.text()?,
+        kind: r.text()?,
+        trigger_at: r.time()?,
+        payload: r.json()?,
+        processed_at: r.opt_time()?,
+        cancelled: r.boolean()?,
+        locked_by: r.opt_text()?,
+        locked_until: r.opt_time()?,
+    })
+}
+
+fn sla<DB: Backend>(r: &mut Reader<DB>) -> Decoded<SlaRow> {
+    Ok(SlaRow {
+        id: r.text()?,
+        instance_id: r.text()?,
+        scope: r.text()?,
+        duration_minutes: r.count()?,
+        started_at: r.time()?,
+        at_risk_at: r.opt_time()?,
+        breach_at: r.time()?,
+        status: r.parsed(SlaStatus::parse)?,
+        stopped_at: r.opt_time()?,
+    })
+}
+
+fn assignment<DB: Backend>(r: &mut Reader<DB>) -> Decoded<AssignmentRow> {
+    Ok(AssignmentRow {
+        user_id: r.text()?,
+        assigned_by: r.opt_text()?,
+        assigned_at: r.time()?,
+        active: r.boolean()?,
+    })
+}
+
+fn escalation<DB: Backend>(r: &mut Reader<DB>) -> Decoded<EscalationRow> {
+    Ok(EscalationRow {
+        id: r.text()?,
+        instance_id: r.text()?,
+        level: r.count()?,
+        from_user_id: r.opt_text()?,
+        to_user_id: r.opt_text()?,
+        reason: r.text()?,
+        escalated_at: r.time()?,
+    })
+}
+
+const DELEGATION_COLS: &str = "id, delegator, delegatee, start_date, end_date, entity, created_at";
+
+fn delegation<DB: Backend>(r: &mut Reader<DB>) -> Decoded<DelegationRow> {
+    Ok(DelegationRow {
+        id: r.text()?,
+        delegator: r.text()?,
+        delegatee: r.text()?,
+        start_date: r.opt_date()?,
+        end_date: r.opt_date()?,
+        entity: r.opt_text()?,
+        created_at: r.time()?,
+    })
+}
+
+const OUTBOX_COLS: &str = "tenant_id, id, instance_id, kind, name, payload, status, attempts, next_attempt_at, \
+                           locked_by, created_at, processed_at, last_error";
+
+fn outbox<DB: Backend>(r: &mut Reader<DB>) -> Decoded<OutboxRow> {
+    Ok(OutboxRow {
+        tenant: TenantId(r.text()?),
+        id: r.text()?,
+        instance_id: r.opt_text()?,
+        kind: r.parsed(OutboxKind::parse)?,
+        name: r.text()?,
+        payload: r.json()?,
+        status: r.parsed(OutboxStatus::parse)?,
+        attempts: r.count()?,
+        next_attempt_at: r.time()?,
+        locked_by: r.opt_text()?,
+        created_at: r.time()?,
+        processed_at: r.opt_time()?,
+        last_error: r.opt_text()?,
+    })
+}
+
+const CONTACT_COLS: &str =
+    "id, instance_id, name, email, phone, company, status, score, data, created_at, updated_at";
+
+fn contact<DB: Backend>(r: &mut Reader<DB>) -> Decoded<Stored<Contact>> {
+    let value = Contact {
+        id: r.text()?,
+        instance_id: r.opt_text()?,
+        name: r.text()?,
+        email: r.opt_text()?,
+        phone: r.opt_text()?,
+        company: r.opt_text()?,
+        status: r.text()?,
+        score: r.opt_real()?,
+        data: r.json()?,
+    };
+    Ok(Stored { value, created_at: r.time()?, updated_at: r.time()? })
+}
+
+const OPPORTUNITY_COLS: &str = "id, contact_id, instance_id, stage, value, currency, close_date, probability, data, \
+                                created_at, updated_at";
+
+fn opportunity<DB: Backend>(r: &mut Reader<DB>) -> Decoded<Stored<Opportunity>> {
+    let value = Opportunity {
+        id: r.text()?,
+        contact_id: r.text()?,
+        instance_id: r.opt_text()?,
+        stage: r.text()?,
+        value: r.real()?,
+        currency: r.text()?,
+        close_date: r.opt_date()?,
+        probability: r.real()?,
+        data: r.json()?,
+    };
+    Ok(Stored { value, created_at: r.time()?, updated_at: r.time()? })
+}
+
+const CAMPAIGN_COLS: &str =
+    "id, instance_id, name, type, start_date, end_date, metrics, status, created_at, updated_at";
+
+fn campaign<DB: Backend>(r: &mut Reader<DB>) -> Decoded<Stored<Campaign>> {
+    let value = Campaign {
+        id: r.text()?,
+        instance_id: r.opt_text()?,
+        name: r.text()?,
+        kind: r.text()?,
+        start_date: r.opt_date()?,
+        end_date: r.opt_date()?,
+        metrics: r.json()?,
+        status: r.text()?,
+    };
+    Ok(Stored { value, created_at: r.time()?, updated_at: r.time()? })
+}
+
+impl<DB: Backend> Store for SqlStore<DB> {
+    async fn migrate(&self) -> StoreResult<()> {
+        self.migrate_now().await
+    }
+
+    async fn deploy_definition(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        name: &str,
+        source: &str,
+    ) -> StoreResult<Deployed> {
+        let checksum = checksum(source);
+        let now = Utc::now();
+        self.write_tx(async |conn: &mut Conn<DB>| {
+            let latest = fetch::<DB, _>(
+                conn,
+                Stmt::new(
+                    "SELECT version, checksum FROM crm_definitions WHERE tenant_id = $1 AND id = $2 \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .arg(tenant.as_str())
+                .arg(id),
+                |r| Ok((r.count::<u64>()?, r.text()?)),
+            )
+            .await?
+            .pop();
+            if let Some((version, existing)) = &latest
+                && *existing == checksum
+            {
+                return Ok(Deployed { version: *version, created: false });
+            }
+            let version = latest.map_or(1, |(version, _)| version + 1);
+            DB::execute(
+                conn,
+                Stmt::new("UPDATE crm_definitions SET active = FALSE WHERE tenant_id = $1 AND id = $2 AND active")
+                    .arg(tenant.as_str())
+                    .arg(id),
+            )
+            .await?;
+            DB::execute(
+                conn,
+                Stmt::new(
+                    "INSERT INTO crm_definitions (tenant_id, id, version, name, source, checksum, active, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7)",
+                )
+                .arg(tenant.as_str())
+                .arg(id)
+                .arg(version)
+                .arg(name)
+                .arg(source)
+                .arg(&checksum)
+                .arg(now),
+            )
+            .await?;
+            Ok(Deployed { version, created: true })
+        })
+        .await
+    }
+
+    async fn definition(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        version: Option<u64>,
+    ) -> StoreResult<Option<DefinitionRow>> {
+        let stmt = match version {
+            Some(version) => Stmt::new(concat_sql!(
+                "SELECT ",
+                DEFINITION_COLS,
+                " FROM crm_definitions WHERE tenant_id = $1 AND id = $2 AND version = $3"
+            ))
+            .arg(tenant.as_str())
+            .arg(id)
+            .arg(version),
+            None => Stmt::new(concat_sql!(
+                "SELECT ",
+                DEFINITION_COLS,
+                " FROM crm_definitions WHERE tenant_id = $1 AND id = $2 \
+                 ORDER BY version DESC LIMIT 1"
+            ))
+            .arg(tenant.as_str())
+            .arg(id),
+        };
+        self.read_one(stmt, definition).await
+    }
+
+    async fn definitions(&self, tenant: &TenantId) -> StoreResult<Vec<DefinitionRow>> {
+        let stmt = Stmt::new(concat_sql!(
+            "SELECT ",
+            DEFINITION_COLS,
+            " FROM crm_definitions d WHERE tenant_id = $1 AND version = \
+             (SELECT MAX(version) FROM crm_definitions m WHERE m.tenant_id = d.tenant_id AND m.id = d.id) \
+             ORDER BY id"
+        ))
+        .arg(tenant.as_str());
+        self.read_all(stmt, definition).await
+    }
+
+    async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {
+        let stmt = Stmt::new(concat!(
+            "SELECT ",
+            instance_cols!(),
+            " FROM crm_instances i WHERE i.tenant_id = $1 AND i.id = $2"
+        ))
+        .arg(tenant.as_str())
+        .arg(id);
+        self.read_one(stmt, instance).await
+    }
+
+    async fn load_state(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceState>> {
+        let mut tx: Transaction<'static, DB> = self.read.begin_with(DB::BEGIN_READ).await?;
+        let state = read_state::<DB>(&mut *tx, tenant.as_str(), id).await;
+        // Read-only: ending it either way is the same.
+        let _ = tx.rollback().await;
+        state
+    }
+
+    async fn commit(&self, tenant: &TenantId, commit: Commit) -> StoreResult<u64> {
+        if commit.instance.is_none() && commit.has_instance_parts() {
+            return Err(StoreError::Invalid { reason: "instance-scoped writes without an instance write" });
+        }
+        if commit
+            .approvals
+            .iter()
+            .any(|a| matches!(a, ApprovalWrite::Resolve { status: RequestStatus::Pending, .. }))
+        {
+            return Err(StoreError::Invalid { reason: "an approval request cannot be resolved as pending" });
+        }
+        self.write_tx(async |conn: &mut Conn<DB>| apply::<DB>(conn, tenant.as_str(), &commit).await).await
+    }
+
+    async fn history(&self, tenant: &TenantId, instance_id: &str) -> StoreResult<Vec<HistoryRow>> {
+        let stmt = Stmt::new(
+            "SELECT instance_id, seq, event, before, after, actor_id, payload, created_at FROM crm_history \
+             WHERE tenant_id = $1 AND instance_id = $2 ORDER BY seq",
+        )
+        .arg(tenant.as_str())
+        .arg(instance_id);
+        self.read_all(stmt, history).await
+    }
+
+    async fn escalations(&self, tenant: &TenantId, instance_id: &str) -> StoreResult<Vec<EscalationRow>> {
+        let stmt = Stmt::new(
+            "SELECT id, instance_id, level, from_user_id, to_user_id, reason, escalated_at FROM crm_escalations \
+             WHERE tenant_id = $1 AND instance_id = $2 ORDER BY escalated_at, id",
+        )
+        .arg(tenant.as_str())
+        .arg(instance_id);
+        self.read_all(stmt, escalation).await
+    }
+
+    async fn pending_for_user(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+        query: &PendingQuery,
+    ) -> StoreResult<Page<PendingItem>> {
+        let limit = match query.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let after = query.after.as_ref().map(|c| parse_cursor(c, query)).transpose()?;
+        let today = query.today.unwrap_or_else(|| Utc::now().date_naive());
+        let mut conn = self.read.acquire().await?;
+
+        // Who `user` stands in for today; each arm below is one index range scan.
+        let principals = fetch::<DB, _>(&mut *conn, principals_stmt(tenant.as_str(), user, today), |r| {
+            Ok((r.text()?, r.opt_text()?))
+        })
+        .await?;
+        let mut arms = vec![(user.to_owned(), None, PendingReason::Assigned)];
+        arms.extend(principals.into_iter().filter(|(who, _)| who != user).map(|(who, scope)| {
+            let reason = PendingReason::Delegated { from: who.clone() };
+            (who, scope, reason)
+        }));
+
+        let mut found: Vec<PendingItem> = Vec::new();
+        for (assignee, scope, reason) in arms {
+            let entity = match (&scope, &query.entity) {
+                (Some(scope), Some(wanted)) if scope != wanted => continue,
+                (Some(scope), _) => Some(scope),
+                (None, wanted) => wanted.as_ref(),
+            };
+            let stmt = assigned_stmt(tenant.as_str(), &assignee, entity, query, after.as_ref(), limit);
+            let rows = fetch::<DB, _>(&mut *conn, stmt, instance).await?;
+            found.extend(rows.into_iter().map(|instance| PendingItem { instance, reason: reason.clone() }));
+        }
+        let stmt = approvals_stmt::<DB>(tenant.as_str(), user, query, after.as_ref(), limit);
+        let rows = fetch::<DB, _>(&mut *conn, stmt, |r| {
+            let instance = instance(r)?;
+            Ok(PendingItem { instance, reason: PendingReason::Approval { transition: r.text()? } })
+        })
+        .await?;
+        found.extend(rows);
+        Ok(page(found, query, limit))
+    }
+
+    async fn add_delegation(&self, tenant: &TenantId, d: &DelegationRow) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "INSERT INTO crm_delegations (tenant_id, id, delegator, delegatee, start_date, end_date, entity, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .arg(tenant.as_str())
+        .arg(&d.id)
+        .arg(&d.delegator)
+        .arg(&d.delegatee)
+        .arg(d.start_date)
+        .arg(d.end_date)
+        .arg(d.entity.as_ref())
+        .arg(d.created_at);
+        self.write_one(stmt).await.map(drop)
+    }
+
+    async fn remove_delegation(&self, tenant: &TenantId, id: &str) -> StoreResult<()> {
+        let stmt = Stmt::new("DELETE FROM crm_delegations WHERE tenant_id = $1 AND id = $2")
+            .arg(tenant.as_str())
+            .arg(id);
+        match self.write_one(stmt).await? {
+            0 => Err(StoreError::NotFound { what: "delegation", id: id.to_owned() }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delegations(&self, tenant: &TenantId) -> StoreResult<Vec<DelegationRow>> {
+        let stmt = Stmt::new(concat_sql!(
+            "SELECT ",
+            DELEGATION_COLS,
+            " FROM crm_delegations WHERE tenant_id = $1 ORDER BY created_at, id"
+        ))
+        .arg(tenant.as_str());
+        self.read_all(stmt, delegation).await
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> StoreResult<Vec<TimerRow>> {
+        let mut stmt = Stmt::new(
+            "UPDATE crm_timers SET locked_by = $1, locked_until = $2 WHERE (tenant_id, id) IN (\
+             SELECT tenant_id, id FROM crm_timers WHERE processed_at IS NULL AND trigger_at <= $3 \
+             AND (locked_until IS NULL OR locked_until <= $3) ORDER BY trigger_at LIMIT $4",
+        )
+        .arg(worker)
+        .arg(lease_end(now, lease))
+        .arg(now)
+        .arg(limit);
+        stmt.push(DB::SKIP_LOCKED).push(concat_sql!(") RETURNING ", TIMER_COLS));
+        let mut timers = self.write_rows(stmt, timer).await?;
+        timers.sort_by(|a, b| (a.trigger_at, &a.id).cmp(&(b.trigger_at, &b.id)));
+        Ok(timers)
+    }
+
+    async fn mark_timer_processed(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "UPDATE crm_timers SET processed_at = $3, locked_until = NULL \
+             WHERE tenant_id = $1 AND id = $2 AND processed_at IS NULL",
+        )
+        .arg(tenant.as_str())
+        .arg(id)
+        .arg(at);
+        match self.write_one(stmt).await? {
+            0 => Err(StoreError::NotFound { what: "pending timer", id: id.to_owned() }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let mut stmt = Stmt::new(
+            "UPDATE crm_outbox SET locked_by = $1, next_attempt_at = $2 WHERE (tenant_id, id) IN (\
+             SELECT tenant_id, id FROM crm_outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+             ORDER BY next_attempt_at LIMIT $4",
+        )
+        .arg(worker)
+        .arg(lease_end(now, lease))
+        .arg(now)
+        .arg(limit);
+        stmt.push(DB::SKIP_LOCKED).push(concat_sql!(") RETURNING ", OUTBOX_COLS));
+        let mut items = self.write_rows(stmt, outbox).await?;
+        items.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(items)
+    }
+
+    async fn outbox_done(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "UPDATE crm_outbox SET status = 'done', processed_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
+        )
+        .arg(tenant.as_str())
+        .arg(id)
+        .arg(at);
+        match self.write_one(stmt).await? {
+            0 => Err(StoreError::NotFound { what: "pending outbox item", id: id.to_owned() }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+        failure: &OutboxFailure,
+    ) -> StoreResult<()> {
+        let (status, processed_at) =
+            if failure.dead { (OutboxStatus::Dead, Some(at)) } else { (OutboxStatus::Pending, None) };
+        let error: String = failure.error.chars().take(MAX_ERROR_CHARS).collect();
+        let stmt = Stmt::new(
+            "UPDATE crm_outbox SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4, status = $5, \
+             processed_at = $6 WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
+        )
+        .arg(tenant.as_str())
+        .arg(id)
+        .arg(error)
+        .arg(failure.next_attempt_at)
+        .arg(status.as_str())
+        .arg(processed_at);
+        match self.write_one(stmt).await? {
+            0 => Err(StoreError::NotFound { what: "pending outbox item", id: id.to_owned() }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn outbox_item(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<OutboxRow>> {
+        let stmt = Stmt::new(concat_sql!(
+            "SELECT ",
+            OUTBOX_COLS,
+            " FROM crm_outbox WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant.as_str())
+        .arg(id);
+        self.read_one(stmt, outbox).await
+    }
+
+    async fn contact(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Contact>>> {
+        let stmt = Stmt::new(concat_sql!(
+            "SELECT ",
+            CONTACT_COLS,
+            " FROM crm_contacts WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant.as_str())
+        .arg(id);
+        self.read_one(stmt, contact).await
+    }
+
+    async fn contacts(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Contact>>> {
+        let stmt =
+            entity_list(concat_sql!("SELECT ", CONTACT_COLS, " FROM crm_contacts"), "status", tenant, query);
+        self.read_all(stmt, contact).await
+    }
+
+    async fn opportunity(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Opportunity>>> {
+        let stmt = Stmt::new(concat_sql!(
+            "SELECT ",
+            OPPORTUNITY_COLS,
+            " FROM crm_opportunities WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant.as_str())
+        .arg(id);
+        self.read_one(stmt, opportunity).await
+    }
+
+    async fn opportunities(
+        &self,
+        tenant: &TenantId,
+        query: &EntityQuery,
+    ) -> StoreResult<Vec<Stored<Opportunity>>> {
+        let stmt = entity_list(
+            concat_sql!("SELECT ", OPPORTUNITY_COLS, " FROM crm_opportunities"),
+            "stage",
+            tenant,
+            query,
+        );
+        self.read_all(stmt, opportunity).await
+    }
+
+    async fn campaign(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Campaign>>> {
+        let stmt = Stmt::new(concat_sql!(
+            "SELECT ",
+            CAMPAIGN_COLS,
+            " FROM crm_campaigns WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant.as_str())
+        .arg(id);
+        self.read_one(stmt, campaign).await
+    }
+
+    async fn campaigns(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Campaign>>> {
+        let stmt = entity_list(
+            concat_sql!("SELECT ", CAMPAIGN_COLS, " FROM crm_campaigns"),
+            "status",
+            tenant,
+            query,
+        );
+        self.read_all(stmt, campaign).await
+    }
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// Runs one writing statement that returns rows (`UPDATE … RETURNING`) on the writer.
+    async fn write_rows<T>(
+        &self,
+        stmt: Stmt,
+        read: fn(&mut Reader<DB>) -> Decoded<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut conn = self.write.acquire().await?;
+        fetch::<DB, _>(&mut *conn, stmt, read).await
+    }
+}
+
+async fn read_state<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    id: &str,
+) -> StoreResult<Option<InstanceState>> {
+    let stmt = Stmt::new(concat!(
+        "SELECT ",
+        instance_cols!(),
+        " FROM crm_instances i WHERE i.tenant_id = $1 AND i.id = $2"
+    ))
+    .arg(tenant)
+    .arg(id);
+    let Some(instance) = fetch::<DB, _>(conn, stmt, instance).await?.pop() else {
+        return Ok(None);
+    };
+    let by_instance = |sql: &'static str| Stmt::new(sql).arg(tenant).arg(id);
+    let tokens = fetch::<DB, _>(
+        conn,
+        by_instance(
+            "SELECT id, instance_id, gateway, branch, stage, status, created_at, completed_at FROM crm_tokens \
+             WHERE tenant_id = $1 AND instance_id = $2 AND status = 'active' ORDER BY created_at, id",
+        ),
+        token,
+    )
+    .await?;
+    let requests = fetch::<DB, _>(
+        conn,
+        by_instance(
+            "SELECT instance_id, transition, round, status, assignees, requested_at, resolved_at \
+             FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND status = 'pending' \
+             ORDER BY requested_at, transition",
+        ),
+        approval_request,
+    )
+    .await?;
+    let responses = fetch::<DB, _>(
+        conn,
+        by_instance(
+            "SELECT a.id, a.transition, a.round, a.approver, a.decision, a.comment, a.created_at \
+             FROM crm_approvals a JOIN crm_approval_requests r ON r.tenant_id = a.tenant_id \
+             AND r.instance_id = a.instance_id AND r.transition = a.transition AND r.round = a.round \
+             WHERE a.tenant_id = $1 AND a.instance_id = $2 AND r.status = 'pending' ORDER BY a.created_at, a.id",
+        ),
+        approval,
+    )
+    .await?;
+    let timers = fetch::<DB, _>(
+        conn,
+        Stmt::new(concat_sql!(
+            "SELECT ",
+            TIMER_COLS,
+            " FROM crm_timers WHERE tenant_id = $1 AND instance_id = $2 \
+             AND processed_at IS NULL ORDER BY trigger_at, id"
+        ))
+        .arg(tenant)
+        .arg(id),
+        timer,
+    )
+    .await?;
+    let sla = fetch::<DB, _>(
+        conn,
+        by_instance(
+            "SELECT id, instance_id, scope, duration_minutes, started_at, at_risk_at, breach_at, status, stopped_at \
+             FROM crm_sla WHERE tenant_id = $1 AND instance_id = $2 ORDER BY started_at, id",
+        ),
+        sla,
+    )
+    .await?;
+    let assignment = fetch::<DB, _>(
+        conn,
+        by_instance(
+            "SELECT user_id, assigned_by, assigned_at, active FROM crm_assignments \
+             WHERE tenant_id = $1 AND instance_id = $2 AND active",
+        ),
+        assignment,
+    )
+    .await?
+    .pop();
+
+    let mut responses_by: HashMap<(String, u64), Vec<ApprovalRow>> = HashMap::new();
+    for response in responses {
+        responses_by.entry((response.transition.clone(), response.round)).or_default().push(response);
+    }
+    let approvals = requests
+        .into_iter()
+        .map(|request| {
+            let responses =
+                responses_by.remove(&(request.transition.clone(), request.round)).unwrap_or_default();
+            PendingApproval { request, responses }
+        })
+        .collect();
+    Ok(Some(InstanceState { instance, tokens, approvals, timers, sla, assignment }))
+}
+
+/// Writes every part of `commit`, instance first (the other rows reference it).
+async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) -> StoreResult<u64> {
+    let at = micros(commit.at);
+    let (instance_id, version) = match &commit.instance {
+        Some(InstanceWrite::Insert(new)) => {
+            insert_instance::<DB>(conn, tenant, new, at).await?;
+            (Some(new.id.as_str()), 1)
+        }
+        Some(InstanceWrite::Update(update)) => {
+            update_instance::<DB>(conn, tenant, update, at).await?;
+            (Some(update.id.as_str()), update.expected_version + 1)
+        }
+        None => (None, 0),
+    };
+    for write in &commit.contacts {
+        write_contact::<DB>(conn, tenant, write, at).await?;
+    }
+    for write in &commit.opportunities {
+        write_opportunity::<DB>(conn, tenant, write, at).await?;
+    }
+    for write in &commit.campaigns {
+        write_campaign::<DB>(conn, tenant, write, at).await?;
+    }
+    if let Some(instance_id) = instance_id {
+        let scope = Scope { tenant, instance: instance_id, at };
+        for entry in &commit.history {
+            append_history::<DB>(conn, &scope, entry).await?;
+        }
+        for write in &commit.tokens {
+            write_token::<DB>(conn, &scope, write).await?;
+        }
+        for write in &commit.approvals {
+            write_approval::<DB>(conn, &scope, write).await?;
+        }
+        for write in &commit.timers {
+            write_timer::<DB>(conn, &scope, write).await?;
+        }
+        for write in &commit.sla {
+            write_sla::<DB>(conn, &scope, write).await?;
+        }
+        for new in &commit.escalations {
+            DB::execute(
+                conn,
+                scope
+                    .stamped(
+                        "INSERT INTO crm_escalations (tenant_id, instance_id, escalated_at, id, level, from_user_id, \
+                         to_user_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .arg(&new.id)
+                    .arg(new.level)
+                    .arg(new.from_user_id.as_ref())
+                    .arg(new.to_user_id.as_ref())
+                    .arg(&new.reason),
+            )
+            .await?;
+        }
+        if let Some(change) = &commit.assignment {
+            write_assignment::<DB>(conn, &scope, change).await?;
+        }
+    }
+    for item in &commit.outbox {
+        DB::execute(
+            conn,
+            Stmt::new(
+                "INSERT INTO crm_outbox (tenant_id, id, instance_id, kind, name, payload, status, attempts, \
+                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+            )
+            .arg(tenant)
+            .arg(&item.id)
+            .arg(instance_id)
+            .arg(item.kind.as_str())
+            .arg(&item.name)
+            .arg(&item.payload)
+            .arg(at),
+        )
+        .await?;
+    }
+    Ok(version)
+}
+
+/// The tenant, instance and time every instance-scoped row of a commit shares.
+struct Scope<'a> {
+    tenant: &'a str,
+    instance: &'a str,
+    at: DateTime<Utc>,
+}
+
+impl Scope<'_> {
+    /// A statement with the tenant as `$1` and the instance as `$2`.
+    fn stmt(&self, sql: &'static str) -> Stmt {
+        Stmt::new(sql).arg(self.tenant).arg(self.instance)
+    }
+
+    /// A statement with the tenant as `$1`, the instance as `$2` and the commit's time as `$3`.
+    fn stamped(&self, sql: &'static str) -> Stmt {
+        self.stmt(sql).arg(self.at)
+    }
+}
+
+async fn insert_instance<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    new: &NewInstance,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let stmt = Stmt::new(
+        "INSERT INTO crm_instances (tenant_id, id, definition_id, definition_version, entity, subject_type, \
+         subject_id, state, status, data, assignee, version, stage_entered_at, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, 1, $11, $11, $11)",
+    )
+    .arg(tenant)
+    .arg(&new.id)
+    .arg(&new.definition_id)
+    .arg(new.definition_version)
+    .arg(&new.entity)
+    .arg(new.subject_type.as_ref())
+    .arg(new.subject_id.as_ref())
+    .arg(&new.state)
+    .arg(&new.data)
+    .arg(new.assignee.as_ref())
+    .arg(at);
+    DB::execute(conn, stmt).await?;
+    Ok(())
+}
+
+async fn update_instance<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    update: &InstanceUpdate,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    // The version check and the write are one statement, so no other writer can slip between
+    // them; on PostgreSQL a concurrent writer waits for the row lock, then sees the new version.
+    let stmt = Stmt::new(
+        "UPDATE crm_instances SET state = $4, status = $5, data = $6, assignee = $7, stage_entered_at = $8, \
+         ended_at = $9, updated_at = $10, version = version + 1 \
+         WHERE tenant_id = $1 AND id = $2 AND version = $3",
+    )
+    .arg(tenant)
+    .arg(&update.id)
+    .arg(update.expected_version)
+    .arg(&update.state)
+    .arg(update.status.as_str())
+    .arg(&update.data)
+    .arg(update.assignee.as_ref())
+    .arg(update.stage_entered_at)
+    .arg(update.ended_at)
+    .arg(at);
+    if DB::execute(conn, stmt).await? == 1 {
+        return Ok(());
+    }
+    let actual = fetch::<DB, _>(
+        conn,
+        Stmt::new("SELECT version FROM crm_instances WHERE tenant_id = $1 AND id = $2")
+            .arg(tenant)
+            .arg(&update.id),
+        |r| r.count::<u64>(),
+    )
+    .await?
+    .pop();
+    Err(match actual {
+        Some(actual) => {
+            StoreError::Conflict { id: update.id.clone(), expected: update.expected_version, actual }
+        }
+        None => StoreError::NotFound { what: "instance", id: update.id.clone() },
+    })
+}
+
+async fn append_history<DB: Backend>(
+    conn: &mut Conn<DB>,
+    scope: &Scope<'_>,
+    entry: &NewHistory,
+) -> StoreResult<()> {
+    // Numbering is safe without a lock of its own: the instance row written first is locked
+    // (PostgreSQL) or the whole database is (SQLite) until this transaction ends.
+    let stmt = scope
+        .stamped(
+            "INSERT INTO crm_history (tenant_id, instance_id, created_at, seq, event, before, after, actor_id, \
+             payload) SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, $4, $5, $6, $7, $8 FROM crm_history \
+             WHERE tenant_id = $1 AND instance_id = $2",
+        )
+        .arg(&entry.event)
+        .arg(entry.before.as_ref())
+        .arg(entry.after.as_ref())
+        .arg(entry.actor_id.as_ref())
+        .arg(entry.payload.as_ref());
+    DB::execute(conn, stmt).await?;
+    Ok(())
+}
+
+async fn write_token<DB: Backend>(
+    conn: &mut Conn<DB>,
+    scope: &Scope<'_>,
+    write: &TokenWrite,
+) -> StoreResult<()> {
+    match write {
+        TokenWrite::Start { id, gateway, branch, stage } => {
+            let stmt = scope
+                .stamped(
+                    "INSERT INTO crm_tokens (tenant_id, instance_id, created_at, id, gateway, branch, stage, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')",
+                )
+                .arg(id)
+                .arg(gateway)
+                .arg(branch)
+                .arg(stage.as_ref());
+            DB::execute(conn, stmt).await?;
+            Ok(())
+        }
+        TokenWrite::Set { id, stage, status } => {
+            let stmt = scope
+                .stamped(
+                    "UPDATE crm_tokens SET stage = $5, status = $6, \
+                     completed_at = CASE WHEN $6 = 'active' THEN NULL ELSE $3 END \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $4 AND status = 'active'",
+                )
+                .arg(id)
+                .arg(stage.as_ref())
+                .arg(status.as_str());
+            exactly_one::<DB>(conn, stmt, "active token", id).await
+        }
+    }
+}
+
+async fn write_approval<DB: Backend>(
+    conn: &mut Conn<DB>,
+    scope: &Scope<'_>,
+    write: &ApprovalWrite,
+) -> StoreResult<()> {
+    match write {
+        ApprovalWrite::Request { transition, assignees } => {
+            let stmt = scope
+                .stamped(
+                    "INSERT INTO crm_approval_requests (tenant_id, instance_id, requested_at, transition, round, \
+                     status, assignees) SELECT $1, $2, $3, $4, COALESCE(MAX(round), 0) + 1, 'pending', $5 \
+                     FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND transition = $4",
+                )
+                .arg(transition)
+                .arg(Json::from(assignees.clone()));
+            DB::execute(conn, stmt).await?;
+            Ok(())
+        }
+        ApprovalWrite::Respond { id, transition, approver, decision, comment } => {
+            let stmt = scope
+                .stamped(
+                    "INSERT INTO crm_approvals (tenant_id, instance_id, created_at, id, transition, round, approver, \
+                     decision, comment) SELECT $1, $2, $3, $4, $5, round, $6, $7, $8 FROM crm_approval_requests \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND transition = $5 AND status = 'pending'",
+                )
+                .arg(id)
+                .arg(transition)
+                .arg(approver)
+                .arg(decision.as_str())
+                .arg(comment.as_ref());
+            exactly_one::<DB>(conn, stmt, "pending approval request for transition", transition).await
+        }
+        ApprovalWrite::Resolve { transition, status } => {
+            let stmt = scope
+                .stamped(
+                    "UPDATE crm_approval_requests SET status = $5, resolved_at = $3 \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND transition = $4 AND status = 'pending'",
+                )
+                .arg(transition)
+                .arg(status.as_str());
+            exactly_one::<DB>(conn, stmt, "pending approval request for transition", transition).await
+        }
+    }
+}
+
+async fn write_timer<DB: Backend>(
+    conn: &mut Conn<DB>,
+    scope: &Scope<'_>,
+    write: &TimerWrite,
+) -> StoreResult<()> {
+    match write {
+        TimerWrite::Schedule { id, kind, trigger_at, payload } => {
+            let stmt = scope
+                .stmt(
+                    "INSERT INTO crm_timers (tenant_id, instance_id, id, type, trigger_at, payload) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .arg(id)
+                .arg(kind)
+                .arg(*trigger_at)
+                .arg(payload);
+            DB::execute(conn, stmt).await?;
+            Ok(())
+        }
+        TimerWrite::Cancel { id } => {
+            let stmt = scope
+                .stamped(
+                    "UPDATE crm_timers SET processed_at = $3, cancelled = TRUE \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $4 AND processed_at IS NULL",
+                )
+                .arg(id);
+            exactly_one::<DB>(conn, stmt, "pending timer", id).await
+        }
+        TimerWrite::CancelKind { kind } => {
+            let stmt = scope
+                .stamped(
+                    "UPDATE crm_timers SET processed_at = $3, cancelled = TRUE \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND type = $4 AND processed_at IS NULL",
+                )
+                .arg(kind);
+            DB::execute(conn, stmt).await?;
+            Ok(())
+        }
+        TimerWrite::Fired { id } => {
+            let stmt = scope
+                .stamped(
+                    "UPDATE crm_timers SET processed_at = $3, locked_until = NULL \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $4 AND processed_at IS NULL",
+                )
+                .arg(id);
+            exactly_one::<DB>(conn, stmt, "pending timer", id).await
+        }
+    }
+}
+
+async fn write_sla<DB: Backend>(conn: &mut Conn<DB>, scope: &Scope<'_>, write: &SlaWrite) -> StoreResult<()> {
+    match write {
+        SlaWrite::Start { id, scope: measured, duration_minutes, started_at, at_risk_at, breach_at } => {
+            let stmt = scope
+                .stmt(
+                    "INSERT INTO crm_sla (tenant_id, instance_id, id, scope, duration_minutes, started_at, \
+                     at_risk_at, breach_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'on_track')",
+                )
+                .arg(id)
+                .arg(measured)
+                .arg(*duration_minutes)
+                .arg(*started_at)
+                .arg(*at_risk_at)
+                .arg(*breach_at);
+            DB::execute(conn, stmt).await?;
+            Ok(())
+        }
+        SlaWrite::Set { id, status, stopped_at } => {
+            let stmt = scope
+                .stmt(
+                    "UPDATE crm_sla SET status = $4, stopped_at = $5 \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $3",
+                )
+                .arg(id)
+                .arg(status.as_str())
+                .arg(*stopped_at);
+            exactly_one::<DB>(conn, stmt, "SLA", id).await
+        }
+    }
+}
+
+async fn write_assignment<DB: Backend>(
+    conn: &mut Conn<DB>,
+    scope: &Scope<'_>,
+    change: &AssignmentChange,
+) -> StoreResult<()> {
+    let retire = scope.stmt(
+        "UPDATE crm_assignments SET active = FALSE WHERE tenant_id = $1 AND instance_id = $2 AND active",
+    );
+    DB::execute(conn, retire).await?;
+    if let AssignmentChange::Assign { user_id, assigned_by } = change {
+        let stmt = scope
+            .stamped(
+                "INSERT INTO crm_assignments (tenant_id, instance_id, assigned_at, user_id, assigned_by, active) \
+                 VALUES ($1, $2, $3, $4, $5, TRUE)",
+            )
+            .arg(user_id)
+            .arg(assigned_by.as_ref());
+        DB::execute(conn, stmt).await?;
+    }
+    Ok(())
+}
+
+async fn write_contact<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    write: &EntityWrite<Contact>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (sql, c, insert) = match write {
+        EntityWrite::Insert(c) => (
+            "INSERT INTO crm_contacts (tenant_id, id, updated_at, instance_id, name, email, phone, company, status, \
+             score, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $3)",
+            c,
+            true,
+        ),
+        EntityWrite::Update(c) => (
+            "UPDATE crm_contacts SET updated_at = $3, instance_id = $4, name = $5, email = $6, phone = $7, \
+             company = $8, status = $9, score = $10, data = $11 WHERE tenant_id = $1 AND id = $2",
+            c,
+            false,
+        ),
+    };
+    let stmt = Stmt::new(sql)
+        .arg(tenant)
+        .arg(&c.id)
+        .arg(at)
+        .arg(c.instance_id.as_ref())
+        .arg(&c.name)
+        .arg(c.email.as_ref())
+        .arg(c.phone.as_ref())
+        .arg(c.company.as_ref())
+        .arg(&c.status)
+        .arg(c.score)
+        .arg(&c.data);
+    entity_written::<DB>(conn, stmt, insert, "contact", &c.id).await
+}
+
+async fn write_opportunity<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    write: &EntityWrite<Opportunity>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (sql, o, insert) = match write {
+        EntityWrite::Insert(o) => (
+            "INSERT INTO crm_opportunities (tenant_id, id, updated_at, contact_id, instance_id, stage, value, \
+             currency, close_date, probability, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $3)",
+            o,
+            true,
+        ),
+        EntityWrite::Update(o) => (
+            "UPDATE crm_opportunities SET updated_at = $3, contact_id = $4, instance_id = $5, stage = $6, \
+             value = $7, currency = $8, close_date = $9, probability = $10, data = $11 \
+             WHERE tenant_id = $1 AND id = $2",
+            o,
+            false,
+        ),
+    };
+    let stmt = Stmt::new(sql)
+        .arg(tenant)
+        .arg(&o.id)
+        .arg(at)
+        .arg(&o.contact_id)
+        .arg(o.instance_id.as_ref())
+        .arg(&o.stage)
+        .arg(o.value)
+        .arg(&o.currency)
+        .arg(o.close_date)
+        .arg(o.probability)
+        .arg(&o.data);
+    entity_written::<DB>(conn, stmt, insert, "opportunity", &o.id).await
+}
+
+async fn write_campaign<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    write: &EntityWrite<Campaign>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (sql, c, insert) = match write {
+        EntityWrite::Insert(c) => (
+            "INSERT INTO crm_campaigns (tenant_id, id, updated_at, instance_id, name, type, start_date, end_date, \
+             metrics, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $3)",
+            c,
+            true,
+        ),
+        EntityWrite::Update(c) => (
+            "UPDATE crm_campaigns SET updated_at = $3, instance_id = $4, name = $5, type = $6, start_date = $7, \
+             end_date = $8, metrics = $9, status = $10 WHERE tenant_id = $1 AND id = $2",
+            c,
+            false,
+        ),
+    };
+    let stmt = Stmt::new(sql)
+        .arg(tenant)
+        .arg(&c.id)
+        .arg(at)
+        .arg(c.instance_id.as_ref())
+        .arg(&c.name)
+        .arg(&c.kind)
+        .arg(c.start_date)
+        .arg(c.end_date)
+        .arg(&c.metrics)
+        .arg(&c.status);
+    entity_written::<DB>(conn, stmt, insert, "campaign", &c.id).await
+}
+
+/// An insert either works or raises; an update must find its row.
+async fn entity_written<DB: Backend>(
+    conn: &mut Conn<DB>,
+    stmt: Stmt,
+    insert: bool,
+    what: &'static str,
+    id: &str,
+) -> StoreResult<()> {
+    if insert {
+        DB::execute(conn, stmt).await?;
+        Ok(())
+    } else {
+        exactly_one::<DB>(conn, stmt, what, id).await
+    }
+}
+
+fn entity_list(
+    select: &'static str,
+    status_column: &'static str,
+    tenant: &TenantId,
+    query: &EntityQuery,
+) -> Stmt {
+    let mut stmt = Stmt::new(select);
+    stmt.push(" WHERE tenant_id = ").bind(tenant.as_str());
+    if let Some(status) = &query.status {
+        stmt.push(" AND ").push(status_column).push(" = ").bind(status);
+    }
+    if let Some(after) = &query.after {
+        stmt.push(" AND id > ").bind(after);
+    }
+    let limit = match query.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    stmt.push(" ORDER BY id LIMIT ").bind(limit);
+    stmt
+}
+
+// ---- The dashboard. ----
+
+/// The users `user` stands in for today through delegations, with the entity each chain is
+/// limited to (`NULL`: all), following chains at most [`MAX_DELEGATION_DEPTH`] deep.
+fn principals_stmt(tenant: &str, user: &str, today: NaiveDate) -> Stmt {
+    Stmt::new(
+        "WITH RECURSIVE chain (user_id, scope, depth) AS (\
+            SELECT CAST($2 AS TEXT), CAST(NULL AS TEXT), 0 \
+            UNION ALL \
+            SELECT d.delegator, COALESCE(c.scope, d.entity), c.depth + 1 \
+            FROM chain c JOIN crm_delegations d ON d.tenant_id = $1 AND d.delegatee = c.user_id \
+            WHERE c.depth < $4 \
+              AND (d.start_date IS NULL OR d.start_date <= $3) AND (d.end_date IS NULL OR d.end_date >= $3) \
+              AND (c.scope IS NULL OR d.entity IS NULL OR d.entity = c.scope)\
+         ) \
+         SELECT DISTINCT user_id, scope FROM chain WHERE depth > 0 ORDER BY user_id, scope",
+    )
+    .arg(tenant)
+    .arg(user)
+    .arg(today)
+    .arg(MAX_DELEGATION_DEPTH)
+}
+
+fn sort_column(sort: SortKey) -> &'static str {
+    match sort {
+        SortKey::UpdatedAt => "i.updated_at",
+        SortKey::StartedAt => "i.started_at",
+    }
+}
+
+/// The filters, keyset condition, order and limit shared by both arms of the dashboard.
+fn finish_pending(
+    stmt: &mut Stmt,
+    entity: Option<&String>,
+    query: &PendingQuery,
+    after: Option<&Position>,
+    limit: u32,
+) {
+    if let Some(entity) = entity {
+        stmt.push(" AND i.entity = ").bind(entity);
+    }
+    if let Some(stage) = &query.stage {
+        stmt.push(" AND i.state = ").bind(stage);
+    }
+    if let Some(definition) = &query.definition {
+        stmt.push(" AND i.definition_id = ").bind(definition);
+    }
+    let column = sort_column(query.sort);
+    let (compare, order) = match query.direction {
+        Direction::Asc => (") > (", " ASC"),
+        Direction::Desc => (") < (", " DESC"),
+    };
+    if let Some(after) = after {
+        // A row-value comparison: one index range, where an OR of two conditions would not be.
+        stmt.push(" AND (")
+            .push(column)
+            .push(", i.id")
+            .push(compare)
+            .bind(after.key)
+            .push(", ")
+            .bind(&after.id);
+        stmt.push(")");
+    }
+    stmt.push(" ORDER BY ").push(column).push(order).push(", i.id").push(order);
+    stmt.push(" LIMIT ").bind(limit + 1);
+}
+
+fn assigned_stmt(
+    tenant: &str,
+    assignee: &str,
+    entity: Option<&String>,
+    query: &PendingQuery,
+    after: Option<&Position>,
+    limit: u32,
+) -> Stmt {
+    let mut stmt = Stmt::new(concat!(
+        "SELECT ",
+        instance_cols!(),
+        " FROM crm_instances i WHERE i.tenant_id = $1 AND i.assignee = $2 AND i.status = 'active'"
+    ))
+    .arg(tenant)
+    .arg(assignee);
+    finish_pending(&mut stmt, entity, query, after, limit);
+    stmt
+}
+
+fn approvals_stmt<DB: Backend>(
+    tenant: &str,
+    user: &str,
+    query: &PendingQuery,
+    after: Option<&Position>,
+    limit: u32,
+) -> Stmt {
+    let mut stmt = Stmt::new(concat!(
+        "SELECT ",
+        instance_cols!(),
+        ", r.transition FROM crm_approval_requests r \
+         JOIN crm_instances i ON i.tenant_id = r.tenant_id AND i.id = r.instance_id \
+         WHERE r.tenant_id = $1 AND r.status = 'pending' AND i.status = 'active' \
+         AND NOT EXISTS (SELECT 1 FROM crm_approvals a WHERE a.tenant_id = r.tenant_id \
+         AND a.instance_id = r.instance_id AND a.transition = r.transition AND a.round = r.round \
+         AND a.approver = $2) AND "
+    ))
+    .arg(tenant)
+    .arg(user);
+    stmt.push(DB::IS_ASSIGNEE);
+    finish_pending(&mut stmt, query.entity.as_ref(), query, after, limit);
+    stmt
+}
+
+/// A decoded cursor: the sort key and id of the last item of the previous page.
+struct Position {
+    key: DateTime<Utc>,
+    id: String,
+}
+
+fn cursor_tag(query: &PendingQuery) -> &'static str {
+    match (query.sort, query.direction) {
+        (SortKey::UpdatedAt, Direction::Asc) => "ua",
+        (SortKey::UpdatedAt, Direction::Desc) => "ud",
+        (SortKey::StartedAt, Direction::Asc) => "sa",
+        (SortKey::StartedAt, Direction::Desc) => "sd",
+    }
+}
+
+fn sort_key(instance: &InstanceRow, sort: SortKey) -> DateTime<Utc> {
+    match sort {
+        SortKey::UpdatedAt => instance.updated_at,
+        SortKey::StartedAt => instance.started_at,
+    }
+}
+
+/// `<tag>.<microseconds since the epoch>.<id>`: short, and tied to one sort order.
+fn make_cursor(instance: &InstanceRow, query: &PendingQuery) -> Cursor {
+    let micros = sort_key(instance, query.sort).timestamp_micros();
+    Cursor(format!("{}.{micros}.{}", cursor_tag(query), instance.id))
+}
+
+fn parse_cursor(cursor: &Cursor, query: &PendingQuery) -> StoreResult<Position> {
+    let mut parts = cursor.as_str().splitn(3, '.');
+    let (Some(tag), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(StoreError::InvalidCursor);
+    };
+    let key = micros.parse().ok().and_then(DateTime::from_timestamp_micros);
+    match key {
+        Some(key) if tag == cursor_tag(query) && !id.is_empty() => Ok(Position { key, id: id.to_owned() }),
+        _ => Err(StoreError::InvalidCursor),
+    }
+}
+
+/// Merges the arms (each sorted, each at most `limit + 1` long) into one page.
+fn page(mut found: Vec<PendingItem>, query: &PendingQuery, limit: u32) -> Page<PendingItem> {
+    let sort = query.sort;
+    // Stable: for an instance found by several arms, the first arm's reason wins.
+    found.sort_by(|a, b| {
+        let order =
+            (sort_key(&a.instance, sort), &a.instance.id).cmp(&(sort_key(&b.instance, sort), &b.instance.id));
+        match query.direction {
+            Direction::Asc => order,
+            Direction::Desc => order.reverse(),
+        }
+    });
+    let mut seen = HashSet::new();
+    found.retain(|item| seen.insert(item.instance.id.clone()));
+    let limit = limit as usize;
+    let next = (found.len() > limit).then(|| make_cursor(&found[limit - 1].instance, query));
+    found.truncate(limit);
+    Page { items: found, next }
+}
