@@ -38,8 +38,12 @@ fn summary() {
     let checked = check_source(&source);
     assert!(checked.definition.is_some(), "the generated definition must compile: {:?}", checked.diagnostics);
     let ours = support::time_per_call(Duration::from_secs(2), || check_source(&source));
-    let parse = support::time_per_call(Duration::from_secs(1), || serde_json::from_str::<serde_json::Value>(&source));
-    println!("\n== compiling a generated definition: 200 stages, 1,000 transitions ({} KB) ==", source.len() / 1024);
+    let parse =
+        support::time_per_call(Duration::from_secs(1), || serde_json::from_str::<serde_json::Value>(&source));
+    println!(
+        "\n== compiling a generated definition: 200 stages, 1,000 transitions ({} KB) ==",
+        source.len() / 1024
+    );
     println!("nexus-crm check_source       : {:>10}   (target ≤ 10 ms)", support::human(ours));
     println!("serde_json parse only        : {:>10}", support::human(parse));
     println!("ratio                        : {:>9.1}×", ours.as_secs_f64() / parse.as_secs_f64());

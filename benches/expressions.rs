@@ -43,12 +43,16 @@ struct Prepared {
 fn prepare() -> Prepared {
     let schema = schema();
     let compiled = compile_condition(OURS, &ExprEnv { schema: &schema, stages: &[] });
-    let Some(ours) = compiled.expr else { panic!("benchmark expression must compile: {:?}", compiled.diagnostics) };
+    let Some(ours) = compiled.expr else {
+        panic!("benchmark expression must compile: {:?}", compiled.diagnostics)
+    };
     let record = Record::from_json(&schema, &serde_json::json!({"lead_score": 72, "lead_source": "web"}));
     let Ok(cel) = cel::Program::compile(CEL) else { panic!("the CEL expression must compile") };
     let mut cel_context = cel::Context::default();
-    let data: HashMap<String, cel::Value> =
-        HashMap::from([("lead_score".to_owned(), cel::Value::Int(72)), ("lead_source".to_owned(), "web".into())]);
+    let data: HashMap<String, cel::Value> = HashMap::from([
+        ("lead_score".to_owned(), cel::Value::Int(72)),
+        ("lead_source".to_owned(), "web".into()),
+    ]);
     cel_context.add_variable_from_value("data", data);
     Prepared { schema, ours, record, cel, cel_context, now: Utc::now() }
 }

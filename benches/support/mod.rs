@@ -31,7 +31,11 @@ pub fn generated_definition(stages: usize, transitions: usize) -> String {
     }
     out.push_str(r#"}, "actions": {"#);
     for a in 0..20 {
-        let _ = write!(out, r#"{}"a{a}": {{"type": "notify", "to": ["role:sales"], "message": "step {a}"}}"#, if a == 0 { "" } else { ", " });
+        let _ = write!(
+            out,
+            r#"{}"a{a}": {{"type": "notify", "to": ["role:sales"], "message": "step {a}"}}"#,
+            if a == 0 { "" } else { ", " }
+        );
     }
     out.push_str("}}");
     out

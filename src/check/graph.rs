@@ -11,7 +11,8 @@ use crate::ir::{Definition, EntityId, StageId, Trigger};
 
 /// Completes the IR (terminal stages, `"*"` transitions) and reports graph findings.
 pub(crate) fn check(lowered: Lowered, locate: &Locator<'_>, out: &mut Vec<Diagnostic>) -> Definition {
-    let Lowered { mut definition, stage_pointers, wildcard_transitions, graph_incomplete, declared_terminal } = lowered;
+    let Lowered { mut definition, stage_pointers, wildcard_transitions, graph_incomplete, declared_terminal } =
+        lowered;
     mark_terminal(&mut definition, &declared_terminal, locate, &stage_pointers, out);
     expand_wildcards(&mut definition, &wildcard_transitions);
     let cx = Cx { definition: &definition, locate, stage_pointers: &stage_pointers };
@@ -62,7 +63,10 @@ fn mark_terminal(
                     .first()
                     .map(|t| locate.key(&ptr!["transitions", &definition.transitions[t.index()].name]))
                     .or_else(|| {
-                        stage.forks.first().map(|g| locate.key(&ptr!["gateways", &definition.gateways[g.index()].name]))
+                        stage
+                            .forks
+                            .first()
+                            .map(|g| locate.key(&ptr!["gateways", &definition.gateways[g.index()].name]))
                     });
                 let pointer = stage_pointers.get(stage_id.index()).cloned().unwrap_or_default();
                 let mut diagnostic = Diagnostic::new(
@@ -122,7 +126,12 @@ impl Cx<'_> {
             let next: Vec<StageId> = if through_gateways {
                 self.successors(stage).collect()
             } else {
-                self.definition.stage(stage).outgoing.iter().map(|&t| self.definition.transition(t).to).collect()
+                self.definition
+                    .stage(stage)
+                    .outgoing
+                    .iter()
+                    .map(|&t| self.definition.transition(t).to)
+                    .collect()
             };
             for n in next {
                 if seen.insert(n) {
@@ -144,11 +153,14 @@ impl Cx<'_> {
                 let name = &self.definition.stage(stage).name;
                 let initial = &self.definition.stage(e.initial).name;
                 out.push(
-                    Diagnostic::new(Code::UnreachableStage, self.stage_span(stage),
-                        format!("stage `{name}` of `{}` can never be reached", e.name))
-                        .with_label("no transition leads here from the initial stage")
-                        .with_secondary(self.stage_span(e.initial), format!("initial stage `{initial}`"))
-                        .with_help(format!("add a transition with `\"to\": \"{name}\"`, or remove the stage")),
+                    Diagnostic::new(
+                        Code::UnreachableStage,
+                        self.stage_span(stage),
+                        format!("stage `{name}` of `{}` can never be reached", e.name),
+                    )
+                    .with_label("no transition leads here from the initial stage")
+                    .with_secondary(self.stage_span(e.initial), format!("initial stage `{initial}`"))
+                    .with_help(format!("add a transition with `\"to\": \"{name}\"`, or remove the stage")),
                 );
             }
         }
@@ -160,11 +172,17 @@ impl Cx<'_> {
             let s = self.definition.stage(stage);
             if !s.terminal && s.outgoing.is_empty() && s.forks.is_empty() {
                 out.push(
-                    Diagnostic::new(Code::NoWayOut, self.stage_span(stage),
-                        format!("stage `{}` is not terminal but has no way out", s.name))
-                        .with_label("instances would be stuck here")
-                        .with_secondary(self.locate.key(&ptr!["entities", &e.name, "terminal"]), "terminal stages declared here")
-                        .with_help(format!("add a transition from `{}`, or list it in `terminal`", s.name)),
+                    Diagnostic::new(
+                        Code::NoWayOut,
+                        self.stage_span(stage),
+                        format!("stage `{}` is not terminal but has no way out", s.name),
+                    )
+                    .with_label("instances would be stuck here")
+                    .with_secondary(
+                        self.locate.key(&ptr!["entities", &e.name, "terminal"]),
+                        "terminal stages declared here",
+                    )
+                    .with_help(format!("add a transition from `{}`, or list it in `terminal`", s.name)),
                 );
             }
         }
@@ -188,7 +206,11 @@ impl Cx<'_> {
                     if ta.to == tb.to || reported.contains(&(first.index(), second.index())) {
                         continue;
                     }
-                    let both = can_both_hold(ta.condition.as_ref().map(|c| &c.expr), tb.condition.as_ref().map(|c| &c.expr), schema);
+                    let both = can_both_hold(
+                        ta.condition.as_ref().map(|c| &c.expr),
+                        tb.condition.as_ref().map(|c| &c.expr),
+                        schema,
+                    );
                     if both == Tri::Yes {
                         reported.insert((first.index(), second.index()));
                         out.push(
@@ -215,9 +237,13 @@ impl Cx<'_> {
                 && can_hold(Some(&condition.expr), schema) == Tri::No
             {
                 out.push(
-                    Diagnostic::new(Code::AlwaysFalse, self.locate.value(&pointer), "this condition can never hold")
-                        .with_label("no data allowed by `dataSchema` satisfies it")
-                        .with_help("check the bounds and enum values of the fields it reads"),
+                    Diagnostic::new(
+                        Code::AlwaysFalse,
+                        self.locate.value(&pointer),
+                        "this condition can never hold",
+                    )
+                    .with_label("no data allowed by `dataSchema` satisfies it")
+                    .with_help("check the bounds and enum values of the fields it reads"),
                 );
             }
         };
@@ -237,7 +263,10 @@ impl Cx<'_> {
         }
         for e in &self.definition.entities {
             for (i, x) in e.escalations.iter().enumerate() {
-                report(x.condition.as_ref(), ptr!["entities", &e.name, "automation", "escalation", i, "condition"]);
+                report(
+                    x.condition.as_ref(),
+                    ptr!["entities", &e.name, "automation", "escalation", i, "condition"],
+                );
             }
         }
     }

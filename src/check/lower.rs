@@ -3,6 +3,7 @@
 //! [`super::graph`].
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -71,7 +72,11 @@ pub(crate) fn lower(
             stages[from.index()].forks.push(ir::GatewayId(id as u32));
         }
     }
-    let header = ir::DefinitionHeader { id: file.id.clone(), label: file.label.clone(), version: file.version.clone() };
+    let header = ir::DefinitionHeader {
+        id: file.id.clone(),
+        label: file.label.clone(),
+        version: file.version.clone(),
+    };
     Lowered {
         definition: ir::Definition::new(
             header,
@@ -104,7 +109,8 @@ struct Cx<'a, 'o> {
     pruned: &'a Pruned<'a>,
     locate: &'a Locator<'a>,
     out: &'o mut Vec<Diagnostic>,
-    stage_names_by_entity: Vec<Vec<String>>,
+    /// Stage names per entity, shared: every condition of the entity needs them.
+    stage_names_by_entity: Vec<Rc<[String]>>,
     /// Whether a transition or gateway was left out of the IR because a name did not resolve.
     dropped_edges: bool,
 }
@@ -157,6 +163,10 @@ impl<'a> Cx<'a, '_> {
         self.out.push(diagnostic);
     }
 
+    fn entity_stage_names(&self, entity: EntityId) -> Rc<[String]> {
+        self.stage_names_by_entity.get(entity.index()).cloned().unwrap_or_else(|| Rc::from([]))
+    }
+
     fn was_pruned(&self, section: &str, name: &str) -> bool {
         self.pruned.entries.contains(&(section.to_owned(), name.to_owned()))
             || self.pruned.entries.contains(&(section.to_owned(), ANY_ENTRY.to_owned()))
@@ -181,44 +191,62 @@ impl<'a> Cx<'a, '_> {
             let ty = field_type(spec.ty, spec.items);
             if spec.items.is_some() && spec.ty != model::FieldTypeName::Array {
                 self.push(
-                    Diagnostic::new(Code::InvalidValue, self.locate.key(&ptr!["dataSchema", name, "items"]),
-                        "`items` applies only to array fields")
-                        .with_label(format!("`{name}` is a {}", ty.name()))
-                        .with_help("remove `items`, or make the field an array"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        self.locate.key(&ptr!["dataSchema", name, "items"]),
+                        "`items` applies only to array fields",
+                    )
+                    .with_label(format!("`{name}` is a {}", ty.name()))
+                    .with_help("remove `items`, or make the field an array"),
                 );
             }
             if let (Some(min), Some(max)) = (spec.min, spec.max)
                 && min > max
             {
                 self.push(
-                    Diagnostic::new(Code::InvalidValue, self.locate.value(&ptr!["dataSchema", name, "max"]),
-                        format!("`max` ({max}) is smaller than `min` ({min})"))
-                        .with_label("no value can satisfy both bounds")
-                        .with_secondary(self.locate.value(&ptr!["dataSchema", name, "min"]), "minimum set here"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        self.locate.value(&ptr!["dataSchema", name, "max"]),
+                        format!("`max` ({max}) is smaller than `min` ({min})"),
+                    )
+                    .with_label("no value can satisfy both bounds")
+                    .with_secondary(self.locate.value(&ptr!["dataSchema", name, "min"]), "minimum set here"),
                 );
             }
             if (spec.min.is_some() || spec.max.is_some())
-                && matches!(ty, FieldType::Boolean | FieldType::Object | FieldType::Date | FieldType::DateTime)
+                && matches!(
+                    ty,
+                    FieldType::Boolean | FieldType::Object | FieldType::Date | FieldType::DateTime
+                )
             {
                 let key = if spec.min.is_some() { "min" } else { "max" };
                 self.push(
-                    Diagnostic::new(Code::InvalidValue, self.locate.key(&ptr!["dataSchema", name, key]),
-                        format!("`{key}` does not apply to {} fields", ty.name()))
-                        .with_label("bounds apply to numbers, strings and arrays"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        self.locate.key(&ptr!["dataSchema", name, key]),
+                        format!("`{key}` does not apply to {} fields", ty.name()),
+                    )
+                    .with_label("bounds apply to numbers, strings and arrays"),
                 );
             }
             if let Some(pattern) = &spec.pattern {
                 if ty != FieldType::String {
                     self.push(
-                        Diagnostic::new(Code::InvalidValue, self.locate.key(&ptr!["dataSchema", name, "pattern"]),
-                            "`pattern` applies only to string fields")
-                            .with_label(format!("`{name}` is a {}", ty.name())),
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            self.locate.key(&ptr!["dataSchema", name, "pattern"]),
+                            "`pattern` applies only to string fields",
+                        )
+                        .with_label(format!("`{name}` is a {}", ty.name())),
                     );
                 } else if let Err(error) = regex::Regex::new(pattern) {
                     self.push(
-                        Diagnostic::new(Code::InvalidValue, self.locate.value(&ptr!["dataSchema", name, "pattern"]),
-                            "invalid regular expression")
-                            .with_label(first_line(&error.to_string())),
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            self.locate.value(&ptr!["dataSchema", name, "pattern"]),
+                            "invalid regular expression",
+                        )
+                        .with_label(first_line(&error.to_string())),
                     );
                 }
             }
@@ -226,9 +254,12 @@ impl<'a> Cx<'a, '_> {
             for (i, value) in spec.allowed.iter().flatten().enumerate() {
                 if !json_fits(value, &ty) {
                     self.push(
-                        Diagnostic::new(Code::InvalidValue, self.locate.value(&ptr!["dataSchema", name, "enum", i]),
-                            format!("enum value {value} is not a {}", ty.name()))
-                            .with_label(format!("`{name}` is declared as {}", ty.name())),
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            self.locate.value(&ptr!["dataSchema", name, "enum", i]),
+                            format!("enum value {value} is not a {}", ty.name()),
+                        )
+                        .with_label(format!("`{name}` is declared as {}", ty.name())),
                     );
                 }
                 allowed.push(ir::Value::from(value));
@@ -259,10 +290,13 @@ impl<'a> Cx<'a, '_> {
             ids.insert(entity_name.clone(), entity_id);
             if entity.stages.is_empty() && !self.was_pruned("entities", entity_name) {
                 self.push(
-                    Diagnostic::new(Code::EmptyEntity, self.locate.value(&ptr!["entities", entity_name, "stages"]),
-                        format!("entity `{entity_name}` declares no stages"))
-                        .with_label("no stages")
-                        .with_help("list at least one stage; the first is the initial stage"),
+                    Diagnostic::new(
+                        Code::EmptyEntity,
+                        self.locate.value(&ptr!["entities", entity_name, "stages"]),
+                        format!("entity `{entity_name}` declares no stages"),
+                    )
+                    .with_label("no stages")
+                    .with_help("list at least one stage; the first is the initial stage"),
                 );
             }
             let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -273,10 +307,13 @@ impl<'a> Cx<'a, '_> {
                 if let Some(&first) = seen.get(name) {
                     let first_pointer = stage_pointer(entity_name, first, &entity.stages[first]);
                     self.push(
-                        Diagnostic::new(Code::DuplicateName, self.locate.value(&pointer),
-                            format!("stage `{name}` is declared twice in entity `{entity_name}`"))
-                            .with_label("declared again here")
-                            .with_secondary(self.locate.value(&first_pointer), "first declared here"),
+                        Diagnostic::new(
+                            Code::DuplicateName,
+                            self.locate.value(&pointer),
+                            format!("stage `{name}` is declared twice in entity `{entity_name}`"),
+                        )
+                        .with_label("declared again here")
+                        .with_secondary(self.locate.value(&first_pointer), "first declared here"),
                     );
                     continue;
                 }
@@ -303,7 +340,7 @@ impl<'a> Cx<'a, '_> {
                 });
                 stage_pointers.push(pointer);
             }
-            self.stage_names_by_entity.push(names);
+            self.stage_names_by_entity.push(names.into());
         }
         (EntitySpecs { ids, stage_pointers }, stages, index)
     }
@@ -349,7 +386,7 @@ impl<'a> Cx<'a, '_> {
             let mut escalations = Vec::new();
             let mut reminders = Vec::new();
             if let Some(automation) = &entity.automation {
-                let env_stages = self.stage_names_by_entity.get(entity_id.index()).cloned().unwrap_or_default();
+                let env_stages = self.entity_stage_names(entity_id);
                 for (i, rule) in automation.escalation.iter().enumerate() {
                     let at = ptr!["entities", entity_name, "automation", "escalation", i];
                     let after = self.duration(&rule.after, &format!("{at}/after"));
@@ -366,7 +403,10 @@ impl<'a> Cx<'a, '_> {
                         });
                     }
                 }
-                let stage_slas = entity.stages.iter().any(|s| matches!(s, model::StageSpec::Detailed(d) if d.sla.is_some()));
+                let stage_slas = entity
+                    .stages
+                    .iter()
+                    .any(|s| matches!(s, model::StageSpec::Detailed(d) if d.sla.is_some()));
                 for (i, rule) in automation.reminders.iter().enumerate() {
                     let at = ptr!["entities", entity_name, "automation", "reminders", i];
                     let before = self.duration(&rule.before, &format!("{at}/before"));
@@ -385,17 +425,22 @@ impl<'a> Cx<'a, '_> {
                     }
                 }
             }
-            let assignment = entity.assignment.as_ref().map(|a| self.assignment(a, entity_name)).unwrap_or_default();
+            let assignment =
+                entity.assignment.as_ref().map(|a| self.assignment(a, entity_name)).unwrap_or_default();
             let fields = entity.fields.clone().unwrap_or_default();
             if !data.is_empty() {
                 for (i, field) in fields.iter().enumerate() {
                     if data.lookup(field).is_none() {
-                        let help = unknown_name_help(field, "field", data.fields().iter().map(|f| f.name.as_str()));
+                        let help =
+                            unknown_name_help(field, "field", data.fields().iter().map(|f| f.name.as_str()));
                         self.push(
-                            Diagnostic::new(Code::UnknownField, self.locate.value(&ptr!["entities", entity_name, "fields", i]),
-                                format!("field `{field}` is not declared in `dataSchema`"))
-                                .with_label("unknown field")
-                                .with_help_opt(help),
+                            Diagnostic::new(
+                                Code::UnknownField,
+                                self.locate.value(&ptr!["entities", entity_name, "fields", i]),
+                                format!("field `{field}` is not declared in `dataSchema`"),
+                            )
+                            .with_label("unknown field")
+                            .with_help_opt(help),
                         );
                     }
                 }
@@ -442,10 +487,13 @@ impl<'a> Cx<'a, '_> {
         let Some(sla) = sla else {
             if !stage_slas {
                 self.push(
-                    Diagnostic::new(Code::ReminderWithoutSla, self.locate.value(&format!("{at}/target")),
-                        "this reminder counts back from an SLA, but no SLA applies to this entity")
-                        .with_label("no SLA to count back from")
-                        .with_help("declare `sla` on the entity or at the top level, or remove the reminder"),
+                    Diagnostic::new(
+                        Code::ReminderWithoutSla,
+                        self.locate.value(&format!("{at}/target")),
+                        "this reminder counts back from an SLA, but no SLA applies to this entity",
+                    )
+                    .with_label("no SLA to count back from")
+                    .with_help("declare `sla` on the entity or at the top level, or remove the reminder"),
                 );
             }
             return;
@@ -488,9 +536,12 @@ impl<'a> Cx<'a, '_> {
                     Ok(p) if p > 0.0 && p < 100.0 => duration.map(|d| d.mul_f64(p / 100.0)),
                     _ => {
                         self.push(
-                            Diagnostic::new(Code::InvalidDuration, self.locate.value(&pointer),
-                                format!("invalid percentage `{text}`"))
-                                .with_label("expected a share of the SLA between 0% and 100%, e.g. \"75%\""),
+                            Diagnostic::new(
+                                Code::InvalidDuration,
+                                self.locate.value(&pointer),
+                                format!("invalid percentage `{text}`"),
+                            )
+                            .with_label("expected a share of the SLA between 0% and 100%, e.g. \"75%\""),
                         );
                         None
                     }
@@ -501,15 +552,18 @@ impl<'a> Cx<'a, '_> {
                 && value >= duration
             {
                 self.push(
-                    Diagnostic::new(Code::AtRiskNotBeforeBreach, self.locate.value(&pointer),
+                    Diagnostic::new(
+                        Code::AtRiskNotBeforeBreach,
+                        self.locate.value(&pointer),
                         format!(
                             "`at_risk` ({}) is not earlier than the breach ({})",
                             format_duration(value),
                             format_duration(duration)
-                        ))
-                        .with_label("never at risk before breaching")
-                        .with_secondary(self.locate.value(&format!("{at}/duration")), "SLA duration")
-                        .with_help("use a shorter time or a percentage such as \"75%\""),
+                        ),
+                    )
+                    .with_label("never at risk before breaching")
+                    .with_secondary(self.locate.value(&format!("{at}/duration")), "SLA duration")
+                    .with_help("use a shorter time or a percentage such as \"75%\""),
                 );
             }
             Some(value)
@@ -528,10 +582,13 @@ impl<'a> Cx<'a, '_> {
             Ok(duration) => Some(Duration::from_secs(duration.as_seconds())),
             Err(error) => {
                 self.push(
-                    Diagnostic::new(Code::InvalidDuration, self.locate.in_string(pointer, error.span()),
-                        format!("invalid duration `{text}`"))
-                        .with_label(error.to_string())
-                        .with_help(error.help()),
+                    Diagnostic::new(
+                        Code::InvalidDuration,
+                        self.locate.in_string(pointer, error.span()),
+                        format!("invalid duration `{text}`"),
+                    )
+                    .with_label(error.to_string())
+                    .with_help(error.help()),
                 );
                 None
             }
@@ -546,10 +603,13 @@ impl<'a> Cx<'a, '_> {
         };
         if strategy != ir::AssignmentStrategy::Manual && spec.users.is_empty() && spec.roles.is_empty() {
             self.push(
-                Diagnostic::new(Code::InvalidValue, self.locate.value(&ptr!["entities", entity_name, "assignment", "strategy"]),
-                    "automatic assignment has no candidates")
-                    .with_label("nobody to choose from")
-                    .with_help("list `users` or `roles` to assign to"),
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    self.locate.value(&ptr!["entities", entity_name, "assignment", "strategy"]),
+                    "automatic assignment has no candidates",
+                )
+                .with_label("nobody to choose from")
+                .with_help("list `users` or `roles` to assign to"),
             );
         }
         ir::Assignment {
@@ -568,14 +628,20 @@ impl<'a> Cx<'a, '_> {
         }
         if !self.was_pruned("actions", name) {
             let help = if self.file.actions.is_empty() {
-                Some(format!("declare it under `actions`, e.g. \"actions\": {{\"{name}\": {{\"type\": \"notify\"}}}}"))
+                Some(format!(
+                    "declare it under `actions`, e.g. \"actions\": {{\"{name}\": {{\"type\": \"notify\"}}}}"
+                ))
             } else {
                 unknown_name_help(name, "action", self.file.actions.keys().map(String::as_str))
             };
             self.push(
-                Diagnostic::new(Code::UnknownAction, self.locate.value(pointer), format!("unknown action `{name}`"))
-                    .with_label("not declared in `actions`")
-                    .with_help_opt(help),
+                Diagnostic::new(
+                    Code::UnknownAction,
+                    self.locate.value(pointer),
+                    format!("unknown action `{name}`"),
+                )
+                .with_label("not declared in `actions`")
+                .with_help_opt(help),
             );
         }
         None
@@ -603,29 +669,44 @@ impl<'a> Cx<'a, '_> {
         actions
     }
 
-    fn action_kind(&mut self, name: &str, spec: &model::ActionSpec, names: &Names<'_>, data: &DataSchema) -> ir::ActionKind {
+    fn action_kind(
+        &mut self,
+        name: &str,
+        spec: &model::ActionSpec,
+        names: &Names<'_>,
+        data: &DataSchema,
+    ) -> ir::ActionKind {
         use model::ActionType as T;
         let at = ptr!["actions", name];
         let require = |cx: &mut Self, key: &str, present: bool| {
             if !present && !cx.pruned_at(&format!("{at}/{key}")) {
                 cx.push(
-                    Diagnostic::new(Code::MissingField, cx.locate.key(&at), format!("missing required key `{key}`"))
-                        .with_label(format!("a `{}` action needs `{key}`", type_name(spec.kind))),
+                    Diagnostic::new(
+                        Code::MissingField,
+                        cx.locate.key(&at),
+                        format!("missing required key `{key}`"),
+                    )
+                    .with_label(format!("a `{}` action needs `{key}`", type_name(spec.kind))),
                 );
             }
         };
         match spec.kind {
             T::Email => {
-                if let (Some(template), Some(email)) = (&spec.template, self.file.integrations.as_ref().and_then(|i| i.email.as_ref()))
+                if let (Some(template), Some(email)) =
+                    (&spec.template, self.file.integrations.as_ref().and_then(|i| i.email.as_ref()))
                     && !email.templates.is_empty()
                     && !email.templates.contains_key(template)
                 {
-                    let help = unknown_name_help(template, "template", email.templates.keys().map(String::as_str));
+                    let help =
+                        unknown_name_help(template, "template", email.templates.keys().map(String::as_str));
                     self.push(
-                        Diagnostic::new(Code::InvalidValue, self.locate.value(&format!("{at}/template")),
-                            format!("unknown email template `{template}`"))
-                            .with_label("not in `integrations.email.templates`")
-                            .with_help_opt(help),
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            self.locate.value(&format!("{at}/template")),
+                            format!("unknown email template `{template}`"),
+                        )
+                        .with_label("not in `integrations.email.templates`")
+                        .with_help_opt(help),
                     );
                 }
                 ir::ActionKind::Email { template: spec.template.clone(), to: spec.to.clone() }
@@ -635,18 +716,29 @@ impl<'a> Cx<'a, '_> {
                 if let Some(url) = &spec.url {
                     self.check_url(url, &format!("{at}/url"));
                 }
-                ir::ActionKind::Webhook { url: spec.url.clone().unwrap_or_default(), config: spec.config.clone() }
+                ir::ActionKind::Webhook {
+                    url: spec.url.clone().unwrap_or_default(),
+                    config: spec.config.clone(),
+                }
             }
             T::Slack => {
                 if let Some(url) = &spec.url {
                     self.check_url(url, &format!("{at}/url"));
                 }
-                ir::ActionKind::Slack { channel: spec.channel.clone(), url: spec.url.clone(), message: spec.message.clone() }
+                ir::ActionKind::Slack {
+                    channel: spec.channel.clone(),
+                    url: spec.url.clone(),
+                    message: spec.message.clone(),
+                }
             }
             T::CreateEntity => {
                 require(self, "entity", spec.entity.is_some());
-                let entity = spec.entity.as_ref().and_then(|e| self.entity_ref(e, &format!("{at}/entity"), names));
-                ir::ActionKind::CreateEntity { entity: entity.unwrap_or(EntityId(u32::MAX)), config: spec.config.clone() }
+                let entity =
+                    spec.entity.as_ref().and_then(|e| self.entity_ref(e, &format!("{at}/entity"), names));
+                ir::ActionKind::CreateEntity {
+                    entity: entity.unwrap_or(EntityId(u32::MAX)),
+                    config: spec.config.clone(),
+                }
             }
             T::SetField => {
                 require(self, "field", spec.field.is_some());
@@ -654,12 +746,16 @@ impl<'a> Cx<'a, '_> {
                 let field = spec.field.as_ref().and_then(|field| {
                     let id = data.lookup(field);
                     if id.is_none() {
-                        let help = unknown_name_help(field, "field", data.fields().iter().map(|f| f.name.as_str()));
+                        let help =
+                            unknown_name_help(field, "field", data.fields().iter().map(|f| f.name.as_str()));
                         self.push(
-                            Diagnostic::new(Code::UnknownField, self.locate.value(&format!("{at}/field")),
-                                format!("field `{field}` is not declared in `dataSchema`"))
-                                .with_label("cannot set an undeclared field")
-                                .with_help_opt(help),
+                            Diagnostic::new(
+                                Code::UnknownField,
+                                self.locate.value(&format!("{at}/field")),
+                                format!("field `{field}` is not declared in `dataSchema`"),
+                            )
+                            .with_label("cannot set an undeclared field")
+                            .with_help_opt(help),
                         );
                     }
                     id
@@ -668,9 +764,16 @@ impl<'a> Cx<'a, '_> {
                     let declared = &data.field(field).ty;
                     if !value.is_null() && !json_fits(value, declared) {
                         self.push(
-                            Diagnostic::new(Code::InvalidValue, self.locate.value(&format!("{at}/value")),
-                                format!("{value} is not a {}", declared.name()))
-                                .with_label(format!("`{}` is declared as {}", data.field(field).name, declared.name())),
+                            Diagnostic::new(
+                                Code::InvalidValue,
+                                self.locate.value(&format!("{at}/value")),
+                                format!("{value} is not a {}", declared.name()),
+                            )
+                            .with_label(format!(
+                                "`{}` is declared as {}",
+                                data.field(field).name,
+                                declared.name()
+                            )),
                         );
                     }
                 }
@@ -686,7 +789,10 @@ impl<'a> Cx<'a, '_> {
             T::Notify => ir::ActionKind::Notify { to: spec.to.clone(), message: spec.message.clone() },
             T::Custom => {
                 require(self, "plugin", spec.plugin.is_some());
-                ir::ActionKind::Custom { plugin: spec.plugin.clone().unwrap_or_default(), config: spec.config.clone() }
+                ir::ActionKind::Custom {
+                    plugin: spec.plugin.clone().unwrap_or_default(),
+                    config: spec.config.clone(),
+                }
             }
         }
     }
@@ -707,21 +813,28 @@ impl<'a> Cx<'a, '_> {
         ];
         for (key, is_present, types) in present {
             if is_present && !types.contains(&spec.kind) {
-                let owners = types.iter().map(|t| format!("`{}`", type_name(*t))).collect::<Vec<_>>().join(", ");
+                let owners =
+                    types.iter().map(|t| format!("`{}`", type_name(*t))).collect::<Vec<_>>().join(", ");
                 self.push(
-                    Diagnostic::new(Code::UnknownKey, self.locate.key(&ptr!["actions", name, key]),
-                        format!("key `{key}` does not apply to `{}` actions", type_name(spec.kind)))
-                        .with_label("would be ignored")
-                        .with_help(format!("`{key}` is for {owners} actions")),
+                    Diagnostic::new(
+                        Code::UnknownKey,
+                        self.locate.key(&ptr!["actions", name, key]),
+                        format!("key `{key}` does not apply to `{}` actions", type_name(spec.kind)),
+                    )
+                    .with_label("would be ignored")
+                    .with_help(format!("`{key}` is for {owners} actions")),
                 );
             }
         }
         if spec.config.is_some() && !matches!(spec.kind, T::Custom | T::Webhook | T::CreateEntity) {
             self.push(
-                Diagnostic::new(Code::UnknownKey, self.locate.key(&ptr!["actions", name, "config"]),
-                    format!("key `config` does not apply to `{}` actions", type_name(spec.kind)))
-                    .with_label("would be ignored")
-                    .with_help("`config` is for `custom`, `webhook` and `create_entity` actions"),
+                Diagnostic::new(
+                    Code::UnknownKey,
+                    self.locate.key(&ptr!["actions", name, "config"]),
+                    format!("key `config` does not apply to `{}` actions", type_name(spec.kind)),
+                )
+                .with_label("would be ignored")
+                .with_help("`config` is for `custom`, `webhook` and `create_entity` actions"),
             );
         }
     }
@@ -738,11 +851,18 @@ impl<'a> Cx<'a, '_> {
 
     fn check_url(&mut self, url: &str, pointer: &str) {
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        let has_host = url.split_once("://").map(|(_, rest)| !rest.is_empty() && !rest.starts_with('/')).unwrap_or(false);
+        let has_host = url
+            .split_once("://")
+            .map(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'))
+            .unwrap_or(false);
         if !scheme_ok || !has_host {
             self.push(
-                Diagnostic::new(Code::InvalidValue, self.locate.value(pointer), format!("`{url}` is not an http(s) URL"))
-                    .with_label("expected an absolute http:// or https:// URL"),
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    self.locate.value(pointer),
+                    format!("`{url}` is not an http(s) URL"),
+                )
+                .with_label("expected an absolute http:// or https:// URL"),
             );
         }
     }
@@ -822,10 +942,15 @@ impl<'a> Cx<'a, '_> {
         for (i, action) in actions.iter().enumerate() {
             if !used.contains(&ActionId(i as u32)) && !named.contains(&action.name.as_str()) {
                 self.push(
-                    Diagnostic::new(Code::UnusedAction, self.locate.key(&ptr!["actions", &action.name]),
-                        format!("action `{}` is never used", action.name))
-                        .with_label("declared here, referenced nowhere")
-                        .with_help("reference it from a transition, gateway, SLA, escalation or reminder, or remove it"),
+                    Diagnostic::new(
+                        Code::UnusedAction,
+                        self.locate.key(&ptr!["actions", &action.name]),
+                        format!("action `{}` is never used", action.name),
+                    )
+                    .with_label("declared here, referenced nowhere")
+                    .with_help(
+                        "reference it from a transition, gateway, SLA, escalation or reminder, or remove it",
+                    ),
                 );
             }
         }
@@ -840,9 +965,13 @@ impl<'a> Cx<'a, '_> {
         if !self.was_pruned("entities", name) {
             let help = unknown_name_help(name, "entity", names.entities.keys().map(String::as_str));
             self.push(
-                Diagnostic::new(Code::UnknownEntity, self.locate.value(pointer), format!("unknown entity `{name}`"))
-                    .with_label("not declared in `entities`")
-                    .with_help_opt(help),
+                Diagnostic::new(
+                    Code::UnknownEntity,
+                    self.locate.value(pointer),
+                    format!("unknown entity `{name}`"),
+                )
+                .with_label("not declared in `entities`")
+                .with_help_opt(help),
             );
         }
         None
@@ -865,26 +994,37 @@ impl<'a> Cx<'a, '_> {
         if let Some(owner) = owners.first() {
             let owner_name = names.entities.get_index(owner.index()).map(|(n, _)| n.as_str()).unwrap_or("?");
             self.push(
-                Diagnostic::new(Code::ForeignStage, self.locate.value(pointer),
-                    format!("{role} `{name}` belongs to entity `{owner_name}`, not `{entity_name}`"))
-                    .with_label(format!("a stage of `{owner_name}`"))
-                    .with_help(format!("use a stage of `{entity_name}`, or move this to `{owner_name}`")),
+                Diagnostic::new(
+                    Code::ForeignStage,
+                    self.locate.value(pointer),
+                    format!("{role} `{name}` belongs to entity `{owner_name}`, not `{entity_name}`"),
+                )
+                .with_label(format!("a stage of `{owner_name}`"))
+                .with_help(format!("use a stage of `{entity_name}`, or move this to `{owner_name}`")),
             );
         } else if !self.some_entity_pruned() {
-            let candidates = self.stage_names_by_entity.get(entity.index()).cloned().unwrap_or_default();
+            let candidates = self.entity_stage_names(entity);
             let help = unknown_name_help(name, "stage", candidates.iter().map(String::as_str));
             self.push(
-                Diagnostic::new(Code::UnknownStage, self.locate.value(pointer),
-                    format!("unknown {role} `{name}` in entity `{entity_name}`"))
-                    .with_label("not declared in the entity's `stages`")
-                    .with_help_opt(help),
+                Diagnostic::new(
+                    Code::UnknownStage,
+                    self.locate.value(pointer),
+                    format!("unknown {role} `{name}` in entity `{entity_name}`"),
+                )
+                .with_label("not declared in the entity's `stages`")
+                .with_help_opt(help),
             );
         }
         None
     }
 
     /// Works out which entity a transition or gateway belongs to.
-    fn resolve_entity(&mut self, endpoints: &Endpoints<'_>, names: &Names<'_>, what: &str) -> Option<EntityId> {
+    fn resolve_entity(
+        &mut self,
+        endpoints: &Endpoints<'_>,
+        names: &Names<'_>,
+        what: &str,
+    ) -> Option<EntityId> {
         if let Some(entity) = endpoints.entity {
             return self.entity_ref(entity, &format!("{}/entity", endpoints.pointer), names);
         }
@@ -908,9 +1048,13 @@ impl<'a> Cx<'a, '_> {
                 let all: Vec<&str> = names.stages.by_name.keys().map(String::as_str).collect();
                 let help = unknown_name_help(name, "stage", all.iter().copied());
                 self.push(
-                    Diagnostic::new(Code::UnknownStage, self.locate.value(pointer), format!("unknown stage `{name}`"))
-                        .with_label("no entity declares this stage")
-                        .with_help_opt(help),
+                    Diagnostic::new(
+                        Code::UnknownStage,
+                        self.locate.value(pointer),
+                        format!("unknown stage `{name}`"),
+                    )
+                    .with_label("no entity declares this stage")
+                    .with_help_opt(help),
                 );
             }
             return None;
@@ -936,10 +1080,13 @@ impl<'a> Cx<'a, '_> {
                     .collect::<Vec<_>>()
                     .join(" and ");
                 self.push(
-                    Diagnostic::new(Code::AmbiguousEntity, self.locate.key(&endpoints.pointer),
-                        format!("{what}'s stages exist in several entities: {list}"))
-                        .with_label("cannot tell which entity this belongs to")
-                        .with_help("add `\"entity\": \"…\"` to say which"),
+                    Diagnostic::new(
+                        Code::AmbiguousEntity,
+                        self.locate.key(&endpoints.pointer),
+                        format!("{what}'s stages exist in several entities: {list}"),
+                    )
+                    .with_label("cannot tell which entity this belongs to")
+                    .with_help("add `\"entity\": \"…\"` to say which"),
                 );
                 None
             }
@@ -955,12 +1102,16 @@ impl<'a> Cx<'a, '_> {
     ) -> (Vec<StageId>, bool) {
         match from {
             StageRefs::One(star) if star == "*" => (Vec::new(), true),
-            StageRefs::One(name) => (self.stage_in_entity(name, entity, names, pointer, "stage").into_iter().collect(), false),
+            StageRefs::One(name) => {
+                (self.stage_in_entity(name, entity, names, pointer, "stage").into_iter().collect(), false)
+            }
             StageRefs::Many(list) if list.is_empty() => {
                 self.push(
                     Diagnostic::new(Code::InvalidValue, self.locate.value(pointer), "`from` lists no stage")
                         .with_label("empty list")
-                        .with_help("name the stage(s) this leaves from, or `\"*\"` for every non-terminal stage"),
+                        .with_help(
+                            "name the stage(s) this leaves from, or `\"*\"` for every non-terminal stage",
+                        ),
                 );
                 (Vec::new(), false)
             }
@@ -971,8 +1122,12 @@ impl<'a> Cx<'a, '_> {
                     if let Some(id) = self.stage_in_entity(name, entity, names, &at, "stage") {
                         if ids.contains(&id) {
                             self.push(
-                                Diagnostic::new(Code::DuplicateName, self.locate.value(&at), format!("stage `{name}` is listed twice"))
-                                    .with_label("listed again here"),
+                                Diagnostic::new(
+                                    Code::DuplicateName,
+                                    self.locate.value(&at),
+                                    format!("stage `{name}` is listed twice"),
+                                )
+                                .with_label("listed again here"),
                             );
                         } else {
                             ids.push(id);
@@ -984,7 +1139,13 @@ impl<'a> Cx<'a, '_> {
         }
     }
 
-    fn condition(&mut self, source: &str, pointer: &str, data: &DataSchema, stages: &[String]) -> Option<ir::Condition> {
+    fn condition(
+        &mut self,
+        source: &str,
+        pointer: &str,
+        data: &DataSchema,
+        stages: &[String],
+    ) -> Option<ir::Condition> {
         let env = ExprEnv { schema: data, stages };
         let compiled = expr_check::compile_condition(source, &env);
         for mut diagnostic in compiled.diagnostics {
@@ -997,7 +1158,13 @@ impl<'a> Cx<'a, '_> {
         compiled.expr.map(|expr| ir::Condition { source: source.to_owned(), expr })
     }
 
-    fn guards(&mut self, guards: &[model::GuardSpec], at: &str, data: &DataSchema, stages: &[String]) -> Vec<ir::Guard> {
+    fn guards(
+        &mut self,
+        guards: &[model::GuardSpec],
+        at: &str,
+        data: &DataSchema,
+        stages: &[String],
+    ) -> Vec<ir::Guard> {
         let mut lowered = Vec::new();
         for (i, guard) in guards.iter().enumerate() {
             let pointer = format!("{at}/guards/{i}");
@@ -1015,7 +1182,11 @@ impl<'a> Cx<'a, '_> {
                 }
                 model::GuardSpec::Custom { name, config, message } => {
                     self.non_empty(name, &format!("{pointer}/name"), "evaluator name");
-                    Some(ir::Guard::Custom { name: name.clone(), config: config.clone(), message: message.clone() })
+                    Some(ir::Guard::Custom {
+                        name: name.clone(),
+                        config: config.clone(),
+                        message: message.clone(),
+                    })
                 }
             };
             lowered.extend(guard);
@@ -1059,8 +1230,11 @@ impl<'a> Cx<'a, '_> {
             };
             let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
             let to = self.stage_in_entity(&spec.to, entity, names, &format!("{at}/to"), "stage");
-            let stages = self.stage_names_by_entity.get(entity.index()).cloned().unwrap_or_default();
-            let condition = spec.condition.as_ref().and_then(|c| self.condition(c, &format!("{at}/condition"), data, &stages));
+            let stages = self.entity_stage_names(entity);
+            let condition = spec
+                .condition
+                .as_ref()
+                .and_then(|c| self.condition(c, &format!("{at}/condition"), data, &stages));
             let guards = self.guards(&spec.guards, &at, data, &stages);
             let actions = self.action_list(&spec.actions, &at, names);
             let approval = spec.approval.as_ref().and_then(|a| self.approval(a, &format!("{at}/approval")));
@@ -1102,28 +1276,37 @@ impl<'a> Cx<'a, '_> {
         for (i, user) in spec.users.iter().enumerate() {
             if !users_seen.insert(user) {
                 self.push(
-                    Diagnostic::new(Code::DuplicateName, self.locate.value(&format!("{at}/users/{i}")),
-                        format!("approver `{user}` is listed twice"))
-                        .with_label("listed again here")
-                        .with_help("each approver counts once"),
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        self.locate.value(&format!("{at}/users/{i}")),
+                        format!("approver `{user}` is listed twice"),
+                    )
+                    .with_label("listed again here")
+                    .with_help("each approver counts once"),
                 );
             }
         }
         if spec.quorum.is_some() && spec.strategy != S::Quorum {
             self.push(
-                Diagnostic::new(Code::InvalidApproval, self.locate.key(&format!("{at}/quorum")),
-                    "`quorum` is set but the strategy is not `quorum`")
-                    .with_label("ignored by this strategy")
-                    .with_secondary(self.locate.value(&format!("{at}/strategy")), "strategy chosen here")
-                    .with_help("use `\"strategy\": \"quorum\"`, or remove `quorum`"),
+                Diagnostic::new(
+                    Code::InvalidApproval,
+                    self.locate.key(&format!("{at}/quorum")),
+                    "`quorum` is set but the strategy is not `quorum`",
+                )
+                .with_label("ignored by this strategy")
+                .with_secondary(self.locate.value(&format!("{at}/strategy")), "strategy chosen here")
+                .with_help("use `\"strategy\": \"quorum\"`, or remove `quorum`"),
             );
         }
         if spec.custom.is_some() && spec.strategy != S::Custom {
             self.push(
-                Diagnostic::new(Code::InvalidApproval, self.locate.key(&format!("{at}/custom")),
-                    "`custom` is set but the strategy is not `custom`")
-                    .with_label("ignored by this strategy")
-                    .with_help("use `\"strategy\": \"custom\"`, or remove `custom`"),
+                Diagnostic::new(
+                    Code::InvalidApproval,
+                    self.locate.key(&format!("{at}/custom")),
+                    "`custom` is set but the strategy is not `custom`",
+                )
+                .with_label("ignored by this strategy")
+                .with_help("use `\"strategy\": \"custom\"`, or remove `custom`"),
             );
         }
         let strategy = match spec.strategy {
@@ -1136,26 +1319,38 @@ impl<'a> Cx<'a, '_> {
                         return None;
                     }
                     self.push(
-                        Diagnostic::new(Code::InvalidApproval, self.locate.value(&format!("{at}/strategy")),
-                            "the quorum strategy needs `quorum`")
-                            .with_label("how many approvals are needed?")
-                            .with_help("add `\"quorum\": N`"),
+                        Diagnostic::new(
+                            Code::InvalidApproval,
+                            self.locate.value(&format!("{at}/strategy")),
+                            "the quorum strategy needs `quorum`",
+                        )
+                        .with_label("how many approvals are needed?")
+                        .with_help("add `\"quorum\": N`"),
                     );
                     return None;
                 };
                 if quorum == 0 {
                     self.push(
-                        Diagnostic::new(Code::InvalidApproval, self.locate.value(&format!("{at}/quorum")),
-                            "a quorum of 0 approves without anyone approving")
-                            .with_label("must be at least 1"),
+                        Diagnostic::new(
+                            Code::InvalidApproval,
+                            self.locate.value(&format!("{at}/quorum")),
+                            "a quorum of 0 approves without anyone approving",
+                        )
+                        .with_label("must be at least 1"),
                     );
                 } else if spec.roles.is_empty() && quorum as usize > users_seen.len() {
                     self.push(
-                        Diagnostic::new(Code::QuorumTooLarge, self.locate.value(&format!("{at}/quorum")),
-                            format!("quorum of {quorum} can never be met by {} approvers", users_seen.len()))
-                            .with_label(format!("needs {quorum} approvals"))
-                            .with_secondary(self.locate.value(&format!("{at}/users")), format!("only {} approvers", users_seen.len()))
-                            .with_help("lower the quorum, add approvers, or add a role"),
+                        Diagnostic::new(
+                            Code::QuorumTooLarge,
+                            self.locate.value(&format!("{at}/quorum")),
+                            format!("quorum of {quorum} can never be met by {} approvers", users_seen.len()),
+                        )
+                        .with_label(format!("needs {quorum} approvals"))
+                        .with_secondary(
+                            self.locate.value(&format!("{at}/users")),
+                            format!("only {} approvers", users_seen.len()),
+                        )
+                        .with_help("lower the quorum, add approvers, or add a role"),
                     );
                 }
                 ir::ApprovalStrategy::Quorum(quorum)
@@ -1165,10 +1360,13 @@ impl<'a> Cx<'a, '_> {
                 None if self.pruned_at(&format!("{at}/custom")) => return None,
                 None => {
                     self.push(
-                        Diagnostic::new(Code::InvalidApproval, self.locate.value(&format!("{at}/strategy")),
-                            "the custom strategy needs `custom`")
-                            .with_label("which registered strategy?")
-                            .with_help("add `\"custom\": \"NAME\"` naming a strategy registered with the engine"),
+                        Diagnostic::new(
+                            Code::InvalidApproval,
+                            self.locate.value(&format!("{at}/strategy")),
+                            "the custom strategy needs `custom`",
+                        )
+                        .with_label("which registered strategy?")
+                        .with_help("add `\"custom\": \"NAME\"` naming a strategy registered with the engine"),
                     );
                     return None;
                 }
@@ -1185,10 +1383,12 @@ impl<'a> Cx<'a, '_> {
             endpoint_list.push((spec.join.as_str(), format!("{at}/join")));
             for (branch_name, branch) in &spec.branches {
                 if let Some(stage) = &branch.stage {
-                    endpoint_list.push((stage.as_str(), ptr!["gateways", name, "branches", branch_name, "stage"]));
+                    endpoint_list
+                        .push((stage.as_str(), ptr!["gateways", name, "branches", branch_name, "stage"]));
                 }
             }
-            let endpoints = Endpoints { stages: endpoint_list, pointer: at.clone(), entity: spec.entity.as_deref() };
+            let endpoints =
+                Endpoints { stages: endpoint_list, pointer: at.clone(), entity: spec.entity.as_deref() };
             let Some(entity) = self.resolve_entity(&endpoints, names, "this gateway") else {
                 self.dropped_edges = true;
                 continue;
@@ -1196,13 +1396,20 @@ impl<'a> Cx<'a, '_> {
             let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
             if wildcard {
                 self.push(
-                    Diagnostic::new(Code::UnknownStage, self.locate.value(&format!("{at}/from")), "a gateway cannot fork from `*`")
-                        .with_label("name the stage(s) the fork leaves from"),
+                    Diagnostic::new(
+                        Code::UnknownStage,
+                        self.locate.value(&format!("{at}/from")),
+                        "a gateway cannot fork from `*`",
+                    )
+                    .with_label("name the stage(s) the fork leaves from"),
                 );
             }
             let join = self.stage_in_entity(&spec.join, entity, names, &format!("{at}/join"), "join stage");
-            let stages = self.stage_names_by_entity.get(entity.index()).cloned().unwrap_or_default();
-            let condition = spec.condition.as_ref().and_then(|c| self.condition(c, &format!("{at}/condition"), data, &stages));
+            let stages = self.entity_stage_names(entity);
+            let condition = spec
+                .condition
+                .as_ref()
+                .and_then(|c| self.condition(c, &format!("{at}/condition"), data, &stages));
             let guards = self.guards(&spec.guards, &at, data, &stages);
             let actions = self.action_list(&spec.actions, &at, names);
             let mut branches = Vec::new();
@@ -1210,22 +1417,27 @@ impl<'a> Cx<'a, '_> {
                 let bt = ptr!["gateways", name, "branches", branch_name];
                 if spec.kind == model::GatewayKind::Parallel && branch.condition.is_some() {
                     self.push(
-                        Diagnostic::new(Code::ParallelBranchCondition, self.locate.key(&format!("{bt}/condition")),
-                            format!("branch `{branch_name}` of parallel gateway `{name}` has a condition"))
-                            .with_label("parallel gateways run every branch; this is ignored")
-                            .with_secondary(self.locate.value(&format!("{at}/type")), "parallel gateway")
-                            .with_help("make the gateway `inclusive`, or remove the condition"),
+                        Diagnostic::new(
+                            Code::ParallelBranchCondition,
+                            self.locate.key(&format!("{bt}/condition")),
+                            format!("branch `{branch_name}` of parallel gateway `{name}` has a condition"),
+                        )
+                        .with_label("parallel gateways run every branch; this is ignored")
+                        .with_secondary(self.locate.value(&format!("{at}/type")), "parallel gateway")
+                        .with_help("make the gateway `inclusive`, or remove the condition"),
                     );
                 }
                 let condition = match (spec.kind, &branch.condition) {
-                    (model::GatewayKind::Inclusive, Some(c)) => self.condition(c, &format!("{bt}/condition"), data, &stages),
+                    (model::GatewayKind::Inclusive, Some(c)) => {
+                        self.condition(c, &format!("{bt}/condition"), data, &stages)
+                    }
                     _ => None,
                 };
-                let action = branch.action.as_ref().and_then(|a| self.action_ref(a, &format!("{bt}/action"), names));
-                let stage = branch
-                    .stage
-                    .as_ref()
-                    .and_then(|s| self.stage_in_entity(s, entity, names, &format!("{bt}/stage"), "branch stage"));
+                let action =
+                    branch.action.as_ref().and_then(|a| self.action_ref(a, &format!("{bt}/action"), names));
+                let stage = branch.stage.as_ref().and_then(|s| {
+                    self.stage_in_entity(s, entity, names, &format!("{bt}/stage"), "branch stage")
+                });
                 branches.push(ir::Branch {
                     name: branch_name.clone(),
                     label: branch.label.clone(),
@@ -1263,11 +1475,14 @@ impl<'a> Cx<'a, '_> {
         for name in self.file.gateways.keys() {
             if self.file.transitions.contains_key(name) {
                 self.push(
-                    Diagnostic::new(Code::DuplicateName, self.locate.key(&ptr!["gateways", name]),
-                        format!("gateway `{name}` has the same name as a transition"))
-                        .with_label("gateway declared here")
-                        .with_secondary(self.locate.key(&ptr!["transitions", name]), "transition declared here")
-                        .with_help("both are fired by name; rename one"),
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        self.locate.key(&ptr!["gateways", name]),
+                        format!("gateway `{name}` has the same name as a transition"),
+                    )
+                    .with_label("gateway declared here")
+                    .with_secondary(self.locate.key(&ptr!["transitions", name]), "transition declared here")
+                    .with_help("both are fired by name; rename one"),
                 );
             }
         }
@@ -1280,10 +1495,16 @@ impl<'a> Cx<'a, '_> {
         let max_depth = spec.max_depth.unwrap_or(ir::MAX_DELEGATION_DEPTH);
         if max_depth > ir::MAX_DELEGATION_DEPTH {
             self.push(
-                Diagnostic::new(Code::DelegationTooDeep, self.locate.value("/delegation/max_depth"),
-                    format!("delegation depth {max_depth} exceeds the maximum of {}", ir::MAX_DELEGATION_DEPTH))
-                    .with_label(format!("at most {}", ir::MAX_DELEGATION_DEPTH))
-                    .with_help("chains longer than 3 hide who is responsible (seed BR-005)"),
+                Diagnostic::new(
+                    Code::DelegationTooDeep,
+                    self.locate.value("/delegation/max_depth"),
+                    format!(
+                        "delegation depth {max_depth} exceeds the maximum of {}",
+                        ir::MAX_DELEGATION_DEPTH
+                    ),
+                )
+                .with_label(format!("at most {}", ir::MAX_DELEGATION_DEPTH))
+                .with_help("chains longer than 3 hide who is responsible (seed BR-005)"),
             );
         }
         let mut rules = Vec::new();
@@ -1295,18 +1516,24 @@ impl<'a> Cx<'a, '_> {
                 && e < s
             {
                 self.push(
-                    Diagnostic::new(Code::InvalidDateRange, self.locate.value(&format!("{at}/end")),
-                        format!("delegation ends ({e}) before it starts ({s})"))
-                        .with_label("end before start")
-                        .with_secondary(self.locate.value(&format!("{at}/start")), "starts here"),
+                    Diagnostic::new(
+                        Code::InvalidDateRange,
+                        self.locate.value(&format!("{at}/end")),
+                        format!("delegation ends ({e}) before it starts ({s})"),
+                    )
+                    .with_label("end before start")
+                    .with_secondary(self.locate.value(&format!("{at}/start")), "starts here"),
                 );
             }
             if rule.from == rule.to {
                 self.push(
-                    Diagnostic::new(Code::DelegationCycle, self.locate.value(&format!("{at}/to")),
-                        format!("`{}` delegates to themselves", rule.from))
-                        .with_label("delegating to oneself")
-                        .with_secondary(self.locate.value(&format!("{at}/from")), "delegator"),
+                    Diagnostic::new(
+                        Code::DelegationCycle,
+                        self.locate.value(&format!("{at}/to")),
+                        format!("`{}` delegates to themselves", rule.from),
+                    )
+                    .with_label("delegating to oneself")
+                    .with_secondary(self.locate.value(&format!("{at}/from")), "delegator"),
                 );
             }
             let entities = rule
@@ -1315,10 +1542,17 @@ impl<'a> Cx<'a, '_> {
                 .enumerate()
                 .filter_map(|(j, e)| self.entity_ref(e, &format!("{at}/entities/{j}"), names))
                 .collect();
-            rules.push(ir::DelegationRule { from: rule.from.clone(), to: rule.to.clone(), start, end, entities });
+            rules.push(ir::DelegationRule {
+                from: rule.from.clone(),
+                to: rule.to.clone(),
+                start,
+                end,
+                entities,
+            });
         }
         // A zero depth is refused by the schema already; chains are then checked against the default.
-        let effective_depth = if max_depth == 0 { ir::MAX_DELEGATION_DEPTH } else { max_depth.min(ir::MAX_DELEGATION_DEPTH) };
+        let effective_depth =
+            if max_depth == 0 { ir::MAX_DELEGATION_DEPTH } else { max_depth.min(ir::MAX_DELEGATION_DEPTH) };
         self.delegation_chains(&rules, effective_depth);
         ir::DelegationPolicy { max_depth: effective_depth, rules }
     }
@@ -1328,9 +1562,13 @@ impl<'a> Cx<'a, '_> {
             Ok(date) => Some(date),
             Err(error) => {
                 self.push(
-                    Diagnostic::new(Code::InvalidDateRange, self.locate.in_string(pointer, error.span()), format!("invalid date `{text}`"))
-                        .with_label(error.to_string())
-                        .with_help("write dates as YYYY-MM-DD, e.g. \"2026-12-24\""),
+                    Diagnostic::new(
+                        Code::InvalidDateRange,
+                        self.locate.in_string(pointer, error.span()),
+                        format!("invalid date `{text}`"),
+                    )
+                    .with_label(error.to_string())
+                    .with_help("write dates as YYYY-MM-DD, e.g. \"2026-12-24\""),
                 );
                 None
             }
@@ -1366,11 +1604,19 @@ impl<'a> Cx<'a, '_> {
                         .collect::<Vec<_>>()
                         .join(" → ");
                     self.push(
-                        Diagnostic::new(Code::DelegationTooDeep, self.locate.value(&ptr!["delegation", "rules", last]),
-                            format!("delegation chain {chain} is {depth} levels deep; the maximum is {max_depth}"))
-                            .with_label("this delegation makes the chain too deep")
-                            .with_secondary(self.locate.value(&ptr!["delegation", "rules", path[0]]), "chain starts here")
-                            .with_help("delegate directly to the final delegatee"),
+                        Diagnostic::new(
+                            Code::DelegationTooDeep,
+                            self.locate.value(&ptr!["delegation", "rules", last]),
+                            format!(
+                                "delegation chain {chain} is {depth} levels deep; the maximum is {max_depth}"
+                            ),
+                        )
+                        .with_label("this delegation makes the chain too deep")
+                        .with_secondary(
+                            self.locate.value(&ptr!["delegation", "rules", path[0]]),
+                            "chain starts here",
+                        )
+                        .with_help("delegate directly to the final delegatee"),
                     );
                 }
                 if depth > max_depth + 1 {
@@ -1387,16 +1633,24 @@ impl<'a> Cx<'a, '_> {
                         if !reported_cycle {
                             reported_cycle = true;
                             let chain = std::iter::once(rules[path[0]].from.as_str())
-                                .chain(path.iter().chain(std::iter::once(&next)).map(|&i| rules[i].to.as_str()))
+                                .chain(
+                                    path.iter().chain(std::iter::once(&next)).map(|&i| rules[i].to.as_str()),
+                                )
                                 .map(|u| format!("`{u}`"))
                                 .collect::<Vec<_>>()
                                 .join(" → ");
                             self.push(
-                                Diagnostic::new(Code::DelegationCycle, self.locate.value(&ptr!["delegation", "rules", next]),
-                                    format!("delegations form a cycle: {chain}"))
-                                    .with_label("this delegation closes the cycle")
-                                    .with_secondary(self.locate.value(&ptr!["delegation", "rules", path[0]]), "cycle starts here")
-                                    .with_help("work would be routed in circles; remove one delegation"),
+                                Diagnostic::new(
+                                    Code::DelegationCycle,
+                                    self.locate.value(&ptr!["delegation", "rules", next]),
+                                    format!("delegations form a cycle: {chain}"),
+                                )
+                                .with_label("this delegation closes the cycle")
+                                .with_secondary(
+                                    self.locate.value(&ptr!["delegation", "rules", path[0]]),
+                                    "cycle starts here",
+                                )
+                                .with_help("work would be routed in circles; remove one delegation"),
                             );
                         }
                         continue;
@@ -1428,7 +1682,9 @@ fn endpoint_stages<'s>(from: &'s StageRefs, at: &str) -> Vec<(&'s str, String)> 
     match from {
         StageRefs::One(star) if star == "*" => Vec::new(),
         StageRefs::One(name) => vec![(name.as_str(), format!("{at}/from"))],
-        StageRefs::Many(list) => list.iter().enumerate().map(|(i, n)| (n.as_str(), format!("{at}/from/{i}"))).collect(),
+        StageRefs::Many(list) => {
+            list.iter().enumerate().map(|(i, n)| (n.as_str(), format!("{at}/from/{i}"))).collect()
+        }
     }
 }
 

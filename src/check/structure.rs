@@ -76,8 +76,12 @@ fn report(error: &jsonschema::ValidationError<'_>, locate: &Locator<'_>, out: &m
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
             out.push(
-                Diagnostic::new(Code::MissingField, locate.key(&at), format!("missing required key `{name}`"))
-                    .with_label(format!("this object needs `{name}`")),
+                Diagnostic::new(
+                    Code::MissingField,
+                    locate.key(&at),
+                    format!("missing required key `{name}`"),
+                )
+                .with_label(format!("this object needs `{name}`")),
             );
         }
         ValidationErrorKind::Type { kind } => {
@@ -86,14 +90,19 @@ fn report(error: &jsonschema::ValidationError<'_>, locate: &Locator<'_>, out: &m
                 TypeKind::Multiple(set) => {
                     // `null` stands for "absent" in optional keys; naming it only confuses.
                     let types: Vec<String> = set.iter().map(|t| t.to_string()).collect();
-                    let shown: Vec<&String> = types.iter().filter(|t| *t != "null" || types.len() == 1).collect();
+                    let shown: Vec<&String> =
+                        types.iter().filter(|t| *t != "null" || types.len() == 1).collect();
                     shown.iter().map(|t| article(t)).collect::<Vec<_>>().join(" or ")
                 }
             };
             let found = article(json_type(error.instance()));
             out.push(
-                Diagnostic::new(Code::WrongType, locate.value(&at), format!("expected {expected}, found {found}"))
-                    .with_label(format!("expected {expected}")),
+                Diagnostic::new(
+                    Code::WrongType,
+                    locate.value(&at),
+                    format!("expected {expected}, found {found}"),
+                )
+                .with_label(format!("expected {expected}")),
             );
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
@@ -109,33 +118,47 @@ fn report(error: &jsonschema::ValidationError<'_>, locate: &Locator<'_>, out: &m
                 None => format!("expected one of {}", options.join(", ")),
             };
             out.push(
-                Diagnostic::new(Code::InvalidValue, locate.value(&at), format!("{found} is not allowed here"))
-                    .with_label("not one of the allowed values")
-                    .with_help(help),
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    locate.value(&at),
+                    format!("{found} is not allowed here"),
+                )
+                .with_label("not one of the allowed values")
+                .with_help(help),
             );
         }
         kind => {
             let (message, label) = match kind {
-                ValidationErrorKind::MinProperties { limit } => {
-                    (format!("expected at least {limit} {}", plural(*limit, "entry", "entries")), "too few entries".into())
+                ValidationErrorKind::MinProperties { limit } => (
+                    format!("expected at least {limit} {}", plural(*limit, "entry", "entries")),
+                    "too few entries".into(),
+                ),
+                ValidationErrorKind::MinItems { limit } => (
+                    format!("expected at least {limit} {}", plural(*limit, "item", "items")),
+                    "too few items".into(),
+                ),
+                ValidationErrorKind::MaxItems { limit } => (
+                    format!("expected at most {limit} {}", plural(*limit, "item", "items")),
+                    "too many items".into(),
+                ),
+                ValidationErrorKind::Minimum { limit } => {
+                    (format!("must be at least {limit}"), "too small".into())
                 }
-                ValidationErrorKind::MinItems { limit } => {
-                    (format!("expected at least {limit} {}", plural(*limit, "item", "items")), "too few items".into())
+                ValidationErrorKind::Maximum { limit } => {
+                    (format!("must be at most {limit}"), "too large".into())
                 }
-                ValidationErrorKind::MaxItems { limit } => {
-                    (format!("expected at most {limit} {}", plural(*limit, "item", "items")), "too many items".into())
-                }
-                ValidationErrorKind::Minimum { limit } => (format!("must be at least {limit}"), "too small".into()),
-                ValidationErrorKind::Maximum { limit } => (format!("must be at most {limit}"), "too large".into()),
-                ValidationErrorKind::MinLength { limit } => {
-                    (format!("must be at least {limit} {} long", plural(*limit, "character", "characters")), "too short".into())
-                }
-                ValidationErrorKind::MaxLength { limit } => {
-                    (format!("must be at most {limit} {} long", plural(*limit, "character", "characters")), "too long".into())
-                }
-                ValidationErrorKind::Pattern { pattern } => {
-                    (format!("{} does not match the pattern `{pattern}`", error.instance()), "invalid format".into())
-                }
+                ValidationErrorKind::MinLength { limit } => (
+                    format!("must be at least {limit} {} long", plural(*limit, "character", "characters")),
+                    "too short".into(),
+                ),
+                ValidationErrorKind::MaxLength { limit } => (
+                    format!("must be at most {limit} {} long", plural(*limit, "character", "characters")),
+                    "too long".into(),
+                ),
+                ValidationErrorKind::Pattern { pattern } => (
+                    format!("{} does not match the pattern `{pattern}`", error.instance()),
+                    "invalid format".into(),
+                ),
                 _ => (error.to_string(), "invalid value".to_owned()),
             };
             out.push(Diagnostic::new(Code::InvalidValue, locate.value(&at), message).with_label(label));
@@ -156,7 +179,9 @@ fn report_alternatives(
         errors.iter().map(|e| e.instance_path().as_str().len()).max().unwrap_or(0)
     };
     let only_type_errors = |errors: &Vec<jsonschema::ValidationError<'static>>| {
-        errors.iter().all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }) && e.instance_path().as_str() == at)
+        errors
+            .iter()
+            .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }) && e.instance_path().as_str() == at)
     };
     // An enum of documented constants (schemars writes `oneOf: [{const}, …]`): one message with
     // the allowed values and a did-you-mean, instead of one alternative's "x was expected".
@@ -177,7 +202,10 @@ fn report_alternatives(
         let text = found.as_str().map(str::to_owned).unwrap_or_else(|| found.to_string());
         let help = match did_you_mean(&text, allowed.iter().map(String::as_str)) {
             Some(best) => format!("did you mean `{best}`?"),
-            None => format!("expected one of {}", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+            None => format!(
+                "expected one of {}",
+                allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            ),
         };
         out.push(
             Diagnostic::new(Code::InvalidValue, locate.value(at), format!("{found} is not allowed here"))
