@@ -2,5 +2,7 @@
 
 pub mod eval;
 pub mod machine;
+pub mod service;
 
 pub use eval::{Context, EvalError, Record};
+pub use service::{Engine, EngineError};

@@ -1,0 +1,394 @@
+//! Between the interpreter's typed state and the store's rows: an instance's rows become an
+//! [`InstanceState`], a [`Step`] becomes one [`Commit`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value as Json, json};
+
+use super::EngineError;
+use crate::engine::eval::{Actor, Record};
+use crate::engine::machine::{
+    self as m, Directory, InstanceState, Machine, OutboxItem, Step, TimerChange, events,
+};
+use crate::ir::{Definition, StageId};
+use crate::store::{self as s, Commit, InstanceWrite, NewHistory, NewOutbox, TimerWrite, TokenWrite};
+
+/// An instance as read: the machine's state plus what the store needs to write it back.
+pub(super) struct Loaded {
+    /// The instance row as read (ids, pinned definition, `ended_at`).
+    pub row: s::InstanceRow,
+    /// The state the machine runs on.
+    pub state: InstanceState,
+    /// The store ids of `state.tokens`, in the same order.
+    pub token_ids: Vec<String>,
+}
+
+/// Builds the machine's state from the store's snapshot. `requested_by` is who asked for the
+/// pending approval, if one is pending (the store has no column for it; the caller reads it
+/// from the history).
+pub(super) fn load(
+    machine: &Machine,
+    rows: s::InstanceState,
+    requested_by: Option<String>,
+) -> Result<Loaded, EngineError> {
+    let def = machine.definition();
+    let row = rows.instance;
+    let bad = |detail: String| EngineError::Inconsistent { id: row.id.clone(), detail };
+    let entity =
+        def.entity_named(&row.entity).ok_or_else(|| bad(format!("unknown entity `{}`", row.entity)))?;
+    let stage_of =
+        |name: &str| def.stage_named(entity, name).ok_or_else(|| bad(format!("unknown stage `{name}`")));
+
+    let mut tokens = Vec::with_capacity(rows.tokens.len());
+    let mut token_ids = Vec::with_capacity(rows.tokens.len());
+    for t in rows.tokens {
+        let gateway =
+            def.gateway_named(&t.gateway).ok_or_else(|| bad(format!("unknown gateway `{}`", t.gateway)))?;
+        let branch = def
+            .gateway(gateway)
+            .branches
+            .iter()
+            .position(|b| b.name == t.branch)
+            .ok_or_else(|| bad(format!("unknown branch `{}` of `{}`", t.branch, t.gateway)))?;
+        tokens.push(m::Token {
+            gateway,
+            branch,
+            stage: t.stage.as_deref().map(stage_of).transpose()?,
+            status: token_status(t.status),
+            // The store keeps when the token started, not when it entered its current stage.
+            entered_at: t.created_at,
+        });
+        token_ids.push(t.id);
+    }
+
+    let stage = stage_of(&row.state)?;
+    let pending_approval = match rows.approvals.into_iter().next() {
+        None => None,
+        Some(p) => {
+            let transition = def
+                .transition_named(&p.request.transition)
+                .ok_or_else(|| bad(format!("unknown transition `{}`", p.request.transition)))?;
+            let from = &def.transition(transition).from;
+            // The approval moves the main stage when its transition leaves from there, otherwise
+            // the first active token it leaves from: the same rule `fire` applied when requesting.
+            let branch = if from.contains(&stage) {
+                None
+            } else {
+                tokens
+                    .iter()
+                    .find(|t| {
+                        t.status == m::TokenStatus::Active && t.stage.is_some_and(|s| from.contains(&s))
+                    })
+                    .map(|t| t.branch)
+            };
+            Some(m::PendingApproval {
+                transition,
+                branch,
+                requested_by: requested_by.unwrap_or_else(|| m::SYSTEM.to_owned()),
+                requested_at: p.request.requested_at,
+                responses: p
+                    .responses
+                    .into_iter()
+                    .map(|r| m::ApprovalResponse {
+                        approver: r.approver,
+                        vote: match r.decision {
+                            s::Decision::Approve => m::Vote::Approve,
+                            s::Decision::Reject => m::Vote::Reject,
+                        },
+                        at: r.created_at,
+                    })
+                    .collect(),
+            })
+        }
+    };
+
+    let state = InstanceState {
+        entity,
+        stage,
+        status: match row.status {
+            s::InstanceStatus::Active => m::InstanceStatus::Active,
+            s::InstanceStatus::Completed => m::InstanceStatus::Completed,
+        },
+        // Written by this engine after validation; re-validating would refuse instances whose
+        // data predates a tightened custom field.
+        data: Arc::new(Record::from_json(&def.data, &row.data)),
+        tokens,
+        pending_approval,
+        assignee: row.assignee.clone(),
+        stage_entered_at: row.stage_entered_at,
+        // The store has no place for action runs yet: outcomes reported after a reload are
+        // refused as unknown runs.
+        runs: Vec::new(),
+        version: row.version,
+    };
+    Ok(Loaded { row, state, token_ids })
+}
+
+/// The insert of a new instance pinned to `definition_version`.
+pub(super) fn insert(
+    machine: &Machine,
+    id: &str,
+    definition_version: u64,
+    state: &InstanceState,
+) -> InstanceWrite {
+    let def = machine.definition();
+    InstanceWrite::Insert(s::NewInstance {
+        id: id.to_owned(),
+        definition_id: def.id.clone(),
+        definition_version,
+        entity: def.entity(state.entity).name.clone(),
+        subject_type: None,
+        subject_id: None,
+        state: machine.stage_name(state).to_owned(),
+        data: machine.data_json(state),
+        assignee: state.assignee.clone(),
+    })
+}
+
+/// The update of a loaded instance to `state`, under the optimistic lock of the version read.
+pub(super) fn update(
+    machine: &Machine,
+    loaded: &Loaded,
+    state: &InstanceState,
+    now: DateTime<Utc>,
+) -> InstanceWrite {
+    let completed = state.status == m::InstanceStatus::Completed;
+    InstanceWrite::Update(s::InstanceUpdate {
+        id: loaded.row.id.clone(),
+        expected_version: loaded.row.version,
+        state: machine.stage_name(state).to_owned(),
+        status: if completed { s::InstanceStatus::Completed } else { s::InstanceStatus::Active },
+        data: machine.data_json(state),
+        assignee: state.assignee.clone(),
+        stage_entered_at: state.stage_entered_at,
+        ended_at: if completed { loaded.row.ended_at.or(Some(now)) } else { None },
+    })
+}
+
+/// Everything `step` writes, around `instance`: history, outbox, timers, tokens, approvals and
+/// assignment. `before` is the loaded instance (`None` on creation).
+pub(super) fn commit(
+    machine: &Machine,
+    instance: InstanceWrite,
+    before: Option<&Loaded>,
+    step: Step,
+    actor: &Actor,
+    directory: &dyn Directory,
+    now: DateTime<Utc>,
+) -> Result<Commit, EngineError> {
+    let def = machine.definition();
+    let mut commit = Commit::new(now);
+    let id = instance.id().to_owned();
+    commit.instance = Some(instance);
+
+    let before_assignee = before.and_then(|b| b.state.assignee.as_deref());
+    if step.state.assignee.as_deref() != before_assignee {
+        commit.assignment = Some(match &step.state.assignee {
+            Some(user) => {
+                s::AssignmentChange::Assign { user_id: user.clone(), assigned_by: user_id(&actor.id) }
+            }
+            None => s::AssignmentChange::Unassign,
+        });
+    }
+    commit.tokens = token_writes(def, before, &step);
+    commit.approvals = approval_writes(def, &id, &step, directory)?;
+    for change in &step.timers {
+        commit.timers.extend(timer_writes(def, change));
+    }
+    commit.outbox = step.outbox.into_iter().map(outbox).collect();
+    commit.history = step
+        .history
+        .into_iter()
+        .map(|h| NewHistory {
+            event: h.event.to_owned(),
+            before: non_null(h.before),
+            after: non_null(h.after),
+            actor_id: user_id(&h.actor),
+            payload: non_null(h.payload),
+        })
+        .collect();
+    Ok(commit)
+}
+
+/// The store's actor column: `None` for the machine's system actor, as the store documents.
+fn user_id(actor: &str) -> Option<String> {
+    (actor != m::SYSTEM).then(|| actor.to_owned())
+}
+
+fn non_null(json: Json) -> Option<Json> {
+    (!json.is_null()).then_some(json)
+}
+
+fn token_status(status: s::TokenStatus) -> m::TokenStatus {
+    match status {
+        s::TokenStatus::Active => m::TokenStatus::Active,
+        s::TokenStatus::Completed => m::TokenStatus::Completed,
+        s::TokenStatus::Cancelled => m::TokenStatus::Cancelled,
+    }
+}
+
+fn store_token_status(status: m::TokenStatus) -> s::TokenStatus {
+    match status {
+        m::TokenStatus::Active => s::TokenStatus::Active,
+        m::TokenStatus::Completed => s::TokenStatus::Completed,
+        m::TokenStatus::Cancelled => s::TokenStatus::Cancelled,
+    }
+}
+
+/// Token rows follow the state: tokens are identified by (gateway, branch) within one fork.
+///
+/// A token the step no longer has ended with its gateway: completed if the step joined it,
+/// cancelled otherwise. When the step forked, its tokens are a new generation with fresh ids,
+/// even for a gateway that just ended (a loop back to its fork stage).
+fn token_writes(def: &Definition, before: Option<&Loaded>, step: &Step) -> Vec<TokenWrite> {
+    let forked = step.history.iter().any(|h| h.event == events::GATEWAY_FORKED);
+    let ended = step
+        .history
+        .iter()
+        .find_map(|h| match h.event {
+            events::GATEWAY_JOINED => Some(s::TokenStatus::Completed),
+            events::GATEWAY_CANCELLED => Some(s::TokenStatus::Cancelled),
+            _ => None,
+        })
+        .unwrap_or(s::TokenStatus::Cancelled);
+    let stage_name = |stage: Option<StageId>| stage.map(|s| def.stage(s).name.clone());
+    let mut writes = Vec::new();
+    let mut kept = vec![false; step.state.tokens.len()];
+
+    let old = before.map(|b| b.state.tokens.iter().zip(&b.token_ids)).into_iter().flatten();
+    for (token, id) in old {
+        let now = (!forked)
+            .then(|| {
+                step.state.tokens.iter().position(|t| t.gateway == token.gateway && t.branch == token.branch)
+            })
+            .flatten();
+        match now {
+            Some(i) => {
+                kept[i] = true;
+                let t = &step.state.tokens[i];
+                if t.stage != token.stage || t.status != token.status {
+                    writes.push(TokenWrite::Set {
+                        id: id.clone(),
+                        stage: stage_name(t.stage),
+                        status: store_token_status(t.status),
+                    });
+                }
+            }
+            None => {
+                writes.push(TokenWrite::Set { id: id.clone(), stage: stage_name(token.stage), status: ended })
+            }
+        }
+    }
+
+    // One id prefix per fork, suffixed by branch position: the store lists tokens by
+    // (created_at, id), which keeps them in branch order, as the machine expects.
+    let prefix = s::new_id();
+    for (t, _) in step.state.tokens.iter().zip(kept).filter(|(_, kept)| !kept) {
+        let g = def.gateway(t.gateway);
+        let id = format!("{prefix}-{:04}", t.branch);
+        writes.push(TokenWrite::Start {
+            id: id.clone(),
+            gateway: g.name.clone(),
+            branch: g.branches[t.branch].name.clone(),
+            stage: stage_name(t.stage),
+        });
+        if t.status != m::TokenStatus::Active {
+            writes.push(TokenWrite::Set {
+                id,
+                stage: stage_name(t.stage),
+                status: store_token_status(t.status),
+            });
+        }
+    }
+    writes
+}
+
+/// Approval rows follow the step's approval history entries, in order: the resolving response
+/// is only there (the state has already dropped the approval it resolved).
+fn approval_writes(
+    def: &Definition,
+    instance: &str,
+    step: &Step,
+    directory: &dyn Directory,
+) -> Result<Vec<s::ApprovalWrite>, EngineError> {
+    let field = |payload: &Json, key: &str| {
+        payload.get(key).and_then(Json::as_str).map(str::to_owned).ok_or_else(|| EngineError::Inconsistent {
+            id: instance.to_owned(),
+            detail: format!("approval history entry without `{key}`"),
+        })
+    };
+    let mut writes = Vec::new();
+    for h in &step.history {
+        let write = match h.event {
+            events::APPROVAL_REQUESTED => {
+                let transition = field(&h.payload, "transition")?;
+                let approval =
+                    def.transition_named(&transition).and_then(|t| def.transition(t).approval.as_ref());
+                // Who is asked, roles resolved now: the dashboard lists the request for them.
+                let mut assignees: Vec<String> = approval.map(|a| a.users.clone()).unwrap_or_default();
+                for role in approval.map(|a| a.roles.as_slice()).unwrap_or_default() {
+                    assignees.extend(directory.members(role));
+                }
+                assignees.sort_unstable();
+                assignees.dedup();
+                s::ApprovalWrite::Request { transition, assignees }
+            }
+            events::APPROVAL_RESPONDED => s::ApprovalWrite::Respond {
+                id: s::new_id(),
+                transition: field(&h.payload, "transition")?,
+                approver: field(&h.payload, "approver")?,
+                decision: if field(&h.payload, "vote")? == m::Vote::Reject.as_str() {
+                    s::Decision::Reject
+                } else {
+                    s::Decision::Approve
+                },
+                comment: None,
+            },
+            events::APPROVAL_GRANTED | events::APPROVAL_REJECTED | events::APPROVAL_CANCELLED => {
+                let status = match h.event {
+                    events::APPROVAL_GRANTED => s::RequestStatus::Approved,
+                    events::APPROVAL_REJECTED => s::RequestStatus::Rejected,
+                    _ => s::RequestStatus::Cancelled,
+                };
+                s::ApprovalWrite::Resolve { transition: field(&h.payload, "transition")?, status }
+            }
+            _ => continue,
+        };
+        writes.push(write);
+    }
+    Ok(writes)
+}
+
+/// A timer change as rows: scheduling replaces the pending timer of the same kind.
+fn timer_writes(def: &Definition, change: &TimerChange) -> Vec<TimerWrite> {
+    match change {
+        TimerChange::Schedule(timer) => {
+            let kind = timer.kind.encode(def);
+            vec![
+                TimerWrite::CancelKind { kind: kind.clone() },
+                TimerWrite::Schedule { id: s::new_id(), kind, trigger_at: timer.due, payload: json!({}) },
+            ]
+        }
+        TimerChange::Cancel(kind) => vec![TimerWrite::CancelKind { kind: kind.encode(def) }],
+    }
+}
+
+/// An outbox item as a row; the run id goes into the payload, so whoever delivers the action can
+/// report its outcome.
+fn outbox(item: OutboxItem) -> NewOutbox {
+    let mut payload = item.payload;
+    if let (Some(run), Json::Object(map)) = (item.run, &mut payload) {
+        map.insert("run".to_owned(), Json::String(run.to_string()));
+    }
+    NewOutbox {
+        id: s::new_id(),
+        kind: match item.kind {
+            m::OutboxKind::Event => s::OutboxKind::Event,
+            m::OutboxKind::Action => s::OutboxKind::Action,
+            m::OutboxKind::Compensation => s::OutboxKind::Compensation,
+        },
+        name: item.name.into_owned(),
+        payload,
+    }
+}
