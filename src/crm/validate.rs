@@ -7,8 +7,9 @@ use regex::Regex;
 use serde_json::Value as Json;
 
 use crate::diagnostic::unknown_name_help;
-use crate::ir::data::{Field, FieldType};
-use crate::ir::value::{Temporal, Value};
+use crate::engine::machine::validate::check_field_value;
+use crate::engine::machine::{Problem, Violation};
+use crate::ir::data::Field;
 
 use super::config::{EntityConfig, ID_KEY};
 use super::error::{CrmError, FieldError};
@@ -95,98 +96,48 @@ impl EntityConfig {
     }
 }
 
-/// Checks one non-null value against its declared field, adding every problem to `errors`.
+/// Checks one non-null value against its declared field, adding every problem to `errors`. The
+/// rules are the engine's (`engine::machine::validate`), so data valid at Level 1 stays valid after
+/// promotion; only the error type is Level 1's.
 pub(crate) fn check_field(
     field: &Field,
     pattern: Option<&Regex>,
     value: &Json,
     errors: &mut Vec<FieldError>,
 ) {
-    let name = field.name.as_str();
-    if !check_type(&field.ty, name, value, errors) {
-        return;
-    }
-    let measured = match value {
-        Json::Number(n) => n.as_f64().map(|n| (n, "be")),
-        Json::String(s) => Some((s.chars().count() as f64, "have length")),
-        Json::Array(items) => Some((items.len() as f64, "have length")),
-        _ => None,
-    };
-    if let Some((measure, verb)) = measured {
-        let problem = match (field.min, field.max) {
-            (Some(min), _) if measure < min => Some(format!("must {verb} at least {min}")),
-            (_, Some(max)) if measure > max => Some(format!("must {verb} at most {max}")),
-            _ => None,
-        };
-        if let Some(problem) = problem {
-            errors.push(FieldError::OutOfBounds { field: name.to_owned(), problem });
+    let mut violations = Vec::new();
+    check_field_value(field, pattern, &field.name, value, &mut violations);
+    errors.extend(violations.into_iter().map(|v| field_error(v, value)));
+}
+
+fn field_error(violation: Violation, value: &Json) -> FieldError {
+    let Violation { field, problem } = violation;
+    match problem {
+        Problem::WrongType { expected, found } => FieldError::WrongType { field, expected, found },
+        Problem::InvalidTemporal { expected } => {
+            // Array items are reported as `name[i]`; find the string the path names.
+            let item = field
+                .rsplit_once('[')
+                .and_then(|(_, index)| index.trim_end_matches(']').parse::<usize>().ok())
+                .and_then(|i| value.get(i));
+            let text = item.unwrap_or(value).as_str().unwrap_or_default().to_owned();
+            FieldError::InvalidTemporal { field, expected, value: text }
         }
-    }
-    if !field.allowed.is_empty() {
-        let value = Value::from(value);
-        if !field.allowed.contains(&value) {
-            let allowed =
-                field.allowed.iter().map(|v| v.to_json().to_string()).collect::<Vec<_>>().join(", ");
-            errors.push(FieldError::NotAllowed { field: name.to_owned(), allowed });
+        Problem::BelowMin { min, length, .. } => {
+            FieldError::OutOfBounds { field, problem: format!("must {} at least {min}", verb(length)) }
         }
-    }
-    if let (Some(regex), Json::String(s)) = (pattern, value)
-        && !regex.is_match(s)
-    {
-        let pattern = field.pattern.clone().unwrap_or_default();
-        errors.push(FieldError::PatternMismatch { field: name.to_owned(), pattern });
+        Problem::AboveMax { max, length, .. } => {
+            FieldError::OutOfBounds { field, problem: format!("must {} at most {max}", verb(length)) }
+        }
+        Problem::NotAllowed { allowed } => FieldError::NotAllowed { field, allowed: allowed.join(", ") },
+        Problem::PatternMismatch { pattern } => FieldError::PatternMismatch { field, pattern },
+        Problem::Missing => FieldError::Missing { field },
+        Problem::NotAnObject { found } => FieldError::WrongType { field, expected: "object", found },
     }
 }
 
-/// Whether `value` has the kind `ty` asks for; item problems of arrays are added to `errors` but
-/// do not make the array itself the wrong kind.
-fn check_type(ty: &FieldType, path: &str, value: &Json, errors: &mut Vec<FieldError>) -> bool {
-    let temporal = |want_date: bool, s: &str, errors: &mut Vec<FieldError>| {
-        let ok = match Temporal::parse(s) {
-            Some(Temporal::Date(_)) => want_date,
-            Some(Temporal::DateTime(_)) => !want_date,
-            None => false,
-        };
-        if !ok {
-            let expected = if want_date { "a date" } else { "a date-time" };
-            errors.push(FieldError::InvalidTemporal {
-                field: path.to_owned(),
-                expected,
-                value: s.to_owned(),
-            });
-        }
-        ok
-    };
-    match (ty, value) {
-        (FieldType::String, Json::String(_))
-        | (FieldType::Number, Json::Number(_))
-        | (FieldType::Boolean, Json::Bool(_))
-        | (FieldType::Object, Json::Object(_)) => true,
-        // JSON has one number type; `2.0` is a whole number, as in JSON Schema.
-        (FieldType::Integer, Json::Number(n))
-            if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) =>
-        {
-            true
-        }
-        (FieldType::Date, Json::String(s)) => temporal(true, s, errors),
-        (FieldType::DateTime, Json::String(s)) => temporal(false, s, errors),
-        (FieldType::Array(items), Json::Array(values)) => {
-            if let Some(item) = items {
-                for (i, value) in values.iter().enumerate() {
-                    check_type(item, &format!("{path}[{i}]"), value, errors);
-                }
-            }
-            true
-        }
-        _ => {
-            let found = match value {
-                Json::Number(_) if *ty == FieldType::Integer => "a decimal",
-                other => kind(other),
-            };
-            errors.push(FieldError::WrongType { field: path.to_owned(), expected: ty.name(), found });
-            false
-        }
-    }
+fn verb(length: bool) -> &'static str {
+    if length { "have length" } else { "be" }
 }
 
 fn into_object(data: Json) -> Result<Fields, CrmError> {

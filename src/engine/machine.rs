@@ -69,7 +69,7 @@ mod exec;
 mod guard;
 mod state;
 mod step;
-mod validate;
+pub(crate) mod validate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};

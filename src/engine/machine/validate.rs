@@ -154,33 +154,46 @@ impl Validator {
     }
 
     fn check_value(&self, field: &Field, id: FieldId, path: &str, value: &Json, out: &mut Vec<Violation>) {
-        if !check_type(&field.ty, path, value, out) {
-            return;
-        }
-        let (measure, length) = match value {
-            Json::Number(n) => (n.as_f64(), false),
-            Json::String(s) => (Some(s.chars().count() as f64), true),
-            Json::Array(items) => (Some(items.len() as f64), true),
-            _ => (None, false),
-        };
-        if let Some(found) = measure {
-            if let Some(min) = field.min.filter(|&min| found < min) {
-                out.push(violation(path, Problem::BelowMin { min, found, length }));
-            }
-            if let Some(max) = field.max.filter(|&max| found > max) {
-                out.push(violation(path, Problem::AboveMax { max, found, length }));
-            }
-        }
-        if !field.allowed.is_empty() && !field.allowed.contains(&Value::from(value)) {
-            let allowed = field.allowed.iter().map(|v| v.to_json().to_string()).collect();
-            out.push(violation(path, Problem::NotAllowed { allowed }));
-        }
         let pattern = self.patterns.get(id.index()).and_then(Option::as_ref);
-        if let (Some(regex), Json::String(s)) = (pattern, value)
-            && !regex.is_match(s)
-        {
-            out.push(violation(path, Problem::PatternMismatch { pattern: regex.as_str().to_owned() }));
+        check_field_value(field, pattern, path, value, out);
+    }
+}
+
+/// Checks one non-null value against its declared field (type, bounds, enum, pattern), adding
+/// every problem to `out`. Level 1 contacts and Level 2 instances share this, so data is valid by
+/// the same rules at both levels.
+pub(crate) fn check_field_value(
+    field: &Field,
+    pattern: Option<&Regex>,
+    path: &str,
+    value: &Json,
+    out: &mut Vec<Violation>,
+) {
+    if !check_type(&field.ty, path, value, out) {
+        return;
+    }
+    let (measure, length) = match value {
+        Json::Number(n) => (n.as_f64(), false),
+        Json::String(s) => (Some(s.chars().count() as f64), true),
+        Json::Array(items) => (Some(items.len() as f64), true),
+        _ => (None, false),
+    };
+    if let Some(found) = measure {
+        if let Some(min) = field.min.filter(|&min| found < min) {
+            out.push(violation(path, Problem::BelowMin { min, found, length }));
         }
+        if let Some(max) = field.max.filter(|&max| found > max) {
+            out.push(violation(path, Problem::AboveMax { max, found, length }));
+        }
+    }
+    if !field.allowed.is_empty() && !field.allowed.contains(&Value::from(value)) {
+        let allowed = field.allowed.iter().map(|v| v.to_json().to_string()).collect();
+        out.push(violation(path, Problem::NotAllowed { allowed }));
+    }
+    if let (Some(regex), Json::String(s)) = (pattern, value)
+        && !regex.is_match(s)
+    {
+        out.push(violation(path, Problem::PatternMismatch { pattern: regex.as_str().to_owned() }));
     }
 }
 
