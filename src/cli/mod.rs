@@ -7,6 +7,7 @@
 mod check;
 mod eval;
 mod graph;
+mod test;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -51,6 +52,16 @@ pub enum Command {
     Schema,
     /// Explain a diagnostic code, or list every code.
     Explain(ExplainArgs),
+    /// Run scenario files against an in-memory engine (exit 1 on a failing scenario).
+    Test(TestArgs),
+}
+
+/// Arguments of `crm test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Scenario files, or directories searched recursively for `*.json`.
+    #[arg(value_name = "PATH", default_value = "scenarios/")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Arguments of `crm check`.
@@ -214,6 +225,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Graph(args) => graph(&args),
         Command::Schema => schema(),
         Command::Explain(args) => explain(&args),
+        Command::Test(args) => test::run(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()

@@ -2,6 +2,7 @@
 
 pub mod eval;
 pub mod machine;
+pub mod scenario;
 pub mod service;
 
 pub use eval::{Context, EvalError, Record};
