@@ -297,3 +297,23 @@ fn graph_mermaid_and_dot() {
 fn help() {
     snapshot!("cli_help", crm(&["--help"]).golden());
 }
+
+// `crm migrate`.
+
+#[test]
+fn migrate_creates_then_keeps_an_sqlite_database() {
+    let db = temp_dir("migrate").join("crm.db");
+    let db = db.to_string_lossy();
+    for _ in 0..2 {
+        let run = crm(&["migrate", "--database", &db]);
+        assert_eq!(run.code, Some(0), "{}", run.golden());
+        assert_eq!(run.stdout, "sqlite database is up to date\n");
+    }
+}
+
+#[test]
+fn migrate_refuses_an_unsupported_url() {
+    let run = crm(&["migrate", "--database", "mysql://localhost/crm"]);
+    assert_eq!(run.code, Some(2), "{}", run.golden());
+    assert!(run.stderr.contains("unsupported store URL"), "{}", run.stderr);
+}

@@ -54,6 +54,16 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Run scenario files against an in-memory engine (exit 1 on a failing scenario).
     Test(TestArgs),
+    /// Create or upgrade the database schema (opening a store does this too).
+    Migrate(MigrateArgs),
+}
+
+/// Arguments of `crm migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// `postgres://…` for PostgreSQL; a file path or `sqlite:PATH` for the embedded SQLite store.
+    #[arg(long, env = "CRM_DATABASE_URL", default_value = "sqlite:crm.db")]
+    pub database: String,
 }
 
 /// Arguments of `crm test`.
@@ -209,6 +219,24 @@ impl Output {
     }
 }
 
+/// `crm migrate`: opening a store applies every pending migration.
+fn migrate(args: &MigrateArgs) -> Output {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return Output::failure(format!("cannot start the async runtime: {error}")),
+    };
+    runtime.block_on(async {
+        match crate::store::AnyStore::open(&args.database).await {
+            Ok(store) => {
+                let backend = store.backend();
+                store.close().await;
+                Output::stdout(format!("{backend} database is up to date\n"), Exit::Clean)
+            }
+            Err(error) => Output::failure(format!("cannot migrate `{}`: {error}", args.database)),
+        }
+    })
+}
+
 /// Where human diagnostics go, which decides whether they may be coloured.
 #[derive(Clone, Copy, Debug)]
 enum Stream {
@@ -226,6 +254,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema => schema(),
         Command::Explain(args) => explain(&args),
         Command::Test(args) => test::run(&args),
+        Command::Migrate(args) => migrate(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()
