@@ -18,17 +18,10 @@ const OURS: &str = "data.lead_score > 50 AND data.lead_source == 'web'";
 const CEL: &str = "data.lead_score > 50 && data.lead_source == 'web'";
 
 fn schema() -> DataSchema {
-    let field = |name: &str, ty| Field {
-        name: name.into(),
-        ty,
-        required: false,
-        min: None,
-        max: None,
-        allowed: Vec::new(),
-        pattern: None,
-        label: None,
-    };
-    DataSchema::new(vec![field("lead_score", FieldType::Number), field("lead_source", FieldType::String)])
+    DataSchema::new(vec![
+        Field::new("lead_score", FieldType::Number),
+        Field::new("lead_source", FieldType::String),
+    ])
 }
 
 struct Prepared {

@@ -12,33 +12,20 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::json;
 
-fn field(name: &str, ty: FieldType) -> Field {
-    Field {
-        name: name.into(),
-        ty,
-        required: false,
-        min: None,
-        max: None,
-        allowed: vec![],
-        pattern: None,
-        label: None,
-    }
-}
-
 fn schema() -> DataSchema {
     DataSchema::new(vec![
-        Field { min: Some(-50.0), max: Some(50.0), ..field("amount", FieldType::Number) },
-        Field { required: true, min: Some(0.0), ..field("count", FieldType::Integer) },
-        field("name", FieldType::String),
+        Field { min: Some(-50.0), max: Some(50.0), ..Field::new("amount", FieldType::Number) },
+        Field { required: true, min: Some(0.0), ..Field::new("count", FieldType::Integer) },
+        Field::new("name", FieldType::String),
         Field {
             allowed: vec![Value::from("web"), Value::from("email")],
-            ..field("source", FieldType::String)
+            ..Field::new("source", FieldType::String)
         },
-        field("vip", FieldType::Boolean),
-        field("close", FieldType::Date),
-        field("due", FieldType::DateTime),
-        field("tags", FieldType::Array(Some(Box::new(FieldType::String)))),
-        field("address", FieldType::Object),
+        Field::new("vip", FieldType::Boolean),
+        Field::new("close", FieldType::Date),
+        Field::new("due", FieldType::DateTime),
+        Field::new("tags", FieldType::Array(Some(Box::new(FieldType::String)))),
+        Field::new("address", FieldType::Object),
     ])
 }
 

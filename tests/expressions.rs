@@ -11,34 +11,21 @@ use nexus_crm::ir::expr::{Expr, MAX_TREE_DEPTH};
 use nexus_crm::ir::value::Value;
 use serde_json::json;
 
-fn field(name: &str, ty: FieldType) -> Field {
-    Field {
-        name: name.into(),
-        ty,
-        required: false,
-        min: None,
-        max: None,
-        allowed: vec![],
-        pattern: None,
-        label: None,
-    }
-}
-
 fn schema() -> DataSchema {
     DataSchema::new(vec![
-        Field { min: Some(0.0), max: Some(100.0), ..field("lead_score", FieldType::Number) },
+        Field { min: Some(0.0), max: Some(100.0), ..Field::new("lead_score", FieldType::Number) },
         Field {
             allowed: vec![Value::from("web"), Value::from("email"), Value::from("referral")],
-            ..field("lead_source", FieldType::String)
+            ..Field::new("lead_source", FieldType::String)
         },
-        field("name", FieldType::String),
-        field("amount", FieldType::Number),
-        Field { required: true, ..field("count", FieldType::Integer) },
-        field("vip", FieldType::Boolean),
-        field("close_date", FieldType::Date),
-        field("due_at", FieldType::DateTime),
-        field("tags", FieldType::Array(Some(Box::new(FieldType::String)))),
-        field("address", FieldType::Object),
+        Field::new("name", FieldType::String),
+        Field::new("amount", FieldType::Number),
+        Field { required: true, ..Field::new("count", FieldType::Integer) },
+        Field::new("vip", FieldType::Boolean),
+        Field::new("close_date", FieldType::Date),
+        Field::new("due_at", FieldType::DateTime),
+        Field::new("tags", FieldType::Array(Some(Box::new(FieldType::String)))),
+        Field::new("address", FieldType::Object),
     ])
 }
 

@@ -753,24 +753,17 @@ fn history_is_append_only_and_complete<F: Fixture>() {
 /// Typed fields use the Level 2 `dataSchema` rules: type, bounds, enum, pattern, dates, array items.
 fn typed_fields_are_validated_like_a_data_schema<F: Fixture>() {
     let probe = Probe::default();
-    let field = |name: &str, ty: FieldType| Field {
-        name: name.into(),
-        ty,
-        required: false,
-        min: None,
-        max: None,
-        allowed: Vec::new(),
-        pattern: None,
-        label: None,
-    };
     let mut f = F::new(probe.config(|e| {
         e.fields(["name"])
-            .declare(Field { min: Some(0.0), max: Some(100.0), ..field("score", FieldType::Integer) })
+            .declare(Field { min: Some(0.0), max: Some(100.0), ..Field::new("score", FieldType::Integer) })
             .declare(Field {
                 allowed: vec![IrValue::from("active"), IrValue::from("archived")],
-                ..field("status", FieldType::String)
+                ..Field::new("status", FieldType::String)
             })
-            .declare(Field { pattern: Some(r"^\+?[0-9 -]+$".into()), ..field("phone", FieldType::String) })
+            .declare(Field {
+                pattern: Some(r"^\+?[0-9 -]+$".into()),
+                ..Field::new("phone", FieldType::String)
+            })
             .field("born", FieldType::Date)
             .field("seen", FieldType::DateTime)
             .field("tags", FieldType::Array(Some(Box::new(FieldType::String))))

@@ -146,13 +146,13 @@ impl EntityBuilder {
     /// refused when the configuration is built, and it maps one-to-one onto a Level 2
     /// `dataSchema` (`"type": "string"`). Declare other types with [`field`](Self::field).
     pub fn fields<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.fields.extend(names.into_iter().map(|name| plain(name.into(), FieldType::String)));
+        self.fields.extend(names.into_iter().map(|name| Field::new(name.into(), FieldType::String)));
         self
     }
 
     /// Declares a typed field, e.g. `.field("score", FieldType::Integer)`.
     pub fn field(mut self, name: impl Into<String>, ty: FieldType) -> Self {
-        self.fields.push(plain(name.into(), ty));
+        self.fields.push(Field::new(name.into(), ty));
         self
     }
 
@@ -360,10 +360,6 @@ pub(crate) struct EntityConfig {
     pub(crate) guards: HashMap<String, Vec<Guard>>,
     pub(crate) before: HashMap<Action, Vec<BeforeHook>>,
     pub(crate) after: HashMap<Action, Vec<AfterHook>>,
-}
-
-fn plain(name: String, ty: FieldType) -> Field {
-    Field { name, ty, required: false, min: None, max: None, allowed: Vec::new(), pattern: None, label: None }
 }
 
 fn compile_pattern(field: &Field, problems: &mut Vec<ConfigProblem>) -> Option<Regex> {

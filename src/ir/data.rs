@@ -73,6 +73,22 @@ pub struct Field {
     pub label: Option<String>,
 }
 
+impl Field {
+    /// An optional field of type `ty` with no bounds, enum, pattern or label.
+    pub fn new(name: impl Into<String>, ty: FieldType) -> Self {
+        Self {
+            name: name.into(),
+            ty,
+            required: false,
+            min: None,
+            max: None,
+            allowed: Vec::new(),
+            pattern: None,
+            label: None,
+        }
+    }
+}
+
 /// All declared fields, in declaration order; a field's position is its [`FieldId`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DataSchema {
