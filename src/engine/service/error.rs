@@ -76,6 +76,14 @@ pub enum EngineError {
         detail: String,
     },
 
+    /// A delegation that cannot hold: to oneself, or ending before it starts.
+    #[error("invalid delegation: {reason}")]
+    #[diagnostic(code(crm::engine::invalid_delegation))]
+    InvalidDelegation {
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The database failed (other than a version conflict).
     #[error(transparent)]
     #[diagnostic(transparent)]
