@@ -40,6 +40,7 @@
 //!   insert cannot set its status).
 
 mod assign;
+mod domain;
 mod error;
 mod outbox;
 mod persist;
@@ -54,6 +55,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
 
 pub use self::assign::NewDelegation;
+pub use self::domain::{NewCampaign, NewContact, NewOpportunity, Running, domain_events};
 pub use self::error::EngineError;
 pub use self::outbox::{ActionHandler, ActionResult, Delivered, DeliveryReport, Subscriber};
 use self::persist::Loaded;
