@@ -6,8 +6,12 @@
 //! it stopped before its breach time and `breached` otherwise.
 //!
 //! A clock's id is derived from the instance, its scope and the instant it started, all of which
-//! the loaded state knows again later (the instance's start, the stage's or token's entry), so
-//! marking a clock needs no extra read. A stage passed through within one command starts no clock.
+//! the loaded state knows again later (the instance's start, the main stage's entry), so marking a
+//! clock needs no extra read. A stage passed through within one command starts no clock.
+//!
+//! Stage SLAs of gateway branches (a token's stage) keep their timers but get no row: a token's
+//! entry time is not stored exactly, and a clock that could not be found again would make the
+//! commit that leaves the stage fail.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value as Json;
@@ -56,6 +60,9 @@ pub(super) fn writes(
             TimerChange::Schedule(timer) => {
                 let TimerKind::SlaBreach { stage } = timer.kind else { continue };
                 let Some(rule) = clock.rule(stage) else { continue };
+                if stage.is_some_and(|s| s != step.state.stage) {
+                    continue; // a branch's stage: see the module docs
+                }
                 started.retain(|(s, _)| *s != stage);
                 started.push((stage, sla.len()));
                 sla.push(SlaWrite::Start {
@@ -122,13 +129,13 @@ impl Clock<'_> {
     }
 
     /// When the clock of `stage` started, as the loaded state knows: the instance's creation for
-    /// the entity SLA, the entry of the main stage or of the token that occupies it otherwise.
+    /// the entity SLA, the main stage's entry for a stage SLA; `None` for a branch's stage.
     fn started(&self, stage: Option<StageId>) -> Option<DateTime<Utc>> {
         let before = self.before?;
         match stage {
             None => Some(before.row.started_at),
             Some(s) if before.state.stage == s => Some(before.state.stage_entered_at),
-            Some(s) => before.state.tokens.iter().find(|t| t.stage == Some(s)).map(|t| t.entered_at),
+            Some(_) => None,
         }
     }
 
