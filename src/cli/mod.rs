@@ -8,6 +8,7 @@ mod check;
 mod eval;
 mod graph;
 mod test;
+mod worker;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -56,6 +57,31 @@ pub enum Command {
     Test(TestArgs),
     /// Create or upgrade the database schema (opening a store does this too).
     Migrate(MigrateArgs),
+    /// Fire due timers and deliver the outbox (until stopped, or once with --once).
+    Worker(WorkerArgs),
+}
+
+/// Arguments of `crm worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// `postgres://…` for PostgreSQL; a file path or `sqlite:PATH` for the embedded SQLite store.
+    #[arg(long, env = "CRM_DATABASE_URL", default_value = "sqlite:crm.db")]
+    pub database: String,
+    /// Process what is due now, print a summary and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// The id claims are recorded under (default: worker-PID).
+    #[arg(long, value_name = "ID")]
+    pub worker_id: Option<String>,
+    /// How long a claim holds before another worker may take the item.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub lease_seconds: u64,
+    /// Items claimed per batch.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub batch: u32,
+    /// The pause between passes when idle.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub poll_ms: u64,
 }
 
 /// Arguments of `crm migrate`.
@@ -255,6 +281,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Explain(args) => explain(&args),
         Command::Test(args) => test::run(&args),
         Command::Migrate(args) => migrate(&args),
+        Command::Worker(args) => worker::run(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()

@@ -42,7 +42,7 @@ pub fn run(args: &TestArgs) -> Output {
     let mut stdout = String::new();
     for file in &loaded {
         for s in &file.file.scenarios {
-            let result = runtime.block_on(scenario::run(&file.source, &file.file.custom_guards, s));
+            let result = runtime.block_on(scenario::run(&file.source, (&file.file).into(), s));
             match result {
                 Ok(()) => {
                     passed += 1;

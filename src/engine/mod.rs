@@ -4,6 +4,7 @@ pub mod eval;
 pub mod machine;
 pub mod scenario;
 pub mod service;
+pub mod worker;
 
 pub use eval::{Context, EvalError, Record};
 pub use service::{Engine, EngineError};

@@ -2,24 +2,36 @@
 //!
 //! A file names one definition and holds scenarios; each scenario runs on a fresh in-memory
 //! SQLite engine (tenant `test`) with a virtual clock that only [`Step::Advance`] moves, so runs
-//! are deterministic. The format is documented in `docs/scenarios.md`.
+//! are deterministic. Advancing fires the timers that fall due on the way, each at its own due
+//! time; after every step the outbox is delivered to a recorder, so expectations can name the
+//! events and actions an instance produced. The format is documented in `docs/scenarios.md`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use crate::engine::eval::{Actor, Context};
-use crate::engine::machine::{InstanceStatus, TokenStatus, Vote};
-use crate::engine::service::{Engine, EngineError, InstanceView};
-use crate::store::{SqliteStore, TenantId};
-use crate::syntax::duration::parse_duration;
+use crate::engine::machine::{ApprovalResponse, Decision, InstanceStatus, TokenStatus, Vote};
+use crate::engine::service::{
+    ActionHandler, ActionResult, Delivered, Engine, EngineError, InstanceView, NewDelegation, TimerOutcome,
+};
+use crate::store::{PendingQuery, PendingReason, SqliteStore, Store, TenantId};
+use crate::syntax::duration::{parse_date, parse_duration};
 
 /// Where every scenario's virtual clock starts: a fixed instant keeps runs reproducible.
 const EPOCH: &str = "2026-01-05T09:00:00Z";
+
+/// The runner's claims (it processes what it claims at once, so the length hardly matters).
+const LEASE: Duration = Duration::from_secs(60);
+
+/// The most timers one `advance` fires: a definition whose timers keep rescheduling themselves
+/// fails the step instead of hanging the run.
+const MAX_TIMERS_PER_ADVANCE: usize = 10_000;
 
 /// A parsed scenario file.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,8 +42,30 @@ pub struct ScenarioFile {
     /// Custom guards the definition uses, by name, and whether they pass.
     #[serde(default)]
     pub custom_guards: HashMap<String, bool>,
+    /// Custom approval strategies the definition uses, by name.
+    #[serde(default)]
+    pub custom_strategies: HashMap<String, CustomStrategy>,
+    /// Who holds each role, for approvals that list roles.
+    #[serde(default)]
+    pub directory: HashMap<String, Vec<String>>,
     /// The scenarios, run in order, each on a fresh engine.
     pub scenarios: Vec<Scenario>,
+}
+
+/// A custom approval strategy by counts: approved at `approve_at` approvals, rejected at
+/// `reject_at` rejections, whichever comes first.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomStrategy {
+    /// Approvals that approve.
+    pub approve_at: usize,
+    /// Rejections that reject (default 1).
+    #[serde(default = "one")]
+    pub reject_at: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One scenario: a name and its steps.
@@ -60,10 +94,76 @@ pub enum Step {
     Reject(Respond),
     /// Completes a manual gateway branch.
     CompleteBranch(CompleteBranch),
-    /// Moves the virtual clock forward by a duration such as `"2 hours"`.
+    /// Assigns an instance (following delegations).
+    Assign(Assign),
+    /// Records a delegation.
+    Delegate(Delegate),
+    /// Removes a delegation named by an earlier `delegate`.
+    Undelegate(String),
+    /// Moves the virtual clock forward by a duration such as `"2 hours"`, firing the timers that
+    /// fall due on the way.
     Advance(String),
     /// Checks an instance.
     Expect(Expect),
+    /// Checks a user's dashboard.
+    ExpectPending(ExpectPending),
+}
+
+/// `{"assign": …}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// The instance name.
+    pub instance: String,
+    /// The user to assign (delegations may lead further).
+    pub to: String,
+    /// The acting user.
+    #[serde(rename = "as")]
+    pub actor: String,
+    /// The actor's roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The error code expected instead of success.
+    #[serde(default)]
+    pub expect_error: Option<String>,
+}
+
+/// `{"delegate": …}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delegate {
+    /// The name an `undelegate` step uses.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Who delegates.
+    pub from: String,
+    /// To whom.
+    pub to: String,
+    /// First day, `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "date")]
+    pub start: Option<NaiveDate>,
+    /// Last day, `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "date")]
+    pub end: Option<NaiveDate>,
+    /// Only this entity.
+    #[serde(default)]
+    pub entity: Option<String>,
+    /// The error code expected instead of success.
+    #[serde(default)]
+    pub expect_error: Option<String>,
+}
+
+/// `{"expect_pending": …}`: a user's dashboard.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectPending {
+    /// The user.
+    pub user: String,
+    /// Every instance on the dashboard, by name, in any order.
+    pub instances: Vec<String>,
+    /// For some of them, why: `"assigned"`, `"delegated:FROM"` or `"approval:TRANSITION"`.
+    #[serde(default)]
+    pub reasons: HashMap<String, String>,
 }
 
 /// `{"create": …}`.
@@ -196,6 +296,25 @@ pub struct Expect {
     /// The running gateway's active branches, in any order.
     #[serde(default)]
     pub branches: Option<Vec<String>>,
+    /// The assignee, or `null` for none.
+    #[serde(default, deserialize_with = "some")]
+    pub assignee: Option<Option<String>>,
+    /// SLA clocks by scope (stage or entity name): the status of the latest one.
+    #[serde(default)]
+    pub sla: Option<HashMap<String, String>>,
+    /// The levels of the escalations recorded, in order.
+    #[serde(default)]
+    pub escalations: Option<Vec<u32>>,
+    /// Events and actions delivered from the outbox, in this order (others may come between).
+    #[serde(default)]
+    pub outbox: Option<Vec<String>>,
+}
+
+/// A strict `YYYY-MM-DD` date, as definitions write them.
+fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|text| parse_date(&text).map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}"))))
+        .transpose()
 }
 
 /// Keeps an explicit `null` apart from an absent key.
@@ -247,42 +366,158 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// What a scenario's engine is set up with besides the definition: the file's custom guards,
+/// custom strategies and directory.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup<'a> {
+    /// Custom guards by name, and whether they pass.
+    pub custom_guards: &'a HashMap<String, bool>,
+    /// Custom approval strategies by name.
+    pub custom_strategies: &'a HashMap<String, CustomStrategy>,
+    /// Role holders.
+    pub directory: &'a HashMap<String, Vec<String>>,
+}
+
+impl<'a> From<&'a ScenarioFile> for Setup<'a> {
+    fn from(file: &'a ScenarioFile) -> Self {
+        Self {
+            custom_guards: &file.custom_guards,
+            custom_strategies: &file.custom_strategies,
+            directory: &file.directory,
+        }
+    }
+}
+
 /// Runs `scenario` against the definition `source` on a fresh engine.
-pub async fn run(
-    source: &str,
-    custom_guards: &HashMap<String, bool>,
-    scenario: &Scenario,
-) -> Result<(), Failure> {
-    let setup = |message: String| Failure { step: 0, message };
-    let store = SqliteStore::in_memory().await.map_err(|e| setup(e.to_string()))?;
-    let start = DateTime::parse_from_rfc3339(EPOCH).map_err(|e| setup(e.to_string()))?.to_utc();
+pub async fn run(source: &str, setup: Setup<'_>, scenario: &Scenario) -> Result<(), Failure> {
+    let fail = |message: String| Failure { step: 0, message };
+    let store = SqliteStore::in_memory().await.map_err(|e| fail(e.to_string()))?;
+    let start = DateTime::parse_from_rfc3339(EPOCH).map_err(|e| fail(e.to_string()))?.to_utc();
     let now = Arc::new(Mutex::new(start));
     let clock = now.clone();
+    let delivered = Recorder::default();
     // A poisoned lock still holds a valid instant.
-    let mut engine = Engine::new(store).with_clock(move || *clock.lock().unwrap_or_else(|e| e.into_inner()));
-    for (name, &passes) in custom_guards {
+    let mut engine = Engine::new(store)
+        .with_clock(move || *clock.lock().unwrap_or_else(|e| e.into_inner()))
+        .with_directory(setup.directory.clone())
+        .with_subscriber(delivered.clone())
+        .with_action_handler(delivered.clone());
+    for (name, &passes) in setup.custom_guards {
         engine = engine.with_guard(name.clone(), move |_: Option<&Json>, _: &Context<'_>| passes);
     }
+    for (name, &strategy) in setup.custom_strategies {
+        engine = engine.with_strategy(name.clone(), move |_: usize, responses: &[ApprovalResponse]| {
+            let approvals = responses.iter().filter(|r| r.vote == Vote::Approve).count();
+            if approvals >= strategy.approve_at {
+                Decision::Approved
+            } else if responses.len() - approvals >= strategy.reject_at {
+                Decision::Rejected
+            } else {
+                Decision::Pending
+            }
+        });
+    }
     let tenant = TenantId::new("test");
-    let definition = engine.deploy(&tenant, source).await.map_err(|e| setup(e.to_string()))?.id;
-    let mut runner = Runner { engine, tenant, definition, now, ids: HashMap::new() };
+    let definition = engine.deploy(&tenant, source).await.map_err(|e| fail(e.to_string()))?.id;
+    let mut runner = Runner {
+        engine,
+        tenant,
+        definition,
+        now,
+        ids: HashMap::new(),
+        delegations: HashMap::new(),
+        delivered,
+    };
     for (index, step) in scenario.steps.iter().enumerate() {
         runner.step(step).await.map_err(|message| Failure { step: index + 1, message })?;
     }
     Ok(())
 }
 
-/// One scenario's engine and the names its steps gave instances.
+/// Records what the outbox delivers, by instance id; actions always succeed.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<HashMap<String, Vec<String>>>>);
+
+impl Recorder {
+    fn record(&self, item: &Delivered) {
+        if let Some(instance) = &item.instance_id {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(instance.clone()).or_default().push(item.name.clone());
+        }
+    }
+
+    fn of(&self, instance: &str) -> Vec<String> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(instance).cloned().unwrap_or_default()
+    }
+}
+
+impl crate::engine::service::Subscriber for Recorder {
+    fn on_event(&self, event: &Delivered) {
+        self.record(event);
+    }
+}
+
+impl ActionHandler for Recorder {
+    fn handle<'a>(&'a self, action: &'a Delivered) -> ActionResult<'a> {
+        self.record(action);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// One scenario's engine and the names its steps gave instances and delegations.
 struct Runner {
     engine: Engine<SqliteStore>,
     tenant: TenantId,
     definition: String,
     now: Arc<Mutex<DateTime<Utc>>>,
     ids: HashMap<String, String>,
+    delegations: HashMap<String, String>,
+    delivered: Recorder,
 }
 
 impl Runner {
     async fn step(&mut self, step: &Step) -> Result<(), String> {
+        self.act(step).await?;
+        self.deliver().await
+    }
+
+    /// Delivers everything the outbox holds now.
+    async fn deliver(&self) -> Result<(), String> {
+        loop {
+            let report =
+                self.engine.deliver_outbox("scenario", LEASE, 500).await.map_err(|e| e.to_string())?;
+            if report.claimed == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn set_clock(&self, to: DateTime<Utc>) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now = to.max(*now);
+    }
+
+    /// Moves the clock to `target`, stopping at each timer due on the way to fire it then.
+    async fn advance(&self, target: DateTime<Utc>) -> Result<(), String> {
+        for _ in 0..MAX_TIMERS_PER_ADVANCE {
+            let store = self.engine.store();
+            let due = store.due_timers(target, 1, "scenario", LEASE).await.map_err(|e| e.to_string())?;
+            let Some(timer) = due.into_iter().next() else {
+                self.set_clock(target);
+                return Ok(());
+            };
+            self.set_clock(timer.trigger_at);
+            match self.engine.process_timer(&timer).await.map_err(|e| e.to_string())? {
+                TimerOutcome::Fired | TimerOutcome::Skipped(_) => {}
+                TimerOutcome::Retry => return Err(format!("advance: timer `{}` conflicted", timer.kind)),
+            }
+            self.deliver().await?;
+        }
+        Err(format!("advance: more than {MAX_TIMERS_PER_ADVANCE} timers fell due"))
+    }
+
+    async fn act(&mut self, step: &Step) -> Result<(), String> {
         let (tenant, engine) = (&self.tenant, &self.engine);
         match step {
             Step::Create(c) => {
@@ -322,17 +557,91 @@ impl Runner {
                 let what = format!("complete branch `{}`", b.branch);
                 outcome(&what, result, b.expect_error.as_deref()).map(drop)
             }
+            Step::Assign(a) => {
+                let id = self.id(&a.instance)?;
+                let actor = actor(&a.actor, &a.roles, &[]);
+                let result = engine.assign(tenant, &actor, id, &a.to, None).await;
+                outcome(&format!("assign `{}`", a.to), result, a.expect_error.as_deref()).map(drop)
+            }
+            Step::Delegate(d) => {
+                let delegation = NewDelegation {
+                    delegator: d.from.clone(),
+                    delegatee: d.to.clone(),
+                    start: d.start,
+                    end: d.end,
+                    entity: d.entity.clone(),
+                };
+                let result = engine.add_delegation(tenant, delegation).await;
+                let what = format!("delegate `{}` to `{}`", d.from, d.to);
+                if let Some(row) = outcome(&what, result, d.expect_error.as_deref())?
+                    && let Some(name) = &d.id
+                {
+                    self.delegations.insert(name.clone(), row.id);
+                }
+                Ok(())
+            }
+            Step::Undelegate(name) => {
+                let id = self
+                    .delegations
+                    .get(name)
+                    .ok_or_else(|| format!("no delegation named `{name}` was recorded"))?;
+                engine.remove_delegation(tenant, id).await.map_err(|e| format!("undelegate `{name}`: {e}"))
+            }
             Step::Advance(text) => {
                 let duration =
                     parse_duration(text).map_err(|e| format!("advance: invalid duration `{text}`: {e}"))?;
                 let seconds = i64::try_from(duration.as_seconds()).unwrap_or(i64::MAX);
                 let delta = TimeDelta::try_seconds(seconds).ok_or("advance: duration out of range")?;
-                let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-                *now += delta;
-                Ok(())
+                let target = *self.now.lock().unwrap_or_else(|e| e.into_inner()) + delta;
+                self.advance(target).await
             }
             Step::Expect(e) => self.expect(e).await,
+            Step::ExpectPending(p) => self.expect_pending(p).await,
         }
+    }
+
+    /// The name a step gave the instance `id`, or the id itself.
+    fn name_of(&self, id: &str) -> String {
+        self.ids.iter().find(|(_, v)| *v == id).map_or_else(|| id.to_owned(), |(k, _)| k.clone())
+    }
+
+    async fn expect_pending(&self, p: &ExpectPending) -> Result<(), String> {
+        let mut items = Vec::new();
+        let mut query = PendingQuery { limit: 500, ..PendingQuery::default() };
+        loop {
+            let page = self
+                .engine
+                .pending_for_user(&self.tenant, &p.user, &query)
+                .await
+                .map_err(|e| e.to_string())?;
+            items.extend(page.items);
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        let mut problems = Vec::new();
+        let mut actual: Vec<String> = items.iter().map(|i| self.name_of(&i.instance.id)).collect();
+        let mut expected = p.instances.clone();
+        actual.sort();
+        expected.sort();
+        if actual != expected {
+            problems.push(format!("instances: expected {expected:?}, got {actual:?}"));
+        }
+        for (name, want) in &p.reasons {
+            let got = items.iter().find(|i| self.name_of(&i.instance.id) == *name).map(|i| reason(&i.reason));
+            if got.as_deref() != Some(want.as_str()) {
+                problems.push(format!("reason of `{name}`: expected `{want}`, got {}", show(&got)));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let mut message = format!("expect_pending `{}`:", p.user);
+        for problem in problems {
+            let _ = write!(message, "\n    {problem}");
+        }
+        Err(message)
     }
 
     /// The engine id of the instance a step calls `name`.
@@ -388,6 +697,44 @@ impl Runner {
                 problems.push(format!("branches: expected {expected:?}, got {actual:?}"));
             }
         }
+        if let Some(expected) = &e.assignee
+            && *expected != view.assignee
+        {
+            problems.push(format!("assignee: expected {}, got {}", show(expected), show(&view.assignee)));
+        }
+        if e.sla.is_some() || e.escalations.is_some() {
+            let store = self.engine.store();
+            if let Some(expected) = &e.sla {
+                let state = store.load_state(&self.tenant, id).await.map_err(|e| e.to_string())?;
+                let clocks = state.map(|s| s.sla).unwrap_or_default();
+                let mut scopes: Vec<_> = expected.iter().collect();
+                scopes.sort();
+                for (scope, want) in scopes {
+                    let got =
+                        clocks.iter().rev().find(|c| c.scope == *scope).map(|c| c.status.as_str().to_owned());
+                    if got.as_deref() != Some(want.as_str()) {
+                        problems.push(format!("sla.{scope}: expected `{want}`, got {}", show(&got)));
+                    }
+                }
+            }
+            if let Some(expected) = &e.escalations {
+                let rows = store.escalations(&self.tenant, id).await.map_err(|e| e.to_string())?;
+                let actual: Vec<u32> = rows.iter().map(|r| r.level).collect();
+                if actual != *expected {
+                    problems.push(format!("escalations: expected levels {expected:?}, got {actual:?}"));
+                }
+            }
+        }
+        if let Some(expected) = &e.outbox {
+            let actual = self.delivered.of(id);
+            let mut rest = actual.iter();
+            if let Some(missing) = expected.iter().find(|want| !rest.any(|got| got == *want)) {
+                problems.push(format!(
+                    "outbox: `{missing}` not delivered in order; delivered: [{}]",
+                    actual.join(", ")
+                ));
+            }
+        }
         if let Some(expected) = &e.history_events {
             let history = self.engine.history(&self.tenant, id).await.map_err(|e| e.to_string())?;
             let actual: Vec<&str> = history.iter().map(|h| h.event.as_str()).collect();
@@ -407,6 +754,15 @@ impl Runner {
             let _ = write!(message, "\n    {problem}");
         }
         Err(message)
+    }
+}
+
+/// A dashboard reason as scenarios write it.
+fn reason(reason: &PendingReason) -> String {
+    match reason {
+        PendingReason::Assigned => "assigned".to_owned(),
+        PendingReason::Delegated { from } => format!("delegated:{from}"),
+        PendingReason::Approval { transition } => format!("approval:{transition}"),
     }
 }
 
@@ -430,11 +786,11 @@ fn active_branches(view: &InstanceView) -> Vec<String> {
 }
 
 /// Checks a command's result against its `expect_error`; the view when it succeeded as expected.
-fn outcome(
+fn outcome<T>(
     what: &str,
-    result: Result<InstanceView, EngineError>,
+    result: Result<T, EngineError>,
     expected: Option<&str>,
-) -> Result<Option<InstanceView>, String> {
+) -> Result<Option<T>, String> {
     match (result, expected) {
         (Ok(view), None) => Ok(Some(view)),
         (Ok(_), Some(code)) => Err(format!("{what}: expected error `{code}`, but it succeeded")),

@@ -39,8 +39,13 @@
 //! - An instance whose creation already reaches a terminal stage is inserted as `active` (an
 //!   insert cannot set its status).
 
+mod assign;
+mod domain;
 mod error;
+mod outbox;
 mod persist;
+mod sla;
+mod timers;
 mod view;
 
 use std::collections::HashMap;
@@ -49,8 +54,12 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
 
+pub use self::assign::NewDelegation;
+pub use self::domain::{NewCampaign, NewContact, NewOpportunity, Running, domain_events};
 pub use self::error::EngineError;
+pub use self::outbox::{ActionHandler, ActionResult, Delivered, DeliveryReport, Subscriber};
 use self::persist::Loaded;
+pub use self::timers::{TimerOutcome, TimerReport};
 pub use self::view::{ApprovalView, InstanceView, TokenView};
 use crate::check::check_source;
 use crate::diagnostic::unknown_name_help;
@@ -84,6 +93,8 @@ pub struct Engine<S: Store> {
     directory: Arc<dyn Directory + Send + Sync>,
     guards: Vec<(String, Arc<dyn GuardEvaluator>)>,
     strategies: Vec<(String, Arc<dyn ApprovalStrategy>)>,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+    action_handler: Option<Arc<dyn ActionHandler>>,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -103,6 +114,8 @@ impl<S: Store> Engine<S> {
             directory: Arc::new(NoDirectory),
             guards: Vec::new(),
             strategies: Vec::new(),
+            subscribers: Vec::new(),
+            action_handler: None,
         }
     }
 

@@ -76,6 +76,45 @@ pub enum EngineError {
         detail: String,
     },
 
+    /// A delegation that cannot hold: to oneself, or ending before it starts.
+    #[error("invalid delegation: {reason}")]
+    #[diagnostic(code(crm::engine::invalid_delegation))]
+    InvalidDelegation {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A contact, lead, opportunity or campaign with a bad field, e.g. a negative value, a
+    /// probability above 1, a currency that is not three capital letters.
+    #[error("invalid {kind}: {reason}")]
+    #[diagnostic(code(crm::engine::invalid_record))]
+    InvalidRecord {
+        /// `contact`, `opportunity` or `campaign`.
+        kind: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// No contact, opportunity or campaign with this id exists for the tenant.
+    #[error("unknown {kind} `{id}`")]
+    #[diagnostic(code(crm::engine::unknown_record))]
+    UnknownRecord {
+        /// `contact`, `opportunity` or `campaign`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+
+    /// A lead that cannot become an opportunity: not qualified yet, or converted already.
+    #[error("lead `{id}` cannot be converted: {reason}")]
+    #[diagnostic(code(crm::engine::not_convertible))]
+    NotConvertible {
+        /// The lead's contact id.
+        id: String,
+        /// Why not.
+        reason: String,
+    },
+
     /// The database failed (other than a version conflict).
     #[error(transparent)]
     #[diagnostic(transparent)]

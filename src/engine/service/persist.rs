@@ -196,6 +196,7 @@ pub(super) fn commit(
     for change in &step.timers {
         commit.timers.extend(timer_writes(def, change));
     }
+    (commit.sla, commit.escalations) = super::sla::writes(def, &id, before, &step, now);
     commit.outbox = step.outbox.into_iter().map(outbox).collect();
     commit.history = step
         .history

@@ -1,0 +1,81 @@
+//! `crm worker`: fires due timers and delivers the outbox against a database.
+//!
+//! Actions are handed to a handler that writes each as one JSON line on stdout (`{"action": …}`)
+//! and counts it delivered: e-mail, webhook and Slack delivery come with a later issue, and a log
+//! line is what an operator can act on meanwhile. Domain events have no subscribers here; they
+//! are marked delivered.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Exit, Output, WorkerArgs};
+use crate::engine::service::{ActionHandler, ActionResult, Delivered, Engine};
+use crate::engine::worker::{Worker, WorkerConfig};
+use crate::store::AnyStore;
+
+/// Runs `crm worker`.
+pub fn run(args: &WorkerArgs) -> Output {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return Output::failure(format!("cannot start the async runtime: {error}")),
+    };
+    let mut config = WorkerConfig {
+        lease: Duration::from_secs(args.lease_seconds.max(1)),
+        batch: args.batch.max(1),
+        poll: Duration::from_millis(args.poll_ms),
+        ..WorkerConfig::default()
+    };
+    if let Some(id) = &args.worker_id {
+        config.id.clone_from(id);
+    }
+    runtime.block_on(async {
+        let store = match AnyStore::open(&args.database).await {
+            Ok(store) => store,
+            Err(error) => return Output::failure(format!("cannot open `{}`: {error}", args.database)),
+        };
+        let engine = Engine::new(store.clone()).with_action_handler(LogActions);
+        let worker = Worker::new(config);
+        let result = if args.once {
+            worker.run_once(&engine).await
+        } else {
+            // Each timer and outbox item is its own leased transaction: stopping the process at any
+            // moment (Ctrl-C) leaves nothing half-done, and what it held is claimed again later.
+            worker.run(&engine, std::future::pending(), |pass| println!("{pass}")).await
+        };
+        store.close().await;
+        match result {
+            Ok(pass) => {
+                let mut text = format!("{pass}\n");
+                for skipped in &pass.timers.skipped {
+                    text.push_str(&format!("skipped timer {skipped}\n"));
+                }
+                for dead in &pass.outbox.dead {
+                    text.push_str(&format!("dead-lettered {dead}\n"));
+                }
+                Output::stdout(text, Exit::Clean)
+            }
+            Err(error) => Output::failure(format!("worker stopped: {error}")),
+        }
+    })
+}
+
+/// Delivers actions to stdout, one JSON line each.
+struct LogActions;
+
+impl ActionHandler for LogActions {
+    fn handle<'a>(&'a self, action: &'a Delivered) -> ActionResult<'a> {
+        Box::pin(async move {
+            let line = json!({
+                "action": action.name,
+                "kind": action.kind.as_str(),
+                "tenant": action.tenant.as_str(),
+                "instance": action.instance_id,
+                "outbox_id": action.id,
+                "payload": action.payload,
+            });
+            writeln!(std::io::stdout().lock(), "{line}").map_err(|e| format!("cannot write to stdout: {e}"))
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! SLA clocks (`crm_sla`) and escalation records (`crm_escalations`) from a step.
+//!
+//! The machine keeps SLAs as timers; the rows follow them. Scheduling a breach timer starts a
+//! clock; the at-risk and breach timers firing (their history entries) mark it; cancelling the
+//! breach timer (leaving the stage, or the entity reaching a terminal stage) stops it, `met` when
+//! it stopped before its breach time and `breached` otherwise.
+//!
+//! A clock's id is derived from the instance, its scope and the instant it started, all of which
+//! the loaded state knows again later (the instance's start, the main stage's entry), so marking a
+//! clock needs no extra read. A stage passed through within one command starts no clock.
+//!
+//! Stage SLAs of gateway branches (a token's stage) keep their timers but get no row: a token's
+//! entry time is not stored exactly, and a clock that could not be found again would make the
+//! commit that leaves the stage fail.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value as Json;
+
+use super::persist::Loaded;
+use crate::engine::machine::{Step, TimerChange, TimerKind, events};
+use crate::ir::{ActionKind, Definition, EntityId, Sla, StageId};
+use crate::store::{NewEscalation, SlaStatus, SlaWrite, new_id};
+
+/// The SLA and escalation rows `step` writes for `instance`, `before` being its loaded state
+/// (`None` on creation).
+pub(super) fn writes(
+    def: &Definition,
+    instance: &str,
+    before: Option<&Loaded>,
+    step: &Step,
+    now: DateTime<Utc>,
+) -> (Vec<SlaWrite>, Vec<NewEscalation>) {
+    let entity = step.state.entity;
+    let clock = Clock { def, entity, instance, before };
+    let mut sla = Vec::new();
+    let mut escalations = Vec::new();
+
+    for h in &step.history {
+        let stage =
+            || h.payload.get("stage").and_then(Json::as_str).and_then(|name| def.stage_named(entity, name));
+        let status = match h.event {
+            events::SLA_AT_RISK => SlaStatus::AtRisk,
+            events::SLA_BREACHED => SlaStatus::Breached,
+            events::ESCALATED => {
+                escalations.push(escalation(def, before, &h.payload));
+                continue;
+            }
+            _ => continue,
+        };
+        let stage = stage();
+        if let Some(id) = clock.running(stage) {
+            sla.push(SlaWrite::Set { id, status, stopped_at: None });
+        }
+    }
+
+    // Clocks started by this step, by scope, with the index of their `Start`.
+    let mut started: Vec<(Option<StageId>, usize)> = Vec::new();
+    for change in &step.timers {
+        match change {
+            TimerChange::Schedule(timer) => {
+                let TimerKind::SlaBreach { stage } = timer.kind else { continue };
+                let Some(rule) = clock.rule(stage) else { continue };
+                if stage.is_some_and(|s| s != step.state.stage) {
+                    continue; // a branch's stage: see the module docs
+                }
+                started.retain(|(s, _)| *s != stage);
+                started.push((stage, sla.len()));
+                sla.push(SlaWrite::Start {
+                    id: clock.id(stage, now),
+                    scope: clock.scope(stage),
+                    duration_minutes: rule.duration.as_secs() / 60,
+                    started_at: now,
+                    at_risk_at: rule.at_risk.map(|d| after(now, d)),
+                    breach_at: timer.due,
+                });
+            }
+            TimerChange::Cancel(TimerKind::SlaBreach { stage }) => {
+                if let Some(i) = started.iter().position(|(s, _)| s == stage) {
+                    // Entered and left within one command: the clock never ran.
+                    let (_, index) = started.remove(i);
+                    sla.remove(index);
+                    for (_, later) in &mut started {
+                        if *later > index {
+                            *later -= 1;
+                        }
+                    }
+                    continue;
+                }
+                let (Some(rule), Some(since)) = (clock.rule(*stage), clock.started(*stage)) else { continue };
+                let status =
+                    if now < after(since, rule.duration) { SlaStatus::Met } else { SlaStatus::Breached };
+                sla.push(SlaWrite::Set { id: clock.id(*stage, since), status, stopped_at: Some(now) });
+            }
+            TimerChange::Cancel(_) => {}
+        }
+    }
+    (sla, escalations)
+}
+
+/// What identifies the clocks of one instance.
+struct Clock<'a> {
+    def: &'a Definition,
+    entity: EntityId,
+    instance: &'a str,
+    before: Option<&'a Loaded>,
+}
+
+impl Clock<'_> {
+    /// The SLA measured over the stage, or over the entity for `None`.
+    fn rule(&self, stage: Option<StageId>) -> Option<&Sla> {
+        match stage {
+            Some(s) => self.def.stage(s).sla.as_ref(),
+            None => self.def.entity(self.entity).sla.as_ref(),
+        }
+    }
+
+    /// `crm_sla.scope`: the stage's or the entity's name.
+    fn scope(&self, stage: Option<StageId>) -> String {
+        match stage {
+            Some(s) => self.def.stage(s).name.clone(),
+            None => self.def.entity(self.entity).name.clone(),
+        }
+    }
+
+    /// The id of the clock of `stage` started at `since`.
+    fn id(&self, stage: Option<StageId>, since: DateTime<Utc>) -> String {
+        let kind = if stage.is_some() { "stage" } else { "entity" };
+        format!("{}/sla/{kind}:{}/{}", self.instance, self.scope(stage), since.timestamp_micros())
+    }
+
+    /// When the clock of `stage` started, as the loaded state knows: the instance's creation for
+    /// the entity SLA, the main stage's entry for a stage SLA; `None` for a branch's stage.
+    fn started(&self, stage: Option<StageId>) -> Option<DateTime<Utc>> {
+        let before = self.before?;
+        match stage {
+            None => Some(before.row.started_at),
+            Some(s) if before.state.stage == s => Some(before.state.stage_entered_at),
+            Some(_) => None,
+        }
+    }
+
+    /// The id of the clock running over `stage` before this step.
+    fn running(&self, stage: Option<StageId>) -> Option<String> {
+        self.rule(stage)?;
+        Some(self.id(stage, self.started(stage)?))
+    }
+}
+
+/// `at + duration`, saturating.
+fn after(at: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
+    let delta = TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX);
+    at.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The record of an escalation whose history payload is `payload` (stage, level, action): taken
+/// from the current assignee, given to the first candidate of an `assign` action.
+fn escalation(def: &Definition, before: Option<&Loaded>, payload: &Json) -> NewEscalation {
+    let text = |key: &str| payload.get(key).and_then(Json::as_str).unwrap_or_default().to_owned();
+    let (stage, action) = (text("stage"), text("action"));
+    let level = payload.get("level").and_then(Json::as_u64).and_then(|l| u32::try_from(l).ok()).unwrap_or(1);
+    let to_user_id = def.action_named(&action).and_then(|a| match &def.action(a).kind {
+        ActionKind::Assign { to } => to.first().cloned(),
+        _ => None,
+    });
+    NewEscalation {
+        id: new_id(),
+        level: level.max(1),
+        from_user_id: before.and_then(|b| b.state.assignee.clone()),
+        to_user_id,
+        reason: format!("level {level}: still in `{stage}`, ran `{action}`"),
+    }
+}

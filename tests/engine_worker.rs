@@ -1,0 +1,115 @@
+//! The worker: `Worker` passes on both backends, and `crm worker --once` on a SQLite file.
+
+mod support;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use nexus_crm::engine::eval::Actor;
+use nexus_crm::engine::service::{Delivered, Engine};
+use nexus_crm::engine::worker::{Worker, WorkerConfig};
+use nexus_crm::store::{AnyStore, SlaStatus, Store, TenantId};
+use serde_json::{Value as Json, json};
+use support::db::each_backend;
+
+fn acme() -> TenantId {
+    TenantId::new("acme")
+}
+
+fn agent() -> Actor {
+    Actor { id: "ana".into(), roles: vec!["support_agent".into()], permissions: Vec::new() }
+}
+
+fn source() -> String {
+    let path = format!("{}/definitions/support-queue.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A ticket opened `hours` ago by an engine whose clock says so, left in `new`.
+async fn old_ticket(store: AnyStore, hours: i64) -> String {
+    let then: DateTime<Utc> = Utc::now() - TimeDelta::hours(hours);
+    let engine = Engine::new(store).with_clock(move || then);
+    engine.deploy(&acme(), &source()).await.expect("deploy");
+    let data = json!({"subject": "VPN is down", "priority": "high"});
+    engine.create_instance(&acme(), &agent(), "support-queue", "ticket", &data).await.expect("create").id
+}
+
+#[tokio::test]
+async fn a_pass_fires_what_is_due_and_delivers_what_it_enqueued() {
+    each_backend(|db| async move {
+        let id = old_ticket(db.store.clone(), 3).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let engine = Engine::new(db.store.clone())
+            .with_subscriber(move |e: &Delivered| log.lock().expect("log").push(e.name.clone()));
+        let worker = Worker::new(WorkerConfig { id: "w1".into(), ..WorkerConfig::default() });
+        // A shutdown that is already due: one pass, then stop.
+        let mut passes = 0;
+        let total = worker.run(&engine, async {}, |_| passes += 1).await.expect("run");
+        assert_eq!(passes, 1);
+        // `new` at risk and breached, the first escalation: three timers of the stage.
+        assert_eq!(total.timers.fired, 3, "{total:?}");
+        let events = seen.lock().expect("log").clone();
+        for event in ["instance_created", "sla_at_risk", "sla_breached", "escalated"] {
+            assert!(events.iter().any(|e| e == event), "{event} not in {events:?}");
+        }
+        // No handler: the breach action (`page_on_call`) and the escalation's wait for a retry.
+        assert_eq!(total.outbox.retried, 2, "{total:?}");
+        let state = db.store.load_state(&acme(), &id).await.expect("load").expect("the ticket");
+        let new = state.sla.iter().find(|s| s.scope == "new").expect("the stage clock");
+        assert_eq!(new.status, SlaStatus::Breached);
+
+        let again = worker.run_once(&engine).await.expect("pass");
+        assert!(again.is_idle(), "{again:?}");
+    })
+    .await;
+}
+
+fn crm(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("CRM_DATABASE_URL")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run crm: {error}"));
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8 output");
+    (output.status.code(), text(output.stdout), text(output.stderr))
+}
+
+#[tokio::test]
+async fn crm_worker_once_processes_what_is_due_and_exits() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite:{}", dir.path().join("crm.db").display());
+    let store = AnyStore::open(&url).await.expect("a store");
+    let id = old_ticket(store.clone(), 3).await;
+    store.close().await;
+
+    let (code, stdout, stderr) = crm(&["worker", "--once", "--database", &url, "--worker-id", "cli"]);
+    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    let actions: Vec<Json> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let names: Vec<&str> = actions.iter().filter_map(|a| a["action"].as_str()).collect();
+    assert_eq!(names, ["page_on_call", "reassign_ticket"], "{stdout}");
+    assert!(actions.iter().all(|a| a["instance"] == json!(id) && a["tenant"] == "acme"), "{stdout}");
+    assert!(stdout.contains("timers: 3 fired, 0 skipped, 0 retried; outbox: "), "{stdout}");
+    assert!(stdout.contains(", 2 actions, 0 retried, 0 dead"), "{stdout}");
+
+    // Nothing is left: a second run does nothing.
+    let (code, stdout, _) = crm(&["worker", "--once", "--database", &url]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        "timers: 0 fired, 0 skipped, 0 retried; outbox: 0 events, 0 actions, 0 retried, 0 dead\n"
+    );
+    let store = AnyStore::open(&url).await.expect("a store");
+    let escalations = store.escalations(&acme(), &id).await.expect("escalations");
+    assert_eq!(escalations.len(), 1);
+    store.close().await;
+}
+
+#[test]
+fn crm_worker_reports_a_database_it_cannot_open() {
+    let (code, stdout, stderr) = crm(&["worker", "--once", "--database", "mysql://localhost/crm"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(stderr.starts_with("error: cannot open `mysql://localhost/crm`"), "{stderr}");
+}
