@@ -40,9 +40,16 @@ pub fn run(args: &WorkerArgs) -> Output {
         let result = if args.once {
             worker.run_once(&engine).await
         } else {
-            // Each timer and outbox item is its own leased transaction: stopping the process at any
-            // moment (Ctrl-C) leaves nothing half-done, and what it held is claimed again later.
-            worker.run(&engine, std::future::pending(), |pass| println!("{pass}")).await
+            // Ctrl-C ends the loop between passes. Each timer and outbox item is its own leased
+            // transaction, so even a harder stop leaves nothing half-done: what the process held is
+            // claimed again when its lease ends.
+            let shutdown = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    // No signal handler could be installed: run until the process is killed.
+                    std::future::pending::<()>().await;
+                }
+            };
+            worker.run(&engine, shutdown, |pass| println!("{pass}")).await
         };
         store.close().await;
         match result {
