@@ -112,6 +112,8 @@ mod config;
 mod error;
 mod handle;
 mod model;
+mod promote;
+mod store;
 mod validate;
 
 use serde_json::Value as Json;
@@ -124,6 +126,10 @@ pub use config::{CONTACT, CrmConfig, CrmConfigBuilder, EntityBuilder, HookContex
 pub use error::{ConfigError, ConfigProblem, CrmError, FieldError};
 pub use handle::{Crm, SYSTEM_ACTOR};
 pub use model::{Action, Contact, ContactId, CrmEvent, Fields, HistoryEntry, MAX_ID_LEN};
+pub use promote::{Promotion, promote, promote_as};
+pub use store::CrmStore;
+
+pub use crate::store::TenantId;
 
 pub use crate::engine::eval::Actor;
 
@@ -148,11 +154,14 @@ pub trait HasCrm {
     fn crm(&mut self) -> HostCrm<'_> {
         // The config is an `Arc` inside: cloning it ends the shared borrow before the mutable one.
         let config = self.crm_config().clone();
-        Crm::new(config, HostBackend::document(self.crm_document_mut()))
+        let backend = HostBackend::for_host(&config, self.crm_document_mut());
+        Crm::new(config, backend)
     }
 
     /// This host's CRM for reading (`contacts`, `history`, `can`) through a shared reference.
     fn crm_view(&self) -> HostCrmView<'_> {
-        Crm::new(self.crm_config().clone(), HostBackend::document(self.crm_document()))
+        let config = self.crm_config().clone();
+        let backend = HostBackend::for_host(&config, self.crm_document());
+        Crm::new(config, backend)
     }
 }
