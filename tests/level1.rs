@@ -1305,6 +1305,8 @@ on_each_database!(
     promote_moves_contacts_and_history_unchanged,
     promote_refuses_a_second_run,
     promote_is_all_or_nothing,
+    store_timestamps_read_back_as_reported,
+    store_is_shared_by_threads,
 );
 
 /// A host using `db`'s store for tenant `acme`, with an empty document.
@@ -1539,6 +1541,52 @@ fn promote_is_all_or_nothing(db: TestDatabase) {
 
     let promotion = nexus_crm::crm::promote(&mut host).expect("promoted once the cause is gone");
     assert_eq!(promotion.entries, 6);
+}
+
+/// The store keeps microseconds: what a change reports (entry, event) is what history reads back.
+fn store_timestamps_read_back_as_reported(db: TestDatabase) {
+    let events: Arc<Mutex<Vec<CrmEvent>>> = Arc::default();
+    let seen = events.clone();
+    let at = start() + Duration::nanoseconds(123_456_789);
+    let config = CrmConfig::builder()
+        .entity("contact", seed_fields)
+        .subscribe(move |event| lock(&seen).push(event.clone()))
+        .clock(move || at)
+        .build()
+        .expect("valid")
+        .with_store(db.store(TENANT));
+    let mut host = Host { config, document: Value::Null };
+    host.crm().add_contact(john()).expect("added");
+    let history = host.crm().history().expect("history");
+    assert_eq!(history[0].at, start() + Duration::microseconds(123_456));
+    assert_eq!(lock(&events).iter().map(|e| e.entry().clone()).collect::<Vec<_>>(), history);
+}
+
+/// One store serves hosts on several threads at once; each host's history stays its own.
+fn store_is_shared_by_threads(db: TestDatabase) {
+    let probe = Probe::default();
+    let config = probe.seed().with_store(db.store(TENANT));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let mut host = Host { config, document: Value::Null };
+                for i in 0..10 {
+                    host.crm()
+                        .add_contact(json!({"id": format!("c-{i}"), "name": format!("T{t}")}))
+                        .expect("added");
+                }
+                host
+            })
+        })
+        .collect();
+    for thread in threads {
+        let mut host = thread.join().expect("no panic");
+        let history = host.crm().history().expect("history");
+        assert_eq!(history.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        assert_eq!(host.crm().contacts().map(|c| c.len()).ok(), Some(10));
+    }
+    assert_eq!(db.rows("SELECT CAST(COUNT(*) AS TEXT) FROM crm_contacts"), [[Some("40".to_owned())]]);
 }
 
 /// The blocking bridge works from inside async code, on a current-thread runtime (where
