@@ -1,22 +1,28 @@
 //! Level 1: every user story (US-001…US-005), functional requirement (FR-L1-001…007) and rule
-//! (BR-007) as a test.
+//! (BR-007) as a test, and promotion to the database store (US-010, BR-006).
 //!
 //! The behavioural tests are generic over a [`Fixture`]: a fresh CRM for a configuration, and its
-//! persisted state as text. `suite!` instantiates them for the document backend; the database
-//! store (promotion, US-010/BR-006) adds a fixture and one more `suite!` line, and the same tests
-//! prove it behaves the same. Tests that are about the document itself come after the suite.
+//! persisted state as text (the document; for the store, the document and every Level 1 row).
+//! `suites!` runs each of them on the document, on the store on SQLite and, when
+//! `CRM_TEST_POSTGRES_URL` is set, on the store on PostgreSQL: code written against Level 1
+//! behaves the same after promotion. Tests about the document itself, the store itself and the
+//! migration helper (`promote`) come after the suite.
+
+mod support;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use nexus_crm::crm::{
-    Action, Actor, ConfigProblem, Contact, ContactBackendMut, Crm, CrmConfig, CrmError, CrmEvent,
-    EntityBuilder, FieldError, Fields, HasCrm, HistoryEntry, HookContext, Veto,
+    Action, Actor, ConfigProblem, Contact, ContactBackendMut, Crm, CrmConfig, CrmError, CrmEvent, CrmStore,
+    EntityBuilder, FieldError, Fields, HasCrm, HistoryEntry, HookContext, TenantId, Veto,
 };
 use nexus_crm::engine::EvalError;
 use nexus_crm::ir::{Field, FieldType, Value as IrValue};
 use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row, SqliteConnection};
+use support::db::{POSTGRES_URL_VAR, PgDatabase, postgres_url};
 
 // ---------------------------------------------------------------------------------------------
 // The harness
@@ -75,42 +81,212 @@ impl Fixture for DocumentFixture {
     }
 }
 
-/// Instantiates the generic tests for one fixture.
-macro_rules! suite {
-    ($fixture:ty: $($test:ident),* $(,)?) => {
-        $( #[test] fn $test() { super::$test::<$fixture>(); } )*
+/// Level 2: the database store, promotion's target (US-010, BR-006), on one database per test.
+struct StoreFixture {
+    // Dropped first: closing the store before its database goes away.
+    host: Host,
+    db: TestDatabase,
+}
+
+impl StoreFixture {
+    fn on(db: TestDatabase, config: CrmConfig) -> Self {
+        let config = config.with_store(db.store(TENANT));
+        Self { host: Host { config, document: Value::Null }, db }
+    }
+
+    fn state(&self) -> String {
+        format!("document {}\n{}", self.host.document, self.db.dump())
+    }
+}
+
+/// The store on a fresh SQLite file.
+struct SqliteFixture(StoreFixture);
+
+/// The store on a fresh PostgreSQL database (`CRM_TEST_POSTGRES_URL`).
+struct PostgresFixture(StoreFixture);
+
+impl Fixture for SqliteFixture {
+    type Backend<'a> = nexus_crm::crm::HostBackend<&'a mut Value>;
+
+    fn new(config: CrmConfig) -> Self {
+        Self(StoreFixture::on(TestDatabase::sqlite(), config))
+    }
+
+    fn crm(&mut self) -> Crm<Self::Backend<'_>> {
+        self.0.host.crm()
+    }
+
+    fn state(&self) -> String {
+        self.0.state()
+    }
+}
+
+impl Fixture for PostgresFixture {
+    type Backend<'a> = nexus_crm::crm::HostBackend<&'a mut Value>;
+
+    fn new(config: CrmConfig) -> Self {
+        let db = TestDatabase::postgres().unwrap_or_else(|| panic!("{POSTGRES_URL_VAR} is not set"));
+        Self(StoreFixture::on(db, config))
+    }
+
+    fn crm(&mut self) -> Crm<Self::Backend<'_>> {
+        self.0.host.crm()
+    }
+
+    fn state(&self) -> String {
+        self.0.state()
+    }
+}
+
+/// The tenant the store fixtures use.
+const TENANT: &str = "acme";
+
+/// A fresh, migrated database: a SQLite file, or a PostgreSQL database dropped afterwards.
+struct TestDatabase {
+    url: String,
+    runtime: tokio::runtime::Runtime,
+    _dir: Option<tempfile::TempDir>,
+    _postgres: Option<PgDatabase>,
+}
+
+impl TestDatabase {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite:{}", dir.path().join("crm.db").display());
+        Self { url, runtime: runtime(), _dir: Some(dir), _postgres: None }
+    }
+
+    /// `None` when `CRM_TEST_POSTGRES_URL` is not set.
+    fn postgres() -> Option<Self> {
+        let admin = postgres_url()?;
+        let runtime = runtime();
+        let database = runtime.block_on(PgDatabase::create(&admin));
+        Some(Self { url: database.url.clone(), runtime, _dir: None, _postgres: Some(database) })
+    }
+
+    /// A store on this database for `tenant`.
+    fn store(&self, tenant: &str) -> CrmStore {
+        CrmStore::open(&self.url, TenantId::new(tenant))
+            .unwrap_or_else(|e| panic!("store at {}: {e}", self.url))
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+
+    /// Runs SQL on a connection of its own, bypassing the CRM (to try what it never does).
+    fn raw(&self, sql: &str) -> Result<u64, String> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        self.runtime.block_on(async {
+            let done = if self.is_postgres() {
+                let mut conn = PgConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
+                conn.execute(sql).await.map(|r| r.rows_affected())
+            } else {
+                let mut conn = SqliteConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
+                conn.execute(sql).await.map(|r| r.rows_affected())
+            };
+            done.map_err(|e| e.to_string())
+        })
+    }
+
+    /// Every Level 1 row, as text, in key order: equal iff nothing was written.
+    fn dump(&self) -> String {
+        const TABLES: [(&str, &str, &str); 3] = [
+            (
+                "crm_level1_hosts",
+                "tenant_id, host_id, last_seq, last_position, origin, created_at",
+                "tenant_id, host_id",
+            ),
+            (
+                "crm_contacts",
+                "tenant_id, id, instance_id, host_id, contact_id, position, name, email, phone, company, \
+                 status, score, data, created_at, updated_at",
+                "tenant_id, id",
+            ),
+            (
+                "crm_contact_history",
+                "tenant_id, host_id, seq, action, contact_id, before, after, actor_id, created_at",
+                "tenant_id, host_id, seq",
+            ),
+        ];
+        let mut out = String::new();
+        for (table, columns, order) in TABLES {
+            let casts: Vec<String> = columns.split(", ").map(|c| format!("CAST({c} AS TEXT)")).collect();
+            let rows = self.rows(&format!("SELECT {} FROM {table} ORDER BY {order}", casts.join(", ")));
+            out.push_str(&format!("{table}: {rows:?}\n"));
+        }
+        out
+    }
+
+    /// The rows of a query whose columns are all text (or NULL).
+    fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        self.runtime.block_on(async {
+            if self.is_postgres() {
+                let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+                let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect("query");
+                rows.iter().map(|r| (0..r.len()).map(|i| r.try_get(i).expect("text")).collect()).collect()
+            } else {
+                let mut conn = SqliteConnection::connect(&self.url).await.expect("connect");
+                let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect("query");
+                rows.iter().map(|r| (0..r.len()).map(|i| r.try_get(i).expect("text")).collect()).collect()
+            }
+        })
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime")
+}
+
+/// Instantiates every generic test for every backend: the document, the store on SQLite, and the
+/// store on PostgreSQL when `CRM_TEST_POSTGRES_URL` is set (skipped, and said so, otherwise).
+macro_rules! suites {
+    ($($test:ident),* $(,)?) => {
+        mod document {
+            $( #[test] fn $test() { super::$test::<super::DocumentFixture>(); } )*
+        }
+        mod sqlite {
+            $( #[test] fn $test() { super::$test::<super::SqliteFixture>(); } )*
+        }
+        mod postgres {
+            $( #[test] fn $test() {
+                if super::postgres_url().is_some() {
+                    super::$test::<super::PostgresFixture>();
+                }
+            } )*
+        }
     };
 }
 
-mod document {
-    suite!(super::DocumentFixture:
-        us001_a_new_host_has_an_empty_crm_and_reading_writes_nothing,
-        us002_fields_are_declared_as_a_list_of_names,
-        us003_add_contact_validates_stores_records_and_emits,
-        us004_can_evaluates_guards,
-        us005_history_has_timestamp_actor_action_before_and_after,
-        fr_l1_004_can_has_no_side_effects,
-        fr_l1_006_a_guard_refuses_its_action,
-        fr_l1_006_a_failing_guard_refuses_too,
-        fr_l1_007_hooks_run_in_order_around_the_commit,
-        fr_l1_007_hooks_see_before_and_after,
-        a_before_hook_veto_changes_nothing,
-        an_unknown_field_changes_nothing,
-        a_wrong_type_changes_nothing,
-        a_missing_required_field_changes_nothing,
-        every_problem_is_reported_at_once,
-        a_duplicate_id_changes_nothing,
-        an_invalid_id_changes_nothing,
-        data_that_is_not_an_object_changes_nothing,
-        update_is_a_merge_patch,
-        update_refusals_change_nothing,
-        an_update_that_changes_nothing_is_not_recorded,
-        remove_keeps_the_history,
-        history_is_append_only_and_complete,
-        typed_fields_are_validated_like_a_data_schema,
-        export_returns_contacts_and_history,
-    );
-}
+suites!(
+    us001_a_new_host_has_an_empty_crm_and_reading_writes_nothing,
+    us002_fields_are_declared_as_a_list_of_names,
+    us003_add_contact_validates_stores_records_and_emits,
+    us004_can_evaluates_guards,
+    us005_history_has_timestamp_actor_action_before_and_after,
+    fr_l1_004_can_has_no_side_effects,
+    fr_l1_006_a_guard_refuses_its_action,
+    fr_l1_006_a_failing_guard_refuses_too,
+    fr_l1_007_hooks_run_in_order_around_the_commit,
+    fr_l1_007_hooks_see_before_and_after,
+    a_before_hook_veto_changes_nothing,
+    an_unknown_field_changes_nothing,
+    a_wrong_type_changes_nothing,
+    a_missing_required_field_changes_nothing,
+    every_problem_is_reported_at_once,
+    a_duplicate_id_changes_nothing,
+    an_invalid_id_changes_nothing,
+    data_that_is_not_an_object_changes_nothing,
+    update_is_a_merge_patch,
+    update_refusals_change_nothing,
+    an_update_that_changes_nothing_is_not_recorded,
+    remove_keeps_the_history,
+    history_is_append_only_and_complete,
+    typed_fields_are_validated_like_a_data_schema,
+    export_returns_contacts_and_history,
+    one_script_one_transcript,
+);
 
 /// Collects events and hook calls, and holds the clock, for one test.
 #[derive(Clone, Default)]
@@ -817,6 +993,82 @@ fn export_returns_contacts_and_history<F: Fixture>() {
     assert_eq!(history.len(), 3);
 }
 
+/// The same script on this backend and on the document gives the same transcript: every result
+/// and error, hook call, event, `can` answer, contact and history entry, in order.
+fn one_script_one_transcript<F: Fixture>() {
+    assert_eq!(transcript::<F>(), transcript::<DocumentFixture>());
+}
+
+fn transcript<F: Fixture>() -> Vec<String> {
+    let probe = Probe::default();
+    let log = probe.log.clone();
+    let mut f = F::new(probe.config(|e| {
+        // `website` first: PostgreSQL's JSONB orders keys by length, so field order is tested too.
+        seed_fields(e.fields(["website"]))
+            .field("status", FieldType::String)
+            .guard("delete", "has_role('manager')")
+            .guard_fn("edit", |c| c.get_str("status") != Some("locked"))
+            .before("add", probe.before("before add"))
+            .after("add", probe.after("after add"))
+            .before("edit", move |ctx| {
+                lock(&log).push(format!("before edit {:?}", ctx.after.map(|c| &c.fields)));
+                match ctx.after.and_then(|c| c.get_str("email")) {
+                    Some(email) if email.ends_with("@spam.example") => Err(Veto::new("spam")),
+                    _ => Ok(()),
+                }
+            })
+            .after("edit", probe.after("after edit"))
+            .after("delete", probe.after("after delete"))
+    }));
+    let manager = || actor("maria", &["manager"]);
+    let mut out = Vec::new();
+    let mut record = |what: &str, result: String| out.push(format!("{what}: {result}"));
+    let show = |r: Result<Contact, CrmError>| match r {
+        Ok(c) => format!("ok {}", c.to_json()),
+        Err(e) => format!("err {e}"),
+    };
+    record(
+        "add a",
+        show(
+            f.crm()
+                .add_contact(json!({"id": "a", "name": "Ann", "status": "open", "website": "ann.example"})),
+        ),
+    );
+    probe.advance(1);
+    record(
+        "add b",
+        show(f.crm().add_contact(json!({"id": "b", "name": "Bob", "email": "bob@acme.example"}))),
+    );
+    record("add a again", show(f.crm().add_contact(json!({"id": "a", "name": "Dup"}))));
+    record("add bad", show(f.crm().add_contact(json!({"name": 7, "fax": "1"}))));
+    probe.advance(1);
+    record(
+        "edit a",
+        show(f.crm().with_actor(actor("alice", &[])).update_contact("a", json!({"status": "locked"}))),
+    );
+    record("edit a locked", show(f.crm().update_contact("a", json!({"name": "Anne"}))));
+    record("edit b spam", show(f.crm().update_contact("b", json!({"email": "x@spam.example"}))));
+    record("edit b same", show(f.crm().update_contact("b", json!({"name": "Bob"}))));
+    record("remove b as system", show(f.crm().remove_contact("b")));
+    probe.advance(1);
+    record("remove b as manager", show(f.crm().with_actor(manager()).remove_contact("b")));
+    record("remove b again", show(f.crm().with_actor(manager()).remove_contact("b")));
+    record("add b anew", show(f.crm().add_contact(json!({"id": "b", "name": "Bea"}))));
+    {
+        let crm = f.crm();
+        let a = crm.contact("a").ok().flatten().map(|c| crm.can_on("edit", &c));
+        record("can", format!("{} {} {a:?}", crm.can("delete"), crm.can("fly")));
+        record(
+            "contacts",
+            format!("{:?}", crm.contacts().map(|cs| cs.iter().map(Contact::to_json).collect::<Vec<_>>())),
+        );
+        record("history", format!("{:?}", crm.history()));
+    }
+    out.extend(probe.log());
+    out.extend(probe.events().iter().map(|e| format!("{e:?}")));
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // The document backend itself
 
@@ -1031,4 +1283,343 @@ fn custom_actions_can_be_guarded() {
     let exporter =
         Actor { id: "eve".into(), permissions: vec!["contacts.export".into()], ..Actor::default() };
     assert!(host.crm().with_actor(exporter).can("export"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database store itself, on SQLite and (when `CRM_TEST_POSTGRES_URL` is set) PostgreSQL
+
+/// Instantiates tests that take a fresh [`TestDatabase`] for each database.
+macro_rules! on_each_database {
+    ($($test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[test] fn $test() { super::$test(super::TestDatabase::sqlite()); } )*
+        }
+        mod on_postgres {
+            $( #[test] fn $test() {
+                if let Some(db) = super::TestDatabase::postgres() {
+                    super::$test(db);
+                }
+            } )*
+        }
+    };
+}
+
+on_each_database!(
+    store_history_is_append_only_in_the_database,
+    store_contacts_are_scoped_by_tenant_and_host,
+    store_a_new_host_starts_in_the_store,
+    store_a_concurrent_change_is_refused_not_lost,
+    promote_moves_contacts_and_history_unchanged,
+    promote_refuses_a_second_run,
+    promote_is_all_or_nothing,
+    store_timestamps_read_back_as_reported,
+    store_is_shared_by_threads,
+);
+
+/// A host using `db`'s store for tenant `acme`, with an empty document.
+fn store_host(db: &TestDatabase, probe: &Probe) -> Host {
+    Host { config: probe.seed().with_store(db.store(TENANT)), document: Value::Null }
+}
+
+/// SR-005 for Level 1: the database itself refuses to change or delete history.
+fn store_history_is_append_only_in_the_database(db: TestDatabase) {
+    let probe = Probe::default();
+    let mut host = store_host(&db, &probe);
+    host.crm().add_contact(json!({"id": "a", "name": "Ann"})).expect("added");
+    host.crm().update_contact("a", json!({"email": "ann@example.com"})).expect("updated");
+    let before = db.dump();
+    let mut attempts = vec![
+        "UPDATE crm_contact_history SET actor_id = 'mallory'",
+        "DELETE FROM crm_contact_history WHERE seq = 2",
+    ];
+    if db.is_postgres() {
+        attempts.push("TRUNCATE crm_contact_history");
+    }
+    for sql in attempts {
+        let refused = db.raw(sql);
+        assert!(matches!(refused, Err(ref e) if e.contains("append-only")), "{sql}: {refused:?}");
+    }
+    assert_eq!(db.dump(), before);
+    assert_eq!(host.crm().history().map(|h| h.len()).ok(), Some(2));
+}
+
+/// Contacts are keyed by tenant and host: two hosts may use the same id, neither sees or changes
+/// the other's contacts, and another tenant's store does not know the host at all.
+fn store_contacts_are_scoped_by_tenant_and_host(db: TestDatabase) {
+    let probe = Probe::default();
+    let mut ada = store_host(&db, &probe);
+    let mut bob = store_host(&db, &probe);
+    let ann = ada.crm().add_contact(json!({"id": "crm-7", "name": "Ann"})).expect("added");
+    let only_ada = ada.crm().add_contact(json!({"id": "only-ada", "name": "Otto"})).expect("added");
+    let bea = bob.crm().add_contact(json!({"id": "crm-7", "name": "Bea"})).expect("same id, other host");
+    assert_eq!(ada.crm().contacts().ok(), Some(vec![ann, only_ada]));
+    assert_eq!(bob.crm().contacts().ok(), Some(vec![bea]));
+    assert!(matches!(bob.crm().remove_contact("only-ada"), Err(CrmError::NotFound { .. })));
+    assert_eq!(bob.crm().history().map(|h| h.len()).ok(), Some(1));
+
+    let hosts = db.rows("SELECT DISTINCT host_id FROM crm_contacts WHERE contact_id = 'crm-7'");
+    assert_eq!(hosts.len(), 2, "one row per host");
+
+    // The same host read through another tenant's store: unknown there, never empty by mistake.
+    let mut elsewhere =
+        Host { config: probe.seed().with_store(db.store("globex")), document: ada.document.clone() };
+    assert!(matches!(elsewhere.crm().contacts(), Err(CrmError::UnknownHost { .. })));
+    assert!(matches!(elsewhere.crm().add_contact(json!({"name": "X"})), Err(CrmError::UnknownHost { .. })));
+}
+
+/// With a store configured, an empty host starts there: its first change creates its CRM and
+/// turns its document into a pointer; the contact is a `crm_contacts` row Level 2 can query.
+fn store_a_new_host_starts_in_the_store(db: TestDatabase) {
+    let probe = Probe::default();
+    let mut host = store_host(&db, &probe);
+    assert!(host.crm().backend().is_store());
+    host.crm().add_contact(john()).expect("added");
+    let host_id = host.document["store"].as_str().map(str::to_owned).expect("a pointer");
+    assert_eq!(host.document, json!({"version": 1, "store": host_id}));
+    assert_eq!(
+        db.rows("SELECT host_id, name, email, phone, company FROM crm_contacts"),
+        [[
+            Some(host_id),
+            Some("John Doe".into()),
+            Some("john@example.com".into()),
+            Some("+1-555-0100".into()),
+            Some("Acme Corp".into())
+        ]]
+    );
+
+    // Without the store in its configuration, the host's CRM is not silently empty.
+    let mut unconfigured = Host { config: probe.seed(), document: host.document.clone() };
+    assert!(matches!(unconfigured.crm().contacts(), Err(CrmError::Moved { .. })));
+    assert!(matches!(unconfigured.crm().add_contact(json!({"name": "X"})), Err(CrmError::Moved { .. })));
+    assert_eq!(unconfigured.document, host.document);
+}
+
+/// Two handles of one host (say, two processes): a change computed from a contact that changed
+/// meanwhile is refused, and the other change is kept (no lost update).
+fn store_a_concurrent_change_is_refused_not_lost(db: TestDatabase) {
+    let probe = Probe::default();
+    let store = db.store(TENANT);
+    let mut first = Host { config: probe.seed().with_store(store.clone()), document: Value::Null };
+    first.crm().add_contact(json!({"id": "a", "name": "Ann"})).expect("added");
+    let pointer = first.document.clone();
+    let first = Arc::new(Mutex::new(first));
+    let meddler = first.clone();
+    // The second handle's `before` hook runs after it read the contact and before it commits.
+    let config = probe
+        .config(move |e| {
+            seed_fields(e).before("edit", move |_| {
+                lock(&meddler)
+                    .crm()
+                    .update_contact("a", json!({"name": "Annie"}))
+                    .map(|_| ())
+                    .map_err(|e| Veto::new(e.to_string()))
+            })
+        })
+        .with_store(store);
+    let mut second = Host { config, document: pointer };
+    let refused = second.crm().update_contact("a", json!({"email": "ann@example.com"}));
+    assert!(matches!(refused, Err(CrmError::Conflict { ref id }) if id == "a"), "{refused:?}");
+    let kept = lock(&first).crm().contact("a").ok().flatten().map(|c| c.to_json());
+    assert_eq!(kept, Some(json!({"id": "a", "name": "Annie"})));
+    assert_eq!(lock(&first).crm().history().map(|h| h.len()).ok(), Some(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The migration helper
+
+/// A host with a document-backed CRM and some history: adds, edits, a delete, actors, time.
+fn document_host(probe: &Probe) -> Host {
+    let mut host = Host {
+        config: probe.config(|e| seed_fields(e).field("score", FieldType::Integer)),
+        document: Value::Null,
+    };
+    let john = host.crm().add_contact(john()).expect("added");
+    probe.advance(30);
+    host.crm().add_contact(json!({"id": "c-2", "name": "Bea", "score": 7})).expect("added");
+    host.crm().add_contact(json!({"id": "c-3", "name": "Cy"})).expect("added");
+    probe.advance(30);
+    host.crm()
+        .with_actor(actor("alice", &[]))
+        .update_contact(&john.id, json!({"company": "Globex", "phone": null}))
+        .expect("updated");
+    host.crm().with_actor(actor("bob", &[])).remove_contact("c-2").expect("removed");
+    host.crm().add_contact(json!({"id": "c-2", "name": "Bea again"})).expect("added");
+    host
+}
+
+/// The whole CRM as JSON text: contact order and field order included.
+fn exported(host: &mut Host) -> String {
+    let (contacts, history) = host.crm().export().expect("export");
+    let contacts: Vec<Value> = contacts.iter().map(Contact::to_json).collect();
+    format!("{contacts:?} {history:?}")
+}
+
+/// US-010 / BR-006: contacts and history move unchanged (ids, order, fields, sequence numbers,
+/// timestamps, actors, before and after); the same code keeps working, numbering on.
+fn promote_moves_contacts_and_history_unchanged(db: TestDatabase) {
+    let probe = Probe::default();
+    let mut host = document_host(&probe);
+    let before = exported(&mut host);
+    host.config = host.config.with_store(db.store(TENANT));
+    assert!(!host.crm().backend().is_store(), "not promoted yet: still the document");
+    assert_eq!(exported(&mut host), before);
+
+    let promotion = nexus_crm::crm::promote(&mut host).expect("promoted");
+    assert_eq!((promotion.contacts, promotion.entries), (3, 6));
+    assert_eq!(host.document, json!({"version": 1, "store": promotion.host}));
+    assert!(host.crm().backend().is_store());
+    assert_eq!(exported(&mut host), before);
+
+    probe.advance(60);
+    let events = probe.events().len();
+    let dan = host.crm().add_contact(json!({"id": "c-4", "name": "Dan"})).expect("added");
+    let history = host.crm().history().expect("history");
+    assert_eq!((history.len(), history[6].seq, history[6].at), (7, 7, probe.now()));
+    let ids: Vec<String> =
+        host.crm().contacts().expect("contacts").iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(ids[1..], ["c-3", "c-2", "c-4"]);
+    assert_eq!(probe.events().len(), events + 1);
+    assert_eq!(probe.events().last().map(|e| e.contact().clone()), Some(dan));
+}
+
+/// A second run is refused with a typed error and changes nothing; so is promoting under a host
+/// id the store has, or with no store configured.
+fn promote_refuses_a_second_run(db: TestDatabase) {
+    let probe = Probe::default();
+    let store = db.store(TENANT);
+    let mut host = document_host(&probe);
+    let document = host.document.clone();
+    assert!(matches!(nexus_crm::crm::promote(&mut host), Err(CrmError::StoreNotConfigured)));
+    assert_eq!(host.document, document);
+
+    host.config = host.config.with_store(store.clone());
+    let first = nexus_crm::crm::promote_as(&mut host, "user:42").expect("promoted");
+    assert_eq!(first.host, "user:42");
+    let (state, pointer) = (db.dump(), host.document.clone());
+    let again = nexus_crm::crm::promote(&mut host);
+    assert!(matches!(again, Err(CrmError::AlreadyPromoted { ref host }) if host == "user:42"), "{again:?}");
+    assert_eq!((db.dump(), &host.document), (state.clone(), &pointer));
+
+    // The document was lost (say, not saved after promotion): the copy is refused, not doubled.
+    let mut twin = document_host(&Probe::default());
+    twin.config = twin.config.with_store(store);
+    let twin_document = twin.document.clone();
+    let refused = nexus_crm::crm::promote_as(&mut twin, "user:42");
+    assert!(matches!(refused, Err(CrmError::HostExists { ref host }) if host == "user:42"), "{refused:?}");
+    assert!(matches!(nexus_crm::crm::promote_as(&mut twin, ""), Err(CrmError::InvalidHostId { .. })));
+    assert_eq!((db.dump(), &twin.document), (state, &twin_document));
+}
+
+/// A failure half-way through (the database refuses the third history entry) writes nothing and
+/// leaves the document as it was; so does a damaged document. Once the cause is gone it works.
+fn promote_is_all_or_nothing(db: TestDatabase) {
+    let probe = Probe::default();
+    let mut host = document_host(&probe);
+    host.config = host.config.with_store(db.store(TENANT));
+    let (state, document) = (db.dump(), host.document.clone());
+
+    let (inject, remove) = if db.is_postgres() {
+        (
+            "CREATE FUNCTION fail_third() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.seq = 3 THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END; $$; \
+             CREATE TRIGGER fail_third BEFORE INSERT ON crm_contact_history \
+             FOR EACH ROW EXECUTE FUNCTION fail_third()",
+            "DROP TRIGGER fail_third ON crm_contact_history",
+        )
+    } else {
+        (
+            "CREATE TRIGGER fail_third BEFORE INSERT ON crm_contact_history WHEN NEW.seq = 3 \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            "DROP TRIGGER fail_third",
+        )
+    };
+    db.raw(inject).expect("trigger created");
+    let failed = nexus_crm::crm::promote(&mut host);
+    assert!(matches!(failed, Err(CrmError::Store(_))), "{failed:?}");
+    assert_eq!(db.dump(), state, "a failed promotion writes nothing");
+    assert_eq!(host.document, document, "a failed promotion keeps the document");
+    db.raw(remove).expect("trigger dropped");
+
+    let mut damaged = document.clone();
+    damaged["history"][2]["seq"] = json!(9);
+    let mut broken = Host { config: host.config.clone(), document: damaged.clone() };
+    assert!(matches!(nexus_crm::crm::promote(&mut broken), Err(CrmError::CorruptDocument { .. })));
+    assert_eq!((db.dump(), &broken.document), (state, &damaged));
+
+    let promotion = nexus_crm::crm::promote(&mut host).expect("promoted once the cause is gone");
+    assert_eq!(promotion.entries, 6);
+}
+
+/// The store keeps microseconds: what a change reports (entry, event) is what history reads back.
+fn store_timestamps_read_back_as_reported(db: TestDatabase) {
+    let events: Arc<Mutex<Vec<CrmEvent>>> = Arc::default();
+    let seen = events.clone();
+    let at = start() + Duration::nanoseconds(123_456_789);
+    let config = CrmConfig::builder()
+        .entity("contact", seed_fields)
+        .subscribe(move |event| lock(&seen).push(event.clone()))
+        .clock(move || at)
+        .build()
+        .expect("valid")
+        .with_store(db.store(TENANT));
+    let mut host = Host { config, document: Value::Null };
+    host.crm().add_contact(john()).expect("added");
+    let history = host.crm().history().expect("history");
+    assert_eq!(history[0].at, start() + Duration::microseconds(123_456));
+    assert_eq!(lock(&events).iter().map(|e| e.entry().clone()).collect::<Vec<_>>(), history);
+}
+
+/// One store serves hosts on several threads at once; each host's history stays its own.
+fn store_is_shared_by_threads(db: TestDatabase) {
+    let probe = Probe::default();
+    let config = probe.seed().with_store(db.store(TENANT));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let mut host = Host { config, document: Value::Null };
+                for i in 0..10 {
+                    host.crm()
+                        .add_contact(json!({"id": format!("c-{i}"), "name": format!("T{t}")}))
+                        .expect("added");
+                }
+                host
+            })
+        })
+        .collect();
+    for thread in threads {
+        let mut host = thread.join().expect("no panic");
+        let history = host.crm().history().expect("history");
+        assert_eq!(history.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        assert_eq!(host.crm().contacts().map(|c| c.len()).ok(), Some(10));
+    }
+    assert_eq!(db.rows("SELECT CAST(COUNT(*) AS TEXT) FROM crm_contacts"), [[Some("40".to_owned())]]);
+}
+
+/// The blocking bridge works from inside async code, on a current-thread runtime (where
+/// `block_on` or `block_in_place` would panic) and on a multi-thread one.
+#[tokio::test(flavor = "current_thread")]
+async fn store_calls_work_inside_a_current_thread_runtime() {
+    inside_a_runtime();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_calls_work_inside_a_multi_thread_runtime() {
+    inside_a_runtime();
+}
+
+fn inside_a_runtime() {
+    let probe = Probe::default();
+    let store = CrmStore::in_memory(TenantId::new(TENANT)).expect("an in-memory store");
+    let mut host = Host { config: probe.seed().with_store(store), document: Value::Null };
+    let ann = host.crm().add_contact(json!({"name": "Ann"})).expect("added");
+    assert_eq!(host.crm().contacts().ok(), Some(vec![ann]));
+    assert!(host.crm().backend().is_store());
+}
+
+/// A store that cannot be opened is a typed error, not a panic.
+#[test]
+fn a_store_that_cannot_be_opened_is_an_error() {
+    let refused = CrmStore::open("mysql://localhost/crm", TenantId::new(TENANT));
+    assert!(matches!(refused, Err(CrmError::Store(_))), "{refused:?}");
 }

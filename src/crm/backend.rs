@@ -13,8 +13,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+use super::config::CrmConfig;
 use super::error::CrmError;
 use super::model::{Action, Contact, ContactId, Fields, HistoryEntry};
+use super::store::{StoreHost, pointer_host};
 use super::validate::kind;
 
 /// Reads a CRM's contacts and history.
@@ -117,20 +119,42 @@ impl Change {
     }
 }
 
-/// The backend a host's [`crm()`](super::HasCrm::crm) uses. Today it is always the host's own
-/// document; after promotion (see the [module docs](super#promotion-to-the-database-store)) it
-/// can be the database store instead, chosen by configuration, without changing this type.
+/// The backend a host's [`crm()`](super::HasCrm::crm) uses: the host's own document, or the
+/// database store for a promoted host (see the
+/// [module docs](super#promotion-to-the-database-store)), chosen by configuration. Code naming
+/// this type works the same with either.
 #[derive(Debug)]
 pub struct HostBackend<D>(HostStorage<D>);
 
 #[derive(Debug)]
 enum HostStorage<D> {
     Document(Document<D>),
+    Store(StoreHost<D>),
 }
 
-impl<D> HostBackend<D> {
-    pub(crate) fn document(document: D) -> Self {
+impl<D: Borrow<Json>> HostBackend<D> {
+    /// The store when `config` has one and the document is a promotion pointer or empty; the
+    /// document otherwise (a host with contacts in its document stays there until promoted).
+    pub(crate) fn for_host(config: &CrmConfig, document: D) -> Self {
+        if let Some(store) = config.store() {
+            let doc = document.borrow();
+            let host = pointer_host(doc).map(str::to_owned);
+            let empty = matches!(doc, Json::Null) || doc.as_object().is_some_and(|root| root.is_empty());
+            if host.is_some() || empty {
+                return Self(HostStorage::Store(StoreHost::new(
+                    store.clone(),
+                    config.clone(),
+                    host,
+                    document,
+                )));
+            }
+        }
         Self(HostStorage::Document(Document(document)))
+    }
+
+    /// Whether this is the database store (the host is promoted, or starts in the store).
+    pub fn is_store(&self) -> bool {
+        matches!(self.0, HostStorage::Store(_))
     }
 }
 
@@ -138,18 +162,21 @@ impl<D: Borrow<Json>> ContactBackend for HostBackend<D> {
     fn contacts(&self) -> Result<Vec<Contact>, CrmError> {
         match &self.0 {
             HostStorage::Document(document) => document.contacts(),
+            HostStorage::Store(store) => store.contacts(),
         }
     }
 
     fn contact(&self, id: &str) -> Result<Option<Contact>, CrmError> {
         match &self.0 {
             HostStorage::Document(document) => document.contact(id),
+            HostStorage::Store(store) => store.contact(id),
         }
     }
 
     fn history(&self) -> Result<Vec<HistoryEntry>, CrmError> {
         match &self.0 {
             HostStorage::Document(document) => document.history(),
+            HostStorage::Store(store) => store.history(),
         }
     }
 }
@@ -158,6 +185,7 @@ impl<D: BorrowMut<Json>> ContactBackendMut for HostBackend<D> {
     fn commit(&mut self, change: &Change) -> Result<HistoryEntry, CrmError> {
         match &mut self.0 {
             HostStorage::Document(document) => document.commit(change),
+            HostStorage::Store(store) => store.commit(change),
         }
     }
 }
@@ -274,6 +302,9 @@ impl<'a> Layout<'a> {
             Json::Object(root) => root,
             other => return Err(corrupt(format!("expected an object, found {}", kind(other)))),
         };
+        if let Some(host) = pointer_host(document) {
+            return Err(CrmError::Moved { host: host.to_owned() });
+        }
         if let Some(key) = root.keys().find(|key| !matches!(key.as_str(), "version" | "contacts" | "history"))
         {
             return Err(corrupt(format!("unexpected key `{key}`")));

@@ -21,6 +21,7 @@ use crate::report::Report;
 use super::clock::{Clock, SystemClock};
 use super::error::{ConfigError, ConfigProblem};
 use super::model::{Action, Contact, CrmEvent};
+use super::store::CrmStore;
 
 /// The name of the one entity Level 1 manages (the seed's `entities.contact`).
 pub const CONTACT: &str = "contact";
@@ -30,7 +31,11 @@ pub const ID_KEY: &str = "id";
 
 /// A validated, compiled CRM configuration. Cheap to clone.
 #[derive(Clone)]
-pub struct CrmConfig(Arc<Inner>);
+pub struct CrmConfig {
+    inner: Arc<Inner>,
+    /// Where promoted (and new) hosts keep their CRM; `None`: every host uses its document.
+    store: Option<CrmStore>,
+}
 
 struct Inner {
     contact: EntityConfig,
@@ -46,20 +51,32 @@ impl CrmConfig {
 
     /// The contact fields, typed: untyped names are `string` fields.
     pub fn schema(&self) -> &DataSchema {
-        &self.0.contact.schema
+        &self.inner.contact.schema
     }
 
     /// The current time by the configured clock.
     pub fn now(&self) -> DateTime<Utc> {
-        self.0.clock.now()
+        self.inner.clock.now()
+    }
+
+    /// The database store, if one is configured.
+    pub fn store(&self) -> Option<&CrmStore> {
+        self.store.as_ref()
+    }
+
+    /// This configuration with `store`: hosts promoted into it, and new hosts, keep their CRM
+    /// there (see [promotion](super#promotion-to-the-database-store)).
+    #[must_use]
+    pub fn with_store(&self, store: CrmStore) -> Self {
+        Self { inner: self.inner.clone(), store: Some(store) }
     }
 
     pub(crate) fn contact(&self) -> &EntityConfig {
-        &self.0.contact
+        &self.inner.contact
     }
 
     pub(crate) fn publish(&self, event: &CrmEvent) {
-        for subscriber in &self.0.subscribers {
+        for subscriber in &self.inner.subscribers {
             subscriber(event);
         }
     }
@@ -67,11 +84,12 @@ impl CrmConfig {
 
 impl fmt::Debug for CrmConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let contact = &self.0.contact;
+        let contact = &self.inner.contact;
         f.debug_struct("CrmConfig")
             .field("fields", &contact.schema.fields().iter().map(|f| &f.name).collect::<Vec<_>>())
             .field("guarded", &contact.guards.keys().collect::<Vec<_>>())
-            .field("subscribers", &self.0.subscribers.len())
+            .field("subscribers", &self.inner.subscribers.len())
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +101,7 @@ pub struct CrmConfigBuilder {
     entities: Vec<(String, EntityBuilder)>,
     subscribers: Vec<Subscriber>,
     clock: Option<Arc<dyn Clock>>,
+    store: Option<CrmStore>,
 }
 
 impl CrmConfigBuilder {
@@ -101,6 +120,14 @@ impl CrmConfigBuilder {
     /// Reads the time from `clock` instead of the system clock (for deterministic tests).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Keeps hosts' CRMs in the database `store` instead of their documents: hosts promoted with
+    /// [`promote`](super::promote) and hosts that start empty (see
+    /// [promotion](super#promotion-to-the-database-store)).
+    pub fn store(mut self, store: CrmStore) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -125,7 +152,8 @@ impl CrmConfigBuilder {
             return Err(ConfigError { problems });
         }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        Ok(CrmConfig(Arc::new(Inner { contact, subscribers: self.subscribers, clock })))
+        let inner = Arc::new(Inner { contact, subscribers: self.subscribers, clock });
+        Ok(CrmConfig { inner, store: self.store })
     }
 }
 

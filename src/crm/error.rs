@@ -124,6 +124,93 @@ pub enum CrmError {
         /// The version this build reads and writes.
         supported: u64,
     },
+
+    /// The contact changed between reading it and storing the change, e.g. two processes editing
+    /// the same promoted contact at once. Only the database store, which several handles share,
+    /// can report it; nothing was written.
+    #[error("contact `{id}` was changed concurrently")]
+    #[diagnostic(code(crm::contact::conflict), help("read the contact again and retry"))]
+    Conflict {
+        /// The contact.
+        id: String,
+    },
+
+    /// The host's CRM is in the database store (its document is a promotion pointer), but the
+    /// configuration has no store, e.g. `{"version": 1, "store": "…"}` read without `.store(…)`.
+    #[error("this CRM has moved to the database store (host `{host}`), and no store is configured")]
+    #[diagnostic(
+        code(crm::store::not_configured),
+        help(
+            "add the store to the configuration: `CrmConfig::builder().store(CrmStore::open(url, tenant)?)`"
+        )
+    )]
+    Moved {
+        /// The host's id in the store.
+        host: String,
+    },
+
+    /// [`promote`](super::promote) was called with a configuration that has no store.
+    #[error("no database store is configured to promote into")]
+    #[diagnostic(
+        code(crm::store::missing),
+        help(
+            "add the store to the configuration: `CrmConfig::builder().store(CrmStore::open(url, tenant)?)`"
+        )
+    )]
+    StoreNotConfigured,
+
+    /// The document points at a host the store does not have, e.g. the store was opened on another
+    /// database or tenant than the one the host was promoted into.
+    #[error("the store has no CRM for host `{host}`")]
+    #[diagnostic(code(crm::store::unknown_host), help("check the store's URL and tenant"))]
+    UnknownHost {
+        /// The host's id, from its document.
+        host: String,
+    },
+
+    /// [`promote`](super::promote) was called on a host that is promoted already (its document is
+    /// a pointer into the store). Nothing changed.
+    #[error("this CRM is already in the database store (host `{host}`)")]
+    #[diagnostic(code(crm::store::already_promoted))]
+    AlreadyPromoted {
+        /// The host's id in the store.
+        host: String,
+    },
+
+    /// [`promote_as`](super::promote_as) named a host id the store already has, e.g. promoting two
+    /// users as `"user:42"`. Nothing changed.
+    #[error("the store already has a CRM for host `{host}`")]
+    #[diagnostic(code(crm::store::host_exists), help("each host needs its own id in the store"))]
+    HostExists {
+        /// The host id.
+        host: String,
+    },
+
+    /// The host id given to [`promote_as`](super::promote_as) is unusable, e.g. `""`.
+    #[error("invalid host id {id:?}: {reason}")]
+    #[diagnostic(
+        code(crm::store::invalid_host),
+        help("a host id is a non-empty string of at most 128 bytes")
+    )]
+    InvalidHostId {
+        /// The id given.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The database store failed, e.g. the server is unreachable. Nothing was written.
+    #[error("the CRM store failed: {0}")]
+    #[diagnostic(code(crm::store::failed))]
+    Store(#[source] crate::store::StoreError),
+
+    /// The store's worker thread could not start or has stopped.
+    #[error("the CRM store is unavailable: {reason}")]
+    #[diagnostic(code(crm::store::unavailable))]
+    StoreUnavailable {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One problem with one field of contact data.

@@ -78,33 +78,70 @@
 //! # Promotion to the database store
 //!
 //! Seed US-010 and BR-006: a host outgrows its document and moves to the Level 2 database store
-//! without changing the code that uses its CRM. The seams for that are in place:
+//! without changing the code that uses its CRM.
+//!
+//! ```
+//! # use nexus_crm::crm::{CrmConfig, CrmError, CrmStore, HasCrm, TenantId, promote};
+//! # use serde_json::{Value, json};
+//! # struct User { crm: Value, config: CrmConfig }
+//! # impl HasCrm for User {
+//! #     fn crm_config(&self) -> &CrmConfig { &self.config }
+//! #     fn crm_document(&self) -> &Value { &self.crm }
+//! #     fn crm_document_mut(&mut self) -> &mut Value { &mut self.crm }
+//! # }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = CrmConfig::builder().entity("contact", |e| e.fields(["name", "email"])).build()?;
+//! let mut user = User { crm: Value::Null, config: config.clone() };
+//! user.crm().add_contact(json!({"id": "c-1", "name": "Ann"}))?;
+//!
+//! // One configuration line chooses the store (`CrmStore::open("postgres://…", tenant)` in
+//! // production); `promote` moves the document's contacts and history into it.
+//! user.config = config.with_store(CrmStore::in_memory(TenantId::new("acme"))?);
+//! let promotion = promote(&mut user)?;
+//! assert_eq!((promotion.contacts, promotion.entries), (1, 1));
+//! assert_eq!(user.crm, json!({"version": 1, "store": promotion.host}));
+//!
+//! // The same calls, now on the database.
+//! user.crm().update_contact("c-1", json!({"email": "ann@example.com"}))?;
+//! assert_eq!(user.crm().history()?.len(), 2);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! - **All behaviour is in the handle, none in storage.** [`Crm<B>`](Crm) is generic over a
 //!   [`ContactBackend`]/[`ContactBackendMut`]; backends only read and atomically
 //!   [`commit`](ContactBackendMut::commit) a [`Change`] (contact plus history entry). Validation,
 //!   guards, hooks, events and the shape of history are therefore the same whatever the backend.
-//! - **The host's handle type does not name the document.** [`HasCrm::crm`] returns
-//!   [`HostCrm`], a `Crm<HostBackend<…>>`; [`HostBackend`] is opaque and today always holds the
-//!   document. The store will be a second, private variant of it: a configuration line (say
-//!   `CrmConfig::builder().store(…)`) selects it, and `crm()` routes to the store for hosts that
-//!   have been promoted. Code written against Level 1, including code that names `HostCrm`,
-//!   compiles and behaves the same.
-//! - **Which subject in the store?** The migration helper (say `promote(&mut host, &store)`) reads
-//!   [`Crm::export`], writes contacts and history into the store's tables under a fresh subject
-//!   id inside one transaction, ids, sequence numbers, timestamps and actors unchanged (ids are
-//!   UUIDv7, unique across hosts, so nothing is renumbered), and only then replaces the host's
-//!   document with a pointer to that subject. The document keeps identifying the host's one CRM
-//!   (BR-007) and the host's `HasCrm` impl stays as it is. A build that predates the store
-//!   reports the pointer as [`CrmError::CorruptDocument`] rather than showing an empty CRM.
-//! - **Async.** sqlx is async and this API is synchronous. The store implements the same two
-//!   traits by blocking on a runtime it owns (never called from inside an async task); async
-//!   applications get an async mirror of the handle. Its steps (validate, check guards, run
-//!   hooks, commit, publish) are the ones in `handle.rs`, where everything before the commit
-//!   is pure, so the mirror reuses them rather than re-implementing them.
-//! - **One test suite.** `tests/level1.rs` runs every Level 1 test through a small `Fixture`
-//!   trait (a fresh CRM for a config, and its persisted state as text); the store adds a fixture
-//!   and the whole suite runs against it.
+//! - **Chosen by configuration.** [`CrmConfigBuilder::store`] (or [`CrmConfig::with_store`]) adds
+//!   a [`CrmStore`]. [`HasCrm::crm`] still returns a [`HostCrm`], whose [`HostBackend`] is the store
+//!   when the host's document is a promotion pointer, `{"version": 1, "store": "<host id>"}`, or
+//!   empty (a new host starts in the store: its first change creates its CRM there and writes the
+//!   pointer), and the document otherwise (a host keeps its document until promoted, so hosts
+//!   can be promoted one at a time). A pointer read without a store is [`CrmError::Moved`], never
+//!   an empty CRM. The document keeps identifying the host's one CRM (BR-007).
+//! - **The migration helper.** [`promote`] (fresh UUIDv7 host id) or [`promote_as`] (the
+//!   application's own id, e.g. `"user:42"`) reads and checks the whole document, writes every
+//!   contact and history entry in one transaction — ids, order, sequence numbers, actors, before
+//!   and after unchanged; timestamps to the microsecond, the store's precision — and only then
+//!   replaces the document by the pointer. A second run is refused ([`CrmError::AlreadyPromoted`],
+//!   or [`CrmError::HostExists`] for a host id the store has) and changes nothing.
+//! - **Where it lives.** Contacts are rows of `crm_contacts` (Level 2 sees them; the columns it
+//!   queries mirror the fields of the same names), keyed by tenant, host and contact id, so two
+//!   hosts may both have a contact `crm-7`. History goes to its own append-only table,
+//!   `crm_contact_history`, with the same triggers as `crm_history`: `crm_history` entries belong
+//!   to a workflow instance (a required foreign key, per-instance numbering) and Level 1 has none;
+//!   relaxing that table would weaken Level 2's audit trail. See `store::level1` and
+//!   `migrations/*/0003_level1.sql`.
+//! - **Sync over async.** sqlx is async and this API is synchronous. A [`CrmStore`] owns a thread
+//!   with its own runtime and connections; calls go to it over a channel and wait for the reply,
+//!   so they never panic inside a tokio runtime (no nested `block_on`) and cannot deadlock even on
+//!   a current-thread one. Details and the alternatives are in the `store` submodule's docs.
+//! - **Concurrency.** Unlike a document, the store is shared: an edit or delete computed from a
+//!   contact that another handle changed meanwhile is refused ([`CrmError::Conflict`]), never
+//!   applied over the other change.
+//! - **One test suite.** `tests/level1.rs` runs every Level 1 test through a `Fixture` (a fresh
+//!   CRM for a config, and its persisted state as text) on the document, on the store on SQLite
+//!   and, when `CRM_TEST_POSTGRES_URL` is set, on the store on PostgreSQL.
 
 mod backend;
 mod clock;
@@ -112,6 +149,8 @@ mod config;
 mod error;
 mod handle;
 mod model;
+mod promote;
+mod store;
 mod validate;
 
 use serde_json::Value as Json;
@@ -124,6 +163,10 @@ pub use config::{CONTACT, CrmConfig, CrmConfigBuilder, EntityBuilder, HookContex
 pub use error::{ConfigError, ConfigProblem, CrmError, FieldError};
 pub use handle::{Crm, SYSTEM_ACTOR};
 pub use model::{Action, Contact, ContactId, CrmEvent, Fields, HistoryEntry, MAX_ID_LEN};
+pub use promote::{Promotion, promote, promote_as};
+pub use store::CrmStore;
+
+pub use crate::store::TenantId;
 
 pub use crate::engine::eval::Actor;
 
@@ -148,11 +191,14 @@ pub trait HasCrm {
     fn crm(&mut self) -> HostCrm<'_> {
         // The config is an `Arc` inside: cloning it ends the shared borrow before the mutable one.
         let config = self.crm_config().clone();
-        Crm::new(config, HostBackend::document(self.crm_document_mut()))
+        let backend = HostBackend::for_host(&config, self.crm_document_mut());
+        Crm::new(config, backend)
     }
 
     /// This host's CRM for reading (`contacts`, `history`, `can`) through a shared reference.
     fn crm_view(&self) -> HostCrmView<'_> {
-        Crm::new(self.crm_config().clone(), HostBackend::document(self.crm_document()))
+        let config = self.crm_config().clone();
+        let backend = HostBackend::for_host(&config, self.crm_document());
+        Crm::new(config, backend)
     }
 }

@@ -18,6 +18,7 @@
 
 mod backend;
 mod error;
+pub mod level1;
 mod postgres;
 mod rows;
 mod sql;
