@@ -113,3 +113,42 @@ fn crm_worker_reports_a_database_it_cannot_open() {
     assert_eq!(code, Some(2), "{stdout}");
     assert!(stderr.starts_with("error: cannot open `mysql://localhost/crm`"), "{stderr}");
 }
+
+/// `crm worker` without `--once` keeps polling until Ctrl-C, then finishes its pass and exits 0
+/// with the totals.
+#[cfg(unix)]
+#[tokio::test]
+async fn crm_worker_stops_cleanly_on_ctrl_c() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite:{}", dir.path().join("crm.db").display());
+    let store = AnyStore::open(&url).await.expect("a store");
+    old_ticket(store.clone(), 3).await;
+    store.close().await;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["worker", "--database", &url, "--poll-ms", "50"])
+        .env_remove("CRM_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("crm worker starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    // The first pass prints its actions, then its summary: the worker is up and polling.
+    let first_pass = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("timers: "))
+        .expect("the first pass's summary");
+    assert!(first_pass.starts_with("timers: 3 fired"), "{first_pass}");
+
+    let signalled = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    assert!(signalled.is_ok_and(|s| s.success()), "kill -INT failed");
+    let status = child.wait().expect("crm worker exits");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    // The totals of the whole run, printed on the way out.
+    assert_eq!(rest.last().map(String::as_str).unwrap_or(""), first_pass, "{rest:?}");
+}

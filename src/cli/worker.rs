@@ -43,12 +43,7 @@ pub fn run(args: &WorkerArgs) -> Output {
             // Ctrl-C ends the loop between passes. Each timer and outbox item is its own leased
             // transaction, so even a harder stop leaves nothing half-done: what the process held is
             // claimed again when its lease ends.
-            let shutdown = async {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    // No signal handler could be installed: run until the process is killed.
-                    std::future::pending::<()>().await;
-                }
-            };
+            let shutdown = interrupted();
             worker.run(&engine, shutdown, |pass| println!("{pass}")).await
         };
         store.close().await;
@@ -66,6 +61,38 @@ pub fn run(args: &WorkerArgs) -> Output {
             Err(error) => Output::failure(format!("worker stopped: {error}")),
         }
     })
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed before the
+/// first pass, so a signal that arrives early still stops the worker cleanly rather than killing
+/// it; when none can be installed the future never completes and the default action applies.
+fn interrupted() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                (Ok(mut only), Err(_)) | (Err(_), Ok(mut only)) => {
+                    only.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Delivers actions to stdout, one JSON line each.
