@@ -120,7 +120,11 @@ fn lead_transitions_from_new_to_qualified_based_on_score() -> Result {
     assert_eq!(scored.history[0].before, json!({"data": {"lead_score": 30}}));
     assert_eq!(scored.history[0].after, json!({"data": {"lead_score": 72}}));
     assert_eq!(scored.outbox_names(OutboxKind::Action), ["send_qualification_email", "notify_sales_manager"]);
-    assert_eq!(events_of(&scored), ["data_updated", "transition_completed", "stage_entered"]);
+    // The seed's "lead qualified" domain event, named after the entity and the stage entered.
+    assert_eq!(
+        events_of(&scored),
+        ["data_updated", "transition_completed", "stage_entered", "lead_qualified"]
+    );
 
     // `convert_to_opportunity` waits for the budget, then fires automatically too.
     let confirmed = m.update_data(&scored.state, &patch(json!({"budget_confirmed": true})), &rep, at(6))?;

@@ -165,6 +165,11 @@ impl TimerKind {
 }
 
 /// The names of history entries and domain events.
+///
+/// Besides these fixed names, entering a main stage emits the domain event
+/// `<entity>_<stage>` (`lead_qualified`, `opportunity_closed_won`, `campaign_active`), and entering
+/// a terminal stage also `<entity>_closed` (`opportunity_closed`); their payload is
+/// `{"entity", "stage"}`.
 pub mod events {
     /// An instance was created (history and event).
     pub const INSTANCE_CREATED: &str = "instance_created";
