@@ -232,10 +232,12 @@ impl Cx<'_> {
 
     fn always_false(&self, out: &mut Vec<Diagnostic>) {
         let schema = &self.definition.data;
-        let mut report = |condition: Option<&crate::ir::Condition>, pointer: String| {
+        // The pointer is only needed for a finding: build it then, not for every condition.
+        let mut report = |condition: Option<&crate::ir::Condition>, pointer: &dyn Fn() -> String| {
             if let Some(condition) = condition
                 && can_hold(Some(&condition.expr), schema) == Tri::No
             {
+                let pointer = pointer();
                 out.push(
                     Diagnostic::new(
                         Code::AlwaysFalse,
@@ -248,25 +250,24 @@ impl Cx<'_> {
             }
         };
         for t in &self.definition.transitions {
-            report(t.condition.as_ref(), ptr!["transitions", &t.name, "condition"]);
+            report(t.condition.as_ref(), &|| ptr!["transitions", &t.name, "condition"]);
             for (i, guard) in t.guards.iter().enumerate() {
                 if let crate::ir::Guard::Expression { condition, .. } = guard {
-                    report(Some(condition), ptr!["transitions", &t.name, "guards", i, "expression"]);
+                    report(Some(condition), &|| ptr!["transitions", &t.name, "guards", i, "expression"]);
                 }
             }
         }
         for g in &self.definition.gateways {
-            report(g.condition.as_ref(), ptr!["gateways", &g.name, "condition"]);
+            report(g.condition.as_ref(), &|| ptr!["gateways", &g.name, "condition"]);
             for b in &g.branches {
-                report(b.condition.as_ref(), ptr!["gateways", &g.name, "branches", &b.name, "condition"]);
+                report(b.condition.as_ref(), &|| ptr!["gateways", &g.name, "branches", &b.name, "condition"]);
             }
         }
         for e in &self.definition.entities {
             for (i, x) in e.escalations.iter().enumerate() {
-                report(
-                    x.condition.as_ref(),
-                    ptr!["entities", &e.name, "automation", "escalation", i, "condition"],
-                );
+                report(x.condition.as_ref(), &|| {
+                    ptr!["entities", &e.name, "automation", "escalation", i, "condition"]
+                });
             }
         }
     }

@@ -363,10 +363,13 @@ impl<'a> Cx<'a, '_> {
                 .map(|(i, _)| StageId(i as u32))
                 .collect();
             let initial = match &entity.initial {
-                Some(initial) => {
-                    let pointer = ptr!["entities", entity_name, "initial"];
-                    self.stage_in_entity(initial, entity_id, names, &pointer, "initial stage")
-                }
+                Some(initial) => self.stage_in_entity(
+                    initial,
+                    entity_id,
+                    names,
+                    || ptr!["entities", entity_name, "initial"],
+                    "initial stage",
+                ),
                 None => own_stages.first().copied(),
             };
             declared_terminal.push(entity.terminal.as_ref().map(|terminal| {
@@ -374,8 +377,8 @@ impl<'a> Cx<'a, '_> {
                     .iter()
                     .enumerate()
                     .filter_map(|(i, stage)| {
-                        let pointer = ptr!["entities", entity_name, "terminal", i];
-                        self.stage_in_entity(stage, entity_id, names, &pointer, "terminal stage")
+                        let pointer = || ptr!["entities", entity_name, "terminal", i];
+                        self.stage_in_entity(stage, entity_id, names, pointer, "terminal stage")
                     })
                     .collect()
             }));
@@ -391,7 +394,7 @@ impl<'a> Cx<'a, '_> {
                     let at = ptr!["entities", entity_name, "automation", "escalation", i];
                     let after = self.duration(&rule.after, &format!("{at}/after"));
                     let condition = rule.condition.as_ref().and_then(|source| {
-                        self.condition(source, &format!("{at}/condition"), data, &env_stages)
+                        self.condition(source, || format!("{at}/condition"), data, &env_stages)
                     });
                     let action = self.action_ref(&rule.action, &format!("{at}/action"), names);
                     if let (Some(after), Some(action)) = (after, action) {
@@ -978,17 +981,19 @@ impl<'a> Cx<'a, '_> {
     }
 
     /// Resolves `name` as a stage of `entity`, reporting an unknown or foreign stage.
+    /// The stage `name` of `entity`; `pointer` (to the reference) is only built for a finding.
     fn stage_in_entity(
         &mut self,
         name: &str,
         entity: EntityId,
         names: &Names<'_>,
-        pointer: &str,
+        pointer: impl FnOnce() -> String,
         role: &str,
     ) -> Option<StageId> {
         if let Some(id) = names.stages.in_entity(name, entity) {
             return Some(id);
         }
+        let pointer = &pointer();
         let entity_name = names.entities.get_index(entity.index()).map(|(n, _)| n.as_str()).unwrap_or("?");
         let owners = names.stages.entities_of(name);
         if let Some(owner) = owners.first() {
@@ -1068,7 +1073,7 @@ impl<'a> Cx<'a, '_> {
                 let anchor_entity = names.stages.entities_of(anchor).first().copied();
                 if let Some(entity) = anchor_entity {
                     for (name, pointer) in &endpoints.stages {
-                        self.stage_in_entity(name, entity, names, pointer, "stage");
+                        self.stage_in_entity(name, entity, names, || pointer.clone(), "stage");
                     }
                 }
                 None
@@ -1098,7 +1103,7 @@ impl<'a> Cx<'a, '_> {
         from: &StageRefs,
         entity: EntityId,
         names: &Names<'_>,
-        pointer: &str,
+        pointer: &dyn Fn() -> String,
     ) -> (Vec<StageId>, bool) {
         match from {
             StageRefs::One(star) if star == "*" => (Vec::new(), true),
@@ -1107,24 +1112,26 @@ impl<'a> Cx<'a, '_> {
             }
             StageRefs::Many(list) if list.is_empty() => {
                 self.push(
-                    Diagnostic::new(Code::InvalidValue, self.locate.value(pointer), "`from` lists no stage")
-                        .with_label("empty list")
-                        .with_help(
-                            "name the stage(s) this leaves from, or `\"*\"` for every non-terminal stage",
-                        ),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        self.locate.value(&pointer()),
+                        "`from` lists no stage",
+                    )
+                    .with_label("empty list")
+                    .with_help("name the stage(s) this leaves from, or `\"*\"` for every non-terminal stage"),
                 );
                 (Vec::new(), false)
             }
             StageRefs::Many(list) => {
                 let mut ids = Vec::new();
                 for (i, name) in list.iter().enumerate() {
-                    let at = format!("{pointer}/{i}");
-                    if let Some(id) = self.stage_in_entity(name, entity, names, &at, "stage") {
+                    let at = || format!("{}/{i}", pointer());
+                    if let Some(id) = self.stage_in_entity(name, entity, names, at, "stage") {
                         if ids.contains(&id) {
                             self.push(
                                 Diagnostic::new(
                                     Code::DuplicateName,
-                                    self.locate.value(&at),
+                                    self.locate.value(&at()),
                                     format!("stage `{name}` is listed twice"),
                                 )
                                 .with_label("listed again here"),
@@ -1139,19 +1146,21 @@ impl<'a> Cx<'a, '_> {
         }
     }
 
+    /// Compiles a condition; `pointer` (to the string) is only built when there is a finding.
     fn condition(
         &mut self,
         source: &str,
-        pointer: &str,
+        pointer: impl FnOnce() -> String,
         data: &DataSchema,
         stages: &[String],
     ) -> Option<ir::Condition> {
         let env = ExprEnv { schema: data, stages };
         let compiled = expr_check::compile_condition(source, &env);
+        let pointer = if compiled.diagnostics.is_empty() { String::new() } else { pointer() };
         for mut diagnostic in compiled.diagnostics {
-            diagnostic.primary.span = self.locate.in_string(pointer, diagnostic.primary.span);
+            diagnostic.primary.span = self.locate.in_string(&pointer, diagnostic.primary.span);
             for label in &mut diagnostic.secondary {
-                label.span = self.locate.in_string(pointer, label.span);
+                label.span = self.locate.in_string(&pointer, label.span);
             }
             self.push(diagnostic);
         }
@@ -1170,7 +1179,7 @@ impl<'a> Cx<'a, '_> {
             let pointer = format!("{at}/guards/{i}");
             let guard = match guard {
                 model::GuardSpec::Expression { expression, message } => self
-                    .condition(expression, &format!("{pointer}/expression"), data, stages)
+                    .condition(expression, || format!("{pointer}/expression"), data, stages)
                     .map(|condition| ir::Guard::Expression { condition, message: message.clone() }),
                 model::GuardSpec::RoleCheck { role, message } => {
                     self.non_empty(role, &format!("{pointer}/role"), "role");
@@ -1207,7 +1216,11 @@ impl<'a> Cx<'a, '_> {
         actions
             .iter()
             .enumerate()
-            .filter_map(|(i, name)| self.action_ref(name, &format!("{at}/actions/{i}"), names))
+            // A declared action, the common case, needs no pointer.
+            .filter_map(|(i, name)| match names.actions.get(name.as_str()) {
+                Some(&id) => Some(id),
+                None => self.action_ref(name, &format!("{at}/actions/{i}"), names),
+            })
             .collect()
     }
 
@@ -1228,13 +1241,13 @@ impl<'a> Cx<'a, '_> {
                 self.dropped_edges = true;
                 continue;
             };
-            let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
-            let to = self.stage_in_entity(&spec.to, entity, names, &format!("{at}/to"), "stage");
+            let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &|| format!("{at}/from"));
+            let to = self.stage_in_entity(&spec.to, entity, names, || format!("{at}/to"), "stage");
             let stages = self.entity_stage_names(entity);
             let condition = spec
                 .condition
                 .as_ref()
-                .and_then(|c| self.condition(c, &format!("{at}/condition"), data, &stages));
+                .and_then(|c| self.condition(c, || format!("{at}/condition"), data, &stages));
             let guards = self.guards(&spec.guards, &at, data, &stages);
             let actions = self.action_list(&spec.actions, &at, names);
             let approval = spec.approval.as_ref().and_then(|a| self.approval(a, &format!("{at}/approval")));
@@ -1393,7 +1406,7 @@ impl<'a> Cx<'a, '_> {
                 self.dropped_edges = true;
                 continue;
             };
-            let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &format!("{at}/from"));
+            let (from, wildcard) = self.resolve_from(&spec.from, entity, names, &|| format!("{at}/from"));
             if wildcard {
                 self.push(
                     Diagnostic::new(
@@ -1404,12 +1417,12 @@ impl<'a> Cx<'a, '_> {
                     .with_label("name the stage(s) the fork leaves from"),
                 );
             }
-            let join = self.stage_in_entity(&spec.join, entity, names, &format!("{at}/join"), "join stage");
+            let join = self.stage_in_entity(&spec.join, entity, names, || format!("{at}/join"), "join stage");
             let stages = self.entity_stage_names(entity);
             let condition = spec
                 .condition
                 .as_ref()
-                .and_then(|c| self.condition(c, &format!("{at}/condition"), data, &stages));
+                .and_then(|c| self.condition(c, || format!("{at}/condition"), data, &stages));
             let guards = self.guards(&spec.guards, &at, data, &stages);
             let actions = self.action_list(&spec.actions, &at, names);
             let mut branches = Vec::new();
@@ -1429,14 +1442,14 @@ impl<'a> Cx<'a, '_> {
                 }
                 let condition = match (spec.kind, &branch.condition) {
                     (model::GatewayKind::Inclusive, Some(c)) => {
-                        self.condition(c, &format!("{bt}/condition"), data, &stages)
+                        self.condition(c, || format!("{bt}/condition"), data, &stages)
                     }
                     _ => None,
                 };
                 let action =
                     branch.action.as_ref().and_then(|a| self.action_ref(a, &format!("{bt}/action"), names));
                 let stage = branch.stage.as_ref().and_then(|s| {
-                    self.stage_in_entity(s, entity, names, &format!("{bt}/stage"), "branch stage")
+                    self.stage_in_entity(s, entity, names, || format!("{bt}/stage"), "branch stage")
                 });
                 branches.push(ir::Branch {
                     name: branch_name.clone(),

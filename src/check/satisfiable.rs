@@ -49,13 +49,19 @@ pub fn can_both_hold<'e>(
 
 fn analyse(conditions: &[Option<&Expr>], schema: &DataSchema) -> Tri {
     let mut analysis = Analysis { schema, opaque: false };
-    let mut dnf = vec![Term::default()];
+    // `None` stands for "true" until the first condition: conjoining with it would copy every term.
+    let mut dnf: Option<Dnf<'_>> = None;
     for condition in conditions.iter().flatten() {
-        let Some(terms) = analysis.dnf(condition, false, 0).and_then(|terms| and(&dnf, &terms)) else {
+        let terms = analysis.dnf(condition, false, 0).and_then(|terms| match &dnf {
+            None => Some(terms),
+            Some(dnf) => and(dnf, &terms),
+        });
+        let Some(terms) = terms else {
             return Tri::Unknown;
         };
-        dnf = terms;
+        dnf = Some(terms);
     }
+    let dnf = dnf.unwrap_or_else(|| vec![Term::default()]);
     let mut answer = Tri::No;
     for term in &dnf {
         match analysis.term(term) {
@@ -197,12 +203,18 @@ impl Analysis<'_> {
             Expr::And(items) | Expr::Or(items) => {
                 // De Morgan: under a negation AND becomes OR and the other way round.
                 let conjunction = matches!(expr, Expr::And(_)) != negated;
-                let mut result = if conjunction { vec![Term::default()] } else { Vec::new() };
+                // The first operand's terms are the start: conjoining them with "true" or adding
+                // them to "false" would only copy them.
+                let mut result: Option<Dnf<'e>> = None;
                 for item in items {
                     let terms = self.dnf(item, negated, depth)?;
-                    result = if conjunction { and(&result, &terms)? } else { or(result, terms)? };
+                    result = Some(match result {
+                        None => terms,
+                        Some(result) if conjunction => and(&result, &terms)?,
+                        Some(result) => or(result, terms)?,
+                    });
                 }
-                Some(result)
+                Some(result.unwrap_or_else(|| if conjunction { vec![Term::default()] } else { Vec::new() }))
             }
             Expr::Compare { op, mode, lhs, rhs } => {
                 let (subject, op, literal) = match (self.subject(lhs), self.subject(rhs), &**lhs, &**rhs) {

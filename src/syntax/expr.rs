@@ -397,34 +397,18 @@ const EXPECTED_ORDER: [&str; 7] =
 fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::expr
-        | Rule::neg
-        | Rule::not_op
+        | Rule::prefix
         | Rule::number
         | Rule::string
         | Rule::true_lit
         | Rule::false_lit
         | Rule::null_lit
         | Rule::list
-        | Rule::call
-        | Rule::path
+        | Rule::reference
         | Rule::group
         | Rule::ident => "an operand",
         Rule::field => "a field name",
-        Rule::or_op
-        | Rule::and_op
-        | Rule::eq
-        | Rule::ne
-        | Rule::le
-        | Rule::ge
-        | Rule::lt
-        | Rule::gt
-        | Rule::in_op
-        | Rule::not_in
-        | Rule::add
-        | Rule::sub
-        | Rule::mul
-        | Rule::div
-        | Rule::rem => "an operator",
+        Rule::infix => "an operator",
         Rule::comma => "`,`",
         Rule::close_paren => "`)`",
         Rule::close_bracket => "`]`",
@@ -438,19 +422,52 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
     Span::new(span.start(), span.end())
 }
 
-/// How tightly an infix operator binds (higher binds tighter). Prefix `NOT` covers a comparison
-/// ([`NOT_OPERAND`]); prefix `-` covers a single operand ([`NEG_OPERAND`]).
-fn precedence(rule: Rule) -> Option<u8> {
-    Some(match rule {
-        Rule::or_op => 1,
-        Rule::and_op => 2,
-        Rule::eq | Rule::ne | Rule::lt | Rule::le | Rule::gt | Rule::ge | Rule::in_op | Rule::not_in => {
-            COMPARISON
+/// A binary operator, told apart by its text (the grammar has one rule for all of them).
+#[derive(Clone, Copy)]
+enum Infix {
+    Or,
+    And,
+    Compare(CompareOp),
+    Arith(ArithOp),
+}
+
+impl Infix {
+    /// Classifies an `infix` pair; `None` for any other pair.
+    fn of(pair: &Pair<'_, Rule>) -> Option<Infix> {
+        if pair.as_rule() != Rule::infix {
+            return None;
         }
-        Rule::add | Rule::sub => 5,
-        Rule::mul | Rule::div | Rule::rem => 6,
-        _ => return None,
-    })
+        Some(match pair.as_str().as_bytes() {
+            b"||" | b"OR" | b"or" => Infix::Or,
+            b"&&" | b"AND" | b"and" => Infix::And,
+            b"==" => Infix::Compare(CompareOp::Eq),
+            b"!=" => Infix::Compare(CompareOp::Ne),
+            b"<=" => Infix::Compare(CompareOp::Le),
+            b">=" => Infix::Compare(CompareOp::Ge),
+            b"<" => Infix::Compare(CompareOp::Lt),
+            b">" => Infix::Compare(CompareOp::Gt),
+            b"in" => Infix::Compare(CompareOp::In),
+            b"+" => Infix::Arith(ArithOp::Add),
+            b"-" => Infix::Arith(ArithOp::Sub),
+            b"*" => Infix::Arith(ArithOp::Mul),
+            b"/" => Infix::Arith(ArithOp::Div),
+            b"%" => Infix::Arith(ArithOp::Rem),
+            // `not in`, `NOT in`, with any blanks between.
+            _ => Infix::Compare(CompareOp::NotIn),
+        })
+    }
+
+    /// How tightly the operator binds (higher binds tighter). Prefix `NOT` covers a comparison
+    /// ([`NOT_OPERAND`]); prefix `-` covers a single operand ([`NEG_OPERAND`]).
+    const fn precedence(self) -> u8 {
+        match self {
+            Infix::Or => 1,
+            Infix::And => 2,
+            Infix::Compare(_) => COMPARISON,
+            Infix::Arith(ArithOp::Add | ArithOp::Sub) => 5,
+            Infix::Arith(_) => 6,
+        }
+    }
 }
 
 const COMPARISON: u8 = 4;
@@ -458,6 +475,12 @@ const NOT_OPERAND: u8 = COMPARISON;
 const NEG_OPERAND: u8 = 7;
 
 type Items<'i> = Peekable<Pairs<'i, Rule>>;
+
+/// The next pair if it is an operator binding at least as tightly as `min`.
+fn next_infix<'i>(items: &mut Items<'i>, min: u8) -> Option<(Pair<'i, Rule>, Infix)> {
+    let infix = items.peek().and_then(Infix::of).filter(|infix| infix.precedence() >= min)?;
+    items.next().map(|pair| (pair, infix))
+}
 
 /// Builds the tree from pest pairs, collecting the errors the grammar leaves to it (precedence
 /// misuse, escapes, out-of-range numbers). Its recursion follows brackets, prefix operators and the
@@ -480,10 +503,10 @@ impl Builder {
     fn climb(&mut self, items: &mut Items<'_>, min: u8, span: Span) -> Expr {
         let mut lhs = self.operand(items, min, span);
         let mut level = None;
-        while let Some(op) = items.next_if(|p| precedence(p.as_rule()).is_some_and(|p| p >= min)) {
-            let prec = precedence(op.as_rule()).unwrap_or(min);
+        while let Some((op, infix)) = next_infix(items, min) {
+            let prec = infix.precedence();
             let rhs = self.climb(items, prec + 1, span);
-            lhs = self.infix(lhs, &op, rhs, level == Some(prec));
+            lhs = self.infix(lhs, infix, span_of(&op), rhs, level == Some(prec));
             level = Some(prec);
         }
         lhs
@@ -494,7 +517,7 @@ impl Builder {
         let Some(first) = items.next() else { return self.malformed(span) };
         let op = span_of(&first);
         match first.as_rule() {
-            Rule::not_op => {
+            Rule::prefix if first.as_str() != "-" => {
                 if min > NOT_OPERAND {
                     let message = format!("`{}` needs parentheses here", first.as_str());
                     self.diagnostics.push(
@@ -506,7 +529,7 @@ impl Builder {
                 let operand = self.climb(items, NOT_OPERAND, span);
                 Expr { span: op.to(operand.span), kind: ExprKind::Not { op, operand: Box::new(operand) } }
             }
-            Rule::neg => match items.next_if(|p| p.as_rule() == Rule::number) {
+            Rule::prefix => match items.next_if(|p| p.as_rule() == Rule::number) {
                 // `-9223372036854775808` must fold before it overflows as a positive literal.
                 Some(number) => self.number(number.as_str(), true, op.to(span_of(&number))),
                 None => {
@@ -518,12 +541,11 @@ impl Builder {
         }
     }
 
-    fn infix(&mut self, lhs: Expr, op: &Pair<'_, Rule>, rhs: Expr, extend: bool) -> Expr {
+    fn infix(&mut self, lhs: Expr, infix: Infix, op_span: Span, rhs: Expr, extend: bool) -> Expr {
         let span = lhs.span.to(rhs.span);
-        let op_span = span_of(op);
-        let arith = match op.as_rule() {
-            Rule::or_op | Rule::and_op => {
-                let or = op.as_rule() == Rule::or_op;
+        let arith = match infix {
+            Infix::Or | Infix::And => {
+                let or = matches!(infix, Infix::Or);
                 let kind = match (lhs.kind, extend) {
                     (ExprKind::Or(mut items), true) if or => {
                         items.push(rhs);
@@ -540,22 +562,8 @@ impl Builder {
                 };
                 return Expr { kind, span };
             }
-            Rule::add => ArithOp::Add,
-            Rule::sub => ArithOp::Sub,
-            Rule::mul => ArithOp::Mul,
-            Rule::div => ArithOp::Div,
-            Rule::rem => ArithOp::Rem,
-            rule => {
-                let op = match rule {
-                    Rule::eq => CompareOp::Eq,
-                    Rule::ne => CompareOp::Ne,
-                    Rule::lt => CompareOp::Lt,
-                    Rule::le => CompareOp::Le,
-                    Rule::gt => CompareOp::Gt,
-                    Rule::ge => CompareOp::Ge,
-                    Rule::in_op => CompareOp::In,
-                    _ => CompareOp::NotIn,
-                };
+            Infix::Arith(arith) => arith,
+            Infix::Compare(op) => {
                 if let (true, ExprKind::Compare { op: first, op_span: first_span, .. }) = (extend, &lhs.kind)
                 {
                     let message =
@@ -599,19 +607,20 @@ impl Builder {
                     pair.into_inner().filter(|p| p.as_rule() == Rule::expr).map(|p| self.expr(p)).collect();
                 Expr { kind: ExprKind::List(items), span }
             }
-            Rule::call => {
+            Rule::reference => {
+                // A call ends in its `)`; a path ends in a name.
+                let call = pair.as_str().ends_with(')');
                 let mut inner = pair.into_inner();
-                let Some(name) = inner.next() else { return self.malformed(span) };
-                let name = Name { text: name.as_str().to_owned(), span: span_of(&name) };
-                let args = inner.filter(|p| p.as_rule() == Rule::expr).map(|p| self.expr(p)).collect();
-                Expr { kind: ExprKind::Call { name, args }, span }
-            }
-            Rule::path => {
-                let names = pair
-                    .into_inner()
-                    .map(|p| Name { text: p.as_str().to_owned(), span: span_of(&p) })
-                    .collect();
-                Expr { kind: ExprKind::Path(names), span }
+                let Some(root) = inner.next() else { return self.malformed(span) };
+                let root = Name { text: root.as_str().to_owned(), span: span_of(&root) };
+                if call {
+                    let args = inner.filter(|p| p.as_rule() == Rule::expr).map(|p| self.expr(p)).collect();
+                    Expr { kind: ExprKind::Call { name: root, args }, span }
+                } else {
+                    let mut names = vec![root];
+                    names.extend(inner.map(|p| Name { text: p.as_str().to_owned(), span: span_of(&p) }));
+                    Expr { kind: ExprKind::Path(names), span }
+                }
             }
             Rule::number => self.number(pair.as_str(), false, span),
             Rule::string => self.string(pair, span),
