@@ -3,12 +3,12 @@
 //! Statements use `$n` parameters, which SQLite accepts too. SQL text is always literal or
 //! assembled from literal fragments; values are always bound.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 use sqlx::{Pool, Transaction};
 
@@ -241,41 +241,248 @@ fn history<DB: Backend>(r: &mut Reader<DB>) -> Decoded<HistoryRow> {
     })
 }
 
-fn token<DB: Backend>(r: &mut Reader<DB>) -> Decoded<TokenRow> {
-    Ok(TokenRow {
-        id: r.text()?,
-        instance_id: r.text()?,
-        gateway: r.text()?,
-        branch: r.text()?,
-        stage: r.opt_text()?,
-        status: r.parsed(TokenStatus::parse)?,
-        created_at: r.time()?,
-        completed_at: r.opt_time()?,
+// ---- `load_state`: one statement, the instance's parts aggregated into JSON arrays. ----
+
+/// The statement behind [`Store::load_state`] in one dialect: `$agg` aggregates objects into a
+/// JSON array (in the order given), `$obj` builds an object, and `$json` reads a stored JSON
+/// column as JSON rather than text. One statement sees one snapshot on both databases, so no
+/// transaction is needed, and the whole state costs one round trip.
+macro_rules! load_state_sql {
+    ($agg:literal, $obj:literal, $json:literal) => {
+        concat!(
+            "SELECT ",
+            instance_cols!(),
+            ", i.runs, COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('id', t.id, 'instance_id', t.instance_id, 'gateway', t.gateway, 'branch', t.branch, \
+             'stage', t.stage, 'status', t.status, 'created_at', t.created_at, \
+             'entered_at', COALESCE(t.entered_at, t.created_at), 'completed_at', t.completed_at) \
+             ORDER BY t.created_at, t.id) FROM crm_tokens t \
+             WHERE t.tenant_id = i.tenant_id AND t.instance_id = i.id AND t.ended_at IS NULL), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('instance_id', r.instance_id, 'transition', r.transition, 'round', r.round, 'status', r.status, \
+             'assignees', ",
+            $json,
+            "(r.assignees), 'requested_by', r.requested_by, 'requested_at', r.requested_at, \
+             'resolved_at', r.resolved_at, 'responses', ",
+            $json,
+            "(COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('id', a.id, 'transition', a.transition, 'round', a.round, 'approver', a.approver, \
+             'decision', a.decision, 'comment', a.comment, 'created_at', a.created_at) ORDER BY a.created_at, a.id) \
+             FROM crm_approvals a WHERE a.tenant_id = r.tenant_id AND a.instance_id = r.instance_id \
+             AND a.transition = r.transition AND a.round = r.round), '[]'))) ORDER BY r.requested_at, r.transition) \
+             FROM crm_approval_requests r \
+             WHERE r.tenant_id = i.tenant_id AND r.instance_id = i.id AND r.status = 'pending'), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('tenant_id', m.tenant_id, 'id', m.id, 'instance_id', m.instance_id, 'type', m.type, \
+             'trigger_at', m.trigger_at, 'payload', ",
+            $json,
+            "(m.payload), 'processed_at', m.processed_at, 'cancelled', m.cancelled, 'locked_by', m.locked_by, \
+             'locked_until', m.locked_until) ORDER BY m.trigger_at, m.id) FROM crm_timers m \
+             WHERE m.tenant_id = i.tenant_id AND m.instance_id = i.id AND m.processed_at IS NULL), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('id', s.id, 'instance_id', s.instance_id, 'scope', s.scope, 'duration_minutes', s.duration_minutes, \
+             'started_at', s.started_at, 'at_risk_at', s.at_risk_at, 'breach_at', s.breach_at, 'status', s.status, \
+             'stopped_at', s.stopped_at) ORDER BY s.started_at, s.id) FROM crm_sla s \
+             WHERE s.tenant_id = i.tenant_id AND s.instance_id = i.id), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('user_id', g.user_id, 'assigned_by', g.assigned_by, 'assigned_at', g.assigned_at, 'active', g.active)) \
+             FROM crm_assignments g WHERE g.tenant_id = i.tenant_id AND g.instance_id = i.id AND g.active), '[]') \
+             FROM crm_instances i WHERE i.tenant_id = $1 AND i.id = $2"
+        )
+    };
+}
+
+/// [`load_state_sql!`] for SQLite (JSON columns are text, hence `json(…)`).
+pub(super) const SQLITE_LOAD_STATE: &str = load_state_sql!("json_group_array", "json_object", "json");
+/// [`load_state_sql!`] for PostgreSQL (`jsonb_agg` of no rows is NULL, hence the `COALESCE`).
+pub(super) const PG_LOAD_STATE: &str = load_state_sql!("jsonb_agg", "jsonb_build_object", "");
+
+/// The row of [`load_state_sql!`]: the instance, its runs, then one JSON array per part.
+fn state_row<DB: Backend>(r: &mut Reader<DB>) -> Decoded<InstanceState> {
+    let instance = instance(r)?;
+    let runs = objects(r.json()?, run)?;
+    let tokens = objects(r.json()?, |f| {
+        Ok(TokenRow {
+            id: f.text("id")?,
+            instance_id: f.text("instance_id")?,
+            gateway: f.text("gateway")?,
+            branch: f.text("branch")?,
+            stage: f.opt_text("stage")?,
+            status: f.parsed("status", TokenStatus::parse)?,
+            created_at: f.time("created_at")?,
+            entered_at: f.time("entered_at")?,
+            completed_at: f.opt_time("completed_at")?,
+        })
+    })?;
+    let approvals = objects(r.json()?, |f| {
+        let request = ApprovalRequestRow {
+            instance_id: f.text("instance_id")?,
+            transition: f.text("transition")?,
+            round: f.count("round")?,
+            status: f.parsed("status", RequestStatus::parse)?,
+            assignees: serde_json::from_value(f.json("assignees"))
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            requested_by: f.opt_text("requested_by")?,
+            requested_at: f.time("requested_at")?,
+            resolved_at: f.opt_time("resolved_at")?,
+        };
+        let responses = objects(f.json("responses"), |f| {
+            Ok(ApprovalRow {
+                id: f.text("id")?,
+                transition: f.text("transition")?,
+                round: f.count("round")?,
+                approver: f.text("approver")?,
+                decision: f.parsed("decision", Decision::parse)?,
+                comment: f.opt_text("comment")?,
+                created_at: f.time("created_at")?,
+            })
+        })?;
+        Ok(PendingApproval { request, responses })
+    })?;
+    let timers = objects(r.json()?, |f| {
+        Ok(TimerRow {
+            tenant: TenantId(f.text("tenant_id")?),
+            id: f.text("id")?,
+            instance_id: f.text("instance_id")?,
+            kind: f.text("type")?,
+            trigger_at: f.time("trigger_at")?,
+            payload: f.json("payload"),
+            processed_at: f.opt_time("processed_at")?,
+            cancelled: f.boolean("cancelled")?,
+            locked_by: f.opt_text("locked_by")?,
+            locked_until: f.opt_time("locked_until")?,
+        })
+    })?;
+    let sla = objects(r.json()?, |f| {
+        Ok(SlaRow {
+            id: f.text("id")?,
+            instance_id: f.text("instance_id")?,
+            scope: f.text("scope")?,
+            duration_minutes: f.count("duration_minutes")?,
+            started_at: f.time("started_at")?,
+            at_risk_at: f.opt_time("at_risk_at")?,
+            breach_at: f.time("breach_at")?,
+            status: f.parsed("status", SlaStatus::parse)?,
+            stopped_at: f.opt_time("stopped_at")?,
+        })
+    })?;
+    let assignment = objects(r.json()?, |f| {
+        Ok(AssignmentRow {
+            user_id: f.text("user_id")?,
+            assigned_by: f.opt_text("assigned_by")?,
+            assigned_at: f.time("assigned_at")?,
+            active: f.boolean("active")?,
+        })
+    })?
+    .pop();
+    Ok(InstanceState { instance, runs, tokens, approvals, timers, sla, assignment })
+}
+
+fn run(f: &Fields<'_>) -> Decoded<RunRow> {
+    Ok(RunRow {
+        id: f.text("id")?,
+        group: f.text("group")?,
+        action: f.text("action")?,
+        gateway: f.opt_text("gateway")?,
+        branch: f.opt_text("branch")?,
+        status: f.parsed("status", RunStatus::parse)?,
     })
 }
 
-fn approval_request<DB: Backend>(r: &mut Reader<DB>) -> Decoded<ApprovalRequestRow> {
-    Ok(ApprovalRequestRow {
-        instance_id: r.text()?,
-        transition: r.text()?,
-        round: r.count()?,
-        status: r.parsed(RequestStatus::parse)?,
-        assignees: serde_json::from_value(r.json()?).map_err(|e| sqlx::Error::Decode(e.into()))?,
-        requested_at: r.time()?,
-        resolved_at: r.opt_time()?,
-    })
+/// `crm_instances.runs`: the same keys [`run`] reads.
+fn runs_json(runs: &[RunRow]) -> Json {
+    Json::Array(
+        runs.iter()
+            .map(|r| {
+                json!({"id": r.id, "group": r.group, "action": r.action, "gateway": r.gateway,
+                       "branch": r.branch, "status": r.status.as_str()})
+            })
+            .collect(),
+    )
 }
 
-fn approval<DB: Backend>(r: &mut Reader<DB>) -> Decoded<ApprovalRow> {
-    Ok(ApprovalRow {
-        id: r.text()?,
-        transition: r.text()?,
-        round: r.count()?,
-        approver: r.text()?,
-        decision: r.parsed(Decision::parse)?,
-        comment: r.opt_text()?,
-        created_at: r.time()?,
-    })
+/// The objects of an aggregated JSON array, each read with `read`.
+fn objects<T>(array: Json, read: impl Fn(&Fields<'_>) -> Decoded<T>) -> Decoded<Vec<T>> {
+    match array {
+        Json::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Json::Object(map) => read(&Fields(map)),
+                _ => Err(malformed("[]", "an object")),
+            })
+            .collect(),
+        _ => Err(malformed("[]", "an array")),
+    }
+}
+
+fn malformed(key: &str, what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("field `{key}` is not {what}").into())
+}
+
+/// One object of an aggregated array, read by key. Timestamps arrive as text on both databases
+/// (SQLite's stored RFC 3339, PostgreSQL's ISO 8601 rendering), booleans as 0/1 or true/false.
+struct Fields<'a>(&'a serde_json::Map<String, Json>);
+
+impl Fields<'_> {
+    fn get(&self, key: &str) -> Option<&Json> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+    fn opt_text(&self, key: &str) -> Decoded<Option<String>> {
+        self.get(key).map(|v| v.as_str().map(str::to_owned).ok_or_else(|| malformed(key, "text"))).transpose()
+    }
+    fn text(&self, key: &str) -> Decoded<String> {
+        self.opt_text(key)?.ok_or_else(|| malformed(key, "present"))
+    }
+    fn count<T: TryFrom<i64>>(&self, key: &str) -> Decoded<T> {
+        self.get(key)
+            .and_then(Json::as_i64)
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| malformed(key, "a count"))
+    }
+    fn boolean(&self, key: &str) -> Decoded<bool> {
+        match self.get(key) {
+            Some(Json::Bool(b)) => Ok(*b),
+            Some(Json::Number(n)) => Ok(n.as_i64() != Some(0)),
+            _ => Err(malformed(key, "a boolean")),
+        }
+    }
+    fn opt_time(&self, key: &str) -> Decoded<Option<DateTime<Utc>>> {
+        self.opt_text(key)?
+            .map(|t| {
+                DateTime::parse_from_rfc3339(&t)
+                    .map(|t| t.to_utc())
+                    .map_err(|_| malformed(key, "a timestamp"))
+            })
+            .transpose()
+    }
+    fn time(&self, key: &str) -> Decoded<DateTime<Utc>> {
+        self.opt_time(key)?.ok_or_else(|| malformed(key, "a timestamp"))
+    }
+    fn json(&self, key: &str) -> Json {
+        self.0.get(key).cloned().unwrap_or(Json::Null)
+    }
+    fn parsed<T>(&self, key: &str, parse: fn(&str) -> Option<T>) -> Decoded<T> {
+        let text = self.text(key)?;
+        parse(&text).ok_or_else(|| malformed(key, "a known value"))
+    }
 }
 
 const TIMER_COLS: &str =
@@ -293,29 +500,6 @@ fn timer<DB: Backend>(r: &mut Reader<DB>) -> Decoded<TimerRow> {
         cancelled: r.boolean()?,
         locked_by: r.opt_text()?,
         locked_until: r.opt_time()?,
-    })
-}
-
-fn sla<DB: Backend>(r: &mut Reader<DB>) -> Decoded<SlaRow> {
-    Ok(SlaRow {
-        id: r.text()?,
-        instance_id: r.text()?,
-        scope: r.text()?,
-        duration_minutes: r.count()?,
-        started_at: r.time()?,
-        at_risk_at: r.opt_time()?,
-        breach_at: r.time()?,
-        status: r.parsed(SlaStatus::parse)?,
-        stopped_at: r.opt_time()?,
-    })
-}
-
-fn assignment<DB: Backend>(r: &mut Reader<DB>) -> Decoded<AssignmentRow> {
-    Ok(AssignmentRow {
-        user_id: r.text()?,
-        assigned_by: r.opt_text()?,
-        assigned_at: r.time()?,
-        active: r.boolean()?,
     })
 }
 
@@ -530,11 +714,8 @@ impl<DB: Backend> Store for SqlStore<DB> {
     }
 
     async fn load_state(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceState>> {
-        let mut tx: Transaction<'static, DB> = self.read.begin_with(DB::BEGIN_READ).await?;
-        let state = read_state::<DB>(&mut *tx, tenant.as_str(), id).await;
-        // Read-only: ending it either way is the same.
-        let _ = tx.rollback().await;
-        state
+        let stmt = Stmt::new(DB::LOAD_STATE).arg(tenant.as_str()).arg(id);
+        self.read_one(stmt, state_row).await
     }
 
     async fn commit(&self, tenant: &TenantId, commit: Commit) -> StoreResult<u64> {
@@ -838,100 +1019,6 @@ impl<DB: Backend> SqlStore<DB> {
     }
 }
 
-async fn read_state<DB: Backend>(
-    conn: &mut Conn<DB>,
-    tenant: &str,
-    id: &str,
-) -> StoreResult<Option<InstanceState>> {
-    let stmt = Stmt::new(concat!(
-        "SELECT ",
-        instance_cols!(),
-        " FROM crm_instances i WHERE i.tenant_id = $1 AND i.id = $2"
-    ))
-    .arg(tenant)
-    .arg(id);
-    let Some(instance) = fetch::<DB, _>(conn, stmt, instance).await?.pop() else {
-        return Ok(None);
-    };
-    let by_instance = |sql: &'static str| Stmt::new(sql).arg(tenant).arg(id);
-    let tokens = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT id, instance_id, gateway, branch, stage, status, created_at, completed_at FROM crm_tokens \
-             WHERE tenant_id = $1 AND instance_id = $2 AND status = 'active' ORDER BY created_at, id",
-        ),
-        token,
-    )
-    .await?;
-    let requests = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT instance_id, transition, round, status, assignees, requested_at, resolved_at \
-             FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND status = 'pending' \
-             ORDER BY requested_at, transition",
-        ),
-        approval_request,
-    )
-    .await?;
-    let responses = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT a.id, a.transition, a.round, a.approver, a.decision, a.comment, a.created_at \
-             FROM crm_approvals a JOIN crm_approval_requests r ON r.tenant_id = a.tenant_id \
-             AND r.instance_id = a.instance_id AND r.transition = a.transition AND r.round = a.round \
-             WHERE a.tenant_id = $1 AND a.instance_id = $2 AND r.status = 'pending' ORDER BY a.created_at, a.id",
-        ),
-        approval,
-    )
-    .await?;
-    let timers = fetch::<DB, _>(
-        conn,
-        Stmt::new(concat_sql!(
-            "SELECT ",
-            TIMER_COLS,
-            " FROM crm_timers WHERE tenant_id = $1 AND instance_id = $2 \
-             AND processed_at IS NULL ORDER BY trigger_at, id"
-        ))
-        .arg(tenant)
-        .arg(id),
-        timer,
-    )
-    .await?;
-    let sla = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT id, instance_id, scope, duration_minutes, started_at, at_risk_at, breach_at, status, stopped_at \
-             FROM crm_sla WHERE tenant_id = $1 AND instance_id = $2 ORDER BY started_at, id",
-        ),
-        sla,
-    )
-    .await?;
-    let assignment = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT user_id, assigned_by, assigned_at, active FROM crm_assignments \
-             WHERE tenant_id = $1 AND instance_id = $2 AND active",
-        ),
-        assignment,
-    )
-    .await?
-    .pop();
-
-    let mut responses_by: HashMap<(String, u64), Vec<ApprovalRow>> = HashMap::new();
-    for response in responses {
-        responses_by.entry((response.transition.clone(), response.round)).or_default().push(response);
-    }
-    let approvals = requests
-        .into_iter()
-        .map(|request| {
-            let responses =
-                responses_by.remove(&(request.transition.clone(), request.round)).unwrap_or_default();
-            PendingApproval { request, responses }
-        })
-        .collect();
-    Ok(Some(InstanceState { instance, tokens, approvals, timers, sla, assignment }))
-}
-
 /// Writes every part of `commit`, instance first (the other rows reference it).
 async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) -> StoreResult<u64> {
     let at = micros(commit.at);
@@ -957,12 +1044,8 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
     }
     if let Some(instance_id) = instance_id {
         let scope = Scope { tenant, instance: instance_id, at };
-        for entry in &commit.history {
-            append_history::<DB>(conn, &scope, entry).await?;
-        }
-        for write in &commit.tokens {
-            write_token::<DB>(conn, &scope, write).await?;
-        }
+        append_history::<DB>(conn, &scope, &commit.history).await?;
+        write_tokens::<DB>(conn, &scope, &commit.tokens).await?;
         for write in &commit.approvals {
             write_approval::<DB>(conn, &scope, write).await?;
         }
@@ -992,25 +1075,31 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
             write_assignment::<DB>(conn, &scope, change).await?;
         }
     }
-    for item in &commit.outbox {
-        DB::execute(
-            conn,
-            Stmt::new(
-                "INSERT INTO crm_outbox (tenant_id, id, instance_id, kind, name, payload, status, attempts, \
-                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
-            )
-            .arg(tenant)
-            .arg(&item.id)
-            .arg(instance_id)
-            .arg(item.kind.as_str())
-            .arg(&item.name)
-            .arg(&item.payload)
-            .arg(at),
+    for chunk in commit.outbox.chunks(ROWS_PER_INSERT) {
+        let mut stmt = Stmt::new(
+            "INSERT INTO crm_outbox (tenant_id, instance_id, next_attempt_at, created_at, status, attempts, id, \
+             kind, name, payload) VALUES ",
         )
-        .await?;
+        .arg(tenant)
+        .arg(instance_id)
+        .arg(at);
+        for (n, item) in chunk.iter().enumerate() {
+            stmt.push(if n == 0 {
+                "($1, $2, $3, $3, 'pending', 0, "
+            } else {
+                ", ($1, $2, $3, $3, 'pending', 0, "
+            });
+            stmt.bind(&item.id).push(", ").bind(item.kind.as_str()).push(", ").bind(&item.name).push(", ");
+            stmt.bind(&item.payload).push(")");
+        }
+        DB::execute(conn, stmt).await?;
     }
     Ok(version)
 }
+
+/// Rows per multi-row `INSERT`: few statements per commit, far below both databases' limits on
+/// bound parameters.
+const ROWS_PER_INSERT: usize = 100;
 
 /// The tenant, instance and time every instance-scoped row of a commit shares.
 struct Scope<'a> {
@@ -1037,10 +1126,11 @@ async fn insert_instance<DB: Backend>(
     new: &NewInstance,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    let completed = new.status == InstanceStatus::Completed;
     let stmt = Stmt::new(
         "INSERT INTO crm_instances (tenant_id, id, definition_id, definition_version, entity, subject_type, \
-         subject_id, state, status, data, assignee, version, stage_entered_at, started_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, 1, $11, $11, $11)",
+         subject_id, state, status, data, assignee, version, stage_entered_at, started_at, updated_at, ended_at, \
+         runs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $12, $13, $14)",
     )
     .arg(tenant)
     .arg(&new.id)
@@ -1050,9 +1140,12 @@ async fn insert_instance<DB: Backend>(
     .arg(new.subject_type.as_ref())
     .arg(new.subject_id.as_ref())
     .arg(&new.state)
+    .arg(new.status.as_str())
     .arg(&new.data)
     .arg(new.assignee.as_ref())
-    .arg(at);
+    .arg(at)
+    .arg(completed.then_some(at))
+    .arg(runs_json(&new.runs));
     DB::execute(conn, stmt).await?;
     Ok(())
 }
@@ -1067,7 +1160,7 @@ async fn update_instance<DB: Backend>(
     // them; on PostgreSQL a concurrent writer waits for the row lock, then sees the new version.
     let stmt = Stmt::new(
         "UPDATE crm_instances SET state = $4, status = $5, data = $6, assignee = $7, stage_entered_at = $8, \
-         ended_at = $9, updated_at = $10, version = version + 1 \
+         ended_at = $9, updated_at = $10, runs = $11, version = version + 1 \
          WHERE tenant_id = $1 AND id = $2 AND version = $3",
     )
     .arg(tenant)
@@ -1079,7 +1172,8 @@ async fn update_instance<DB: Backend>(
     .arg(update.assignee.as_ref())
     .arg(update.stage_entered_at)
     .arg(update.ended_at)
-    .arg(at);
+    .arg(at)
+    .arg(runs_json(&update.runs));
     if DB::execute(conn, stmt).await? == 1 {
         return Ok(());
     }
@@ -1100,28 +1194,71 @@ async fn update_instance<DB: Backend>(
     })
 }
 
+/// Appends `entries` in order, numbered after the instance's last entry, in one statement per
+/// [`ROWS_PER_INSERT`] entries.
 async fn append_history<DB: Backend>(
     conn: &mut Conn<DB>,
     scope: &Scope<'_>,
-    entry: &NewHistory,
+    entries: &[NewHistory],
 ) -> StoreResult<()> {
     // Numbering is safe without a lock of its own: the instance row written first is locked
-    // (PostgreSQL) or the whole database is (SQLite) until this transaction ends.
-    let stmt = scope
-        .stamped(
+    // (PostgreSQL) or the whole database is (SQLite) until this transaction ends. `VALUES`
+    // columns are `column1`, `column2`, … on both databases.
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut stmt = scope.stamped(
             "INSERT INTO crm_history (tenant_id, instance_id, created_at, seq, event, before, after, actor_id, \
-             payload) SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, $4, $5, $6, $7, $8 FROM crm_history \
-             WHERE tenant_id = $1 AND instance_id = $2",
-        )
-        .arg(&entry.event)
-        .arg(entry.before.as_ref())
-        .arg(entry.after.as_ref())
-        .arg(entry.actor_id.as_ref())
-        .arg(entry.payload.as_ref());
-    DB::execute(conn, stmt).await?;
+             payload) SELECT $1, $2, $3, m.base + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
+             FROM (SELECT COALESCE(MAX(seq), 0) AS base FROM crm_history WHERE tenant_id = $1 AND instance_id = $2) \
+             AS m CROSS JOIN (VALUES ",
+        );
+        for (n, entry) in chunk.iter().enumerate() {
+            stmt.push(if n == 0 { "(" } else { ", (" }).bind(n as i64 + 1).push(", ").bind(&entry.event);
+            stmt.push(", ").bind(entry.before.as_ref()).push(", ").bind(entry.after.as_ref());
+            stmt.push(", ").bind(entry.actor_id.as_ref()).push(", ").bind(entry.payload.as_ref()).push(")");
+        }
+        stmt.push(") AS v");
+        DB::execute(conn, stmt).await?;
+    }
     Ok(())
 }
 
+/// Applies token writes in order; consecutive starts (a fork) go in one statement.
+async fn write_tokens<DB: Backend>(
+    conn: &mut Conn<DB>,
+    scope: &Scope<'_>,
+    writes: &[TokenWrite],
+) -> StoreResult<()> {
+    let mut rest = writes;
+    while let Some(first) = rest.first() {
+        let starts =
+            rest.iter().take_while(|w| matches!(w, TokenWrite::Start { .. })).count().min(ROWS_PER_INSERT);
+        if starts == 0 {
+            write_token::<DB>(conn, scope, first).await?;
+            rest = &rest[1..];
+            continue;
+        }
+        let mut stmt = scope.stamped(
+            "INSERT INTO crm_tokens (tenant_id, instance_id, created_at, entered_at, status, id, gateway, branch, \
+             stage) VALUES ",
+        );
+        for (n, write) in rest[..starts].iter().enumerate() {
+            if let TokenWrite::Start { id, gateway, branch, stage } = write {
+                stmt.push(if n == 0 {
+                    "($1, $2, $3, $3, 'active', "
+                } else {
+                    ", ($1, $2, $3, $3, 'active', "
+                });
+                stmt.bind(id).push(", ").bind(gateway).push(", ").bind(branch).push(", ");
+                stmt.bind(stage.as_ref()).push(")");
+            }
+        }
+        DB::execute(conn, stmt).await?;
+        rest = &rest[starts..];
+    }
+    Ok(())
+}
+
+/// One token write other than a start.
 async fn write_token<DB: Backend>(
     conn: &mut Conn<DB>,
     scope: &Scope<'_>,
@@ -1131,8 +1268,8 @@ async fn write_token<DB: Backend>(
         TokenWrite::Start { id, gateway, branch, stage } => {
             let stmt = scope
                 .stamped(
-                    "INSERT INTO crm_tokens (tenant_id, instance_id, created_at, id, gateway, branch, stage, status) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')",
+                    "INSERT INTO crm_tokens (tenant_id, instance_id, created_at, entered_at, status, id, gateway, \
+                     branch, stage) VALUES ($1, $2, $3, $3, 'active', $4, $5, $6, $7)",
                 )
                 .arg(id)
                 .arg(gateway)
@@ -1141,17 +1278,31 @@ async fn write_token<DB: Backend>(
             DB::execute(conn, stmt).await?;
             Ok(())
         }
-        TokenWrite::Set { id, stage, status } => {
+        TokenWrite::Set { id, stage, status, entered_at } => {
             let stmt = scope
                 .stamped(
-                    "UPDATE crm_tokens SET stage = $5, status = $6, \
+                    "UPDATE crm_tokens SET stage = $5, status = $6, entered_at = $7, \
                      completed_at = CASE WHEN $6 = 'active' THEN NULL ELSE $3 END \
-                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $4 AND status = 'active'",
+                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $4 AND status = 'active' \
+                     AND ended_at IS NULL",
                 )
                 .arg(id)
                 .arg(stage.as_ref())
-                .arg(status.as_str());
+                .arg(status.as_str())
+                .arg(*entered_at);
             exactly_one::<DB>(conn, stmt, "active token", id).await
+        }
+        TokenWrite::End { status } => {
+            let stmt = scope
+                .stamped(
+                    "UPDATE crm_tokens SET ended_at = $3, \
+                     completed_at = CASE WHEN status = 'active' THEN $3 ELSE completed_at END, \
+                     status = CASE WHEN status = 'active' THEN $4 ELSE status END \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND ended_at IS NULL",
+                )
+                .arg(status.as_str());
+            DB::execute(conn, stmt).await?;
+            Ok(())
         }
     }
 }
@@ -1162,15 +1313,16 @@ async fn write_approval<DB: Backend>(
     write: &ApprovalWrite,
 ) -> StoreResult<()> {
     match write {
-        ApprovalWrite::Request { transition, assignees } => {
+        ApprovalWrite::Request { transition, assignees, requested_by } => {
             let stmt = scope
                 .stamped(
                     "INSERT INTO crm_approval_requests (tenant_id, instance_id, requested_at, transition, round, \
-                     status, assignees) SELECT $1, $2, $3, $4, COALESCE(MAX(round), 0) + 1, 'pending', $5 \
-                     FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND transition = $4",
+                     status, assignees, requested_by) SELECT $1, $2, $3, $4, COALESCE(MAX(round), 0) + 1, 'pending', \
+                     $5, $6 FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND transition = $4",
                 )
                 .arg(transition)
-                .arg(Json::from(assignees.clone()));
+                .arg(Json::from(assignees.clone()))
+                .arg(requested_by.as_ref());
             DB::execute(conn, stmt).await?;
             Ok(())
         }
