@@ -1053,3 +1053,30 @@ async fn runs_completion_at_creation_and_many_rows_per_commit_round_trip() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_commit_with_hundreds_of_rows_numbers_history_without_gaps() {
+    each_backend(|db: TestDb| async move {
+        let store = &db.store;
+        deploy(store, &acme()).await;
+        let id = create(store, &acme(), new_instance(None), at(0)).await;
+        let row = load(store, &acme(), &id).await;
+        let mut commit = transition(&row, "busy", at(1));
+        for n in 0..250 {
+            commit.history.push(created(&format!("step-{n}")));
+            commit.outbox.push(NewOutbox {
+                id: format!("out-{n:03}"),
+                kind: OutboxKind::Event,
+                name: "step".into(),
+                payload: json!({"n": n}),
+            });
+        }
+        store.commit(&acme(), commit).await.unwrap();
+        let history = store.history(&acme(), &id).await.unwrap();
+        assert_eq!(history.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=252).collect::<Vec<u64>>());
+        assert_eq!((history[2].event.as_str(), history[251].event.as_str()), ("step-0", "step-249"));
+        let outbox = store.claim_outbox(at(2), 500, "w", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(outbox.len(), 250);
+    })
+    .await;
+}

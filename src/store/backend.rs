@@ -23,6 +23,10 @@ pub trait Backend: Database + sealed::Sealed {
     /// up front and waits for it (busy timeout) instead of failing when upgrading a read lock.
     #[doc(hidden)]
     const BEGIN_WRITE: &'static str;
+    /// Whether one call may run several `;`-separated statements (SQLite); otherwise inserts are
+    /// batched as data-modifying `WITH` parts (PostgreSQL).
+    #[doc(hidden)]
+    const MULTI_STATEMENT: bool;
     /// The one statement that reads an instance with everything execution needs (see
     /// `load_state_sql!` in `sql.rs`): one round trip, one snapshot.
     #[doc(hidden)]

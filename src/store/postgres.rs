@@ -53,6 +53,8 @@ fn bind(stmt: Stmt) -> Query<'static, Postgres, PgArguments> {
 
 impl Backend for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
+    // One prepared statement is one statement: batches become `WITH` parts.
+    const MULTI_STATEMENT: bool = false;
     const LOAD_STATE: &'static str = super::sql::PG_LOAD_STATE;
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const IS_ASSIGNEE: &'static str = "r.assignees ? $2";

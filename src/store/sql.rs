@@ -1044,7 +1044,6 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
     }
     if let Some(instance_id) = instance_id {
         let scope = Scope { tenant, instance: instance_id, at };
-        append_history::<DB>(conn, &scope, &commit.history).await?;
         write_tokens::<DB>(conn, &scope, &commit.tokens).await?;
         for write in &commit.approvals {
             write_approval::<DB>(conn, &scope, write).await?;
@@ -1075,6 +1074,19 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
             write_assignment::<DB>(conn, &scope, change).await?;
         }
     }
+    // History and outbox rows depend on nothing else in the commit and only fail by raising:
+    // they go last, together, in one round trip.
+    let mut appends = Vec::new();
+    if let Some(instance_id) = instance_id {
+        history_inserts(&Scope { tenant, instance: instance_id, at }, &commit.history, &mut appends);
+        // All but the last history statement run first: each numbers after the one before, and
+        // the statements of a PostgreSQL batch share one snapshot.
+        let last = appends.pop();
+        for stmt in appends.drain(..) {
+            DB::execute(conn, stmt).await?;
+        }
+        appends.extend(last);
+    }
     for chunk in commit.outbox.chunks(ROWS_PER_INSERT) {
         let mut stmt = Stmt::new(
             "INSERT INTO crm_outbox (tenant_id, instance_id, next_attempt_at, created_at, status, attempts, id, \
@@ -1092,6 +1104,9 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
             stmt.bind(&item.id).push(", ").bind(item.kind.as_str()).push(", ").bind(&item.name).push(", ");
             stmt.bind(&item.payload).push(")");
         }
+        appends.push(stmt);
+    }
+    if let Some(stmt) = batch::<DB>(appends) {
         DB::execute(conn, stmt).await?;
     }
     Ok(version)
@@ -1194,16 +1209,13 @@ async fn update_instance<DB: Backend>(
     })
 }
 
-/// Appends `entries` in order, numbered after the instance's last entry, in one statement per
-/// [`ROWS_PER_INSERT`] entries.
-async fn append_history<DB: Backend>(
-    conn: &mut Conn<DB>,
-    scope: &Scope<'_>,
-    entries: &[NewHistory],
-) -> StoreResult<()> {
+/// The statements appending `entries` in order, numbered after the instance's last entry, one
+/// per [`ROWS_PER_INSERT`] entries.
+fn history_inserts(scope: &Scope<'_>, entries: &[NewHistory], out: &mut Vec<Stmt>) {
     // Numbering is safe without a lock of its own: the instance row written first is locked
     // (PostgreSQL) or the whole database is (SQLite) until this transaction ends. `VALUES`
-    // columns are `column1`, `column2`, … on both databases.
+    // columns are `column1`, `column2`, … on both databases. Each statement numbers from what the
+    // previous ones wrote, so only the last may join a batch (see `batch`).
     for chunk in entries.chunks(ROWS_PER_INSERT) {
         let mut stmt = scope.stamped(
             "INSERT INTO crm_history (tenant_id, instance_id, created_at, seq, event, before, after, actor_id, \
@@ -1217,9 +1229,54 @@ async fn append_history<DB: Backend>(
             stmt.push(", ").bind(entry.actor_id.as_ref()).push(", ").bind(entry.payload.as_ref()).push(")");
         }
         stmt.push(") AS v");
-        DB::execute(conn, stmt).await?;
+        out.push(stmt);
     }
-    Ok(())
+}
+
+/// Statements that only insert, as one round trip: SQLite runs `;`-separated statements in one
+/// call; PostgreSQL runs all but the last as data-modifying `WITH` parts of the last. Parameters
+/// are renumbered to follow on from one statement to the next.
+fn batch<DB: Backend>(stmts: Vec<Stmt>) -> Option<Stmt> {
+    if stmts.len() <= 1 {
+        return stmts.into_iter().next();
+    }
+    let last = stmts.len() - 1;
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for (i, stmt) in stmts.into_iter().enumerate() {
+        if DB::MULTI_STATEMENT {
+            if i > 0 {
+                sql.push_str("; ");
+            }
+        } else if i == 0 {
+            sql.push_str("WITH b0 AS (");
+        } else if i < last {
+            sql.push_str("), b");
+            sql.push_str(&i.to_string());
+            sql.push_str(" AS (");
+        } else {
+            sql.push_str(") ");
+        }
+        renumber(&stmt.sql, args.len(), &mut sql);
+        args.extend(stmt.args);
+    }
+    Some(Stmt { sql: sql.into(), args })
+}
+
+/// Appends `sql` with every `$n` made `$(n + offset)`. Our statements have no `$` elsewhere.
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
 }
 
 /// Applies token writes in order; consecutive starts (a fork) go in one statement.

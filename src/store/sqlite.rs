@@ -90,6 +90,8 @@ fn decode_error(column: usize, what: &str, error: impl std::fmt::Display) -> sql
 
 impl Backend for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // Statements separated by `;` run in one call.
+    const MULTI_STATEMENT: bool = true;
     const LOAD_STATE: &'static str = super::sql::SQLITE_LOAD_STATE;
     // Writers are serialised by the database lock, so a claim cannot overlap another.
     const SKIP_LOCKED: &'static str = "";
