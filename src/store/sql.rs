@@ -1019,19 +1019,48 @@ impl<DB: Backend> SqlStore<DB> {
     }
 }
 
-/// Writes every part of `commit`, instance first (the other rows reference it).
+/// Writes every part of `commit` in the current transaction: the instance first (the other rows
+/// reference it, and its version check must fail before anything else can), then the rest.
 async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) -> StoreResult<u64> {
     let at = micros(commit.at);
-    let (instance_id, version) = match &commit.instance {
+    let instance_id = commit.instance.as_ref().map(InstanceWrite::id);
+    // History and outbox rows depend on nothing else in the commit and only fail by raising, so
+    // they travel together in one call (see `batch`).
+    let mut appends = append_stmts(tenant, instance_id, at, commit);
+    let version = match &commit.instance {
         Some(InstanceWrite::Insert(new)) => {
             insert_instance::<DB>(conn, tenant, new, at).await?;
-            (Some(new.id.as_str()), 1)
+            1
+        }
+        Some(InstanceWrite::Update(update)) if DB::MULTI_STATEMENT => {
+            // SQLite: the versioned UPDATE rides in the same call as the inserts. Each insert runs
+            // only if the statement before it changed rows (`changes()` is the count of the last
+            // completed statement), so an UPDATE that matched no row writes nothing at all and
+            // leaves the count short; the conflict is then read as on its own.
+            let rows = 1 + commit.history.len() + commit.outbox.len();
+            let mut stmts = vec![update_stmt(tenant, update, at)];
+            for mut stmt in appends.drain(..) {
+                stmt.push(" WHERE changes() > 0");
+                stmts.push(stmt);
+            }
+            let changed = match batch::<DB>(stmts) {
+                Some(stmt) => DB::execute(conn, stmt).await?,
+                None => 0,
+            };
+            if usize::try_from(changed).map_or(true, |changed| changed < rows) {
+                return Err(stale::<DB>(conn, tenant, update).await);
+            }
+            update.expected_version + 1
         }
         Some(InstanceWrite::Update(update)) => {
-            update_instance::<DB>(conn, tenant, update, at).await?;
-            (Some(update.id.as_str()), update.expected_version + 1)
+            // The version check and the write are one statement, so no other writer can slip
+            // between them; a concurrent writer waits for the row lock, then sees the new version.
+            if DB::execute(conn, update_stmt(tenant, update, at)).await? != 1 {
+                return Err(stale::<DB>(conn, tenant, update).await);
+            }
+            update.expected_version + 1
         }
-        None => (None, 0),
+        None => 0,
     };
     for write in &commit.contacts {
         write_contact::<DB>(conn, tenant, write, at).await?;
@@ -1074,42 +1103,44 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
             write_assignment::<DB>(conn, &scope, change).await?;
         }
     }
-    // History and outbox rows depend on nothing else in the commit and only fail by raising:
-    // they go last, together, in one round trip.
-    let mut appends = Vec::new();
-    if let Some(instance_id) = instance_id {
-        history_inserts(&Scope { tenant, instance: instance_id, at }, &commit.history, &mut appends);
-        // All but the last history statement run first: each numbers after the one before, and
-        // the statements of a PostgreSQL batch share one snapshot.
-        let last = appends.pop();
-        for stmt in appends.drain(..) {
+    if !DB::MULTI_STATEMENT {
+        // The parts of a PostgreSQL batch share one snapshot, and each history statement numbers
+        // after the one before it: all but the last run first, on their own.
+        let before_last = commit.history.len().div_ceil(ROWS_PER_INSERT).saturating_sub(1);
+        for stmt in appends.drain(..before_last.min(appends.len())) {
             DB::execute(conn, stmt).await?;
         }
-        appends.extend(last);
-    }
-    for chunk in commit.outbox.chunks(ROWS_PER_INSERT) {
-        let mut stmt = Stmt::new(
-            "INSERT INTO crm_outbox (tenant_id, instance_id, next_attempt_at, created_at, status, attempts, id, \
-             kind, name, payload) VALUES ",
-        )
-        .arg(tenant)
-        .arg(instance_id)
-        .arg(at);
-        for (n, item) in chunk.iter().enumerate() {
-            stmt.push(if n == 0 {
-                "($1, $2, $3, $3, 'pending', 0, "
-            } else {
-                ", ($1, $2, $3, $3, 'pending', 0, "
-            });
-            stmt.bind(&item.id).push(", ").bind(item.kind.as_str()).push(", ").bind(&item.name).push(", ");
-            stmt.bind(&item.payload).push(")");
-        }
-        appends.push(stmt);
     }
     if let Some(stmt) = batch::<DB>(appends) {
         DB::execute(conn, stmt).await?;
     }
     Ok(version)
+}
+
+/// The history and outbox inserts of `commit`, in order. Each is an `INSERT … SELECT … FROM … AS v`
+/// without a `WHERE`, so a condition can be appended, and inserts exactly the rows it lists.
+fn append_stmts(tenant: &str, instance_id: Option<&str>, at: DateTime<Utc>, commit: &Commit) -> Vec<Stmt> {
+    let mut stmts = Vec::new();
+    if let Some(instance) = instance_id {
+        history_inserts(&Scope { tenant, instance, at }, &commit.history, &mut stmts);
+    }
+    for chunk in commit.outbox.chunks(ROWS_PER_INSERT) {
+        let mut stmt = Stmt::new(
+            "INSERT INTO crm_outbox (tenant_id, instance_id, next_attempt_at, created_at, status, attempts, id, \
+             kind, name, payload) SELECT $1, $2, $3, $3, 'pending', 0, v.column1, v.column2, v.column3, v.column4 \
+             FROM (VALUES ",
+        )
+        .arg(tenant)
+        .arg(instance_id)
+        .arg(at);
+        for (n, item) in chunk.iter().enumerate() {
+            stmt.push(if n == 0 { "(" } else { ", (" }).bind(&item.id).push(", ").bind(item.kind.as_str());
+            stmt.push(", ").bind(&item.name).push(", ").bind(&item.payload).push(")");
+        }
+        stmt.push(") AS v");
+        stmts.push(stmt);
+    }
+    stmts
 }
 
 /// Rows per multi-row `INSERT`: few statements per commit, far below both databases' limits on
@@ -1165,15 +1196,9 @@ async fn insert_instance<DB: Backend>(
     Ok(())
 }
 
-async fn update_instance<DB: Backend>(
-    conn: &mut Conn<DB>,
-    tenant: &str,
-    update: &InstanceUpdate,
-    at: DateTime<Utc>,
-) -> StoreResult<()> {
-    // The version check and the write are one statement, so no other writer can slip between
-    // them; on PostgreSQL a concurrent writer waits for the row lock, then sees the new version.
-    let stmt = Stmt::new(
+/// The instance update under its optimistic lock: it changes a row only at `expected_version`.
+fn update_stmt(tenant: &str, update: &InstanceUpdate, at: DateTime<Utc>) -> Stmt {
+    Stmt::new(
         "UPDATE crm_instances SET state = $4, status = $5, data = $6, assignee = $7, stage_entered_at = $8, \
          ended_at = $9, updated_at = $10, runs = $11, version = version + 1 \
          WHERE tenant_id = $1 AND id = $2 AND version = $3",
@@ -1188,10 +1213,11 @@ async fn update_instance<DB: Backend>(
     .arg(update.stage_entered_at)
     .arg(update.ended_at)
     .arg(at)
-    .arg(runs_json(&update.runs));
-    if DB::execute(conn, stmt).await? == 1 {
-        return Ok(());
-    }
+    .arg(runs_json(&update.runs))
+}
+
+/// Why `update` matched no row: the version moved on, or there is no such instance.
+async fn stale<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, update: &InstanceUpdate) -> StoreError {
     let actual = fetch::<DB, _>(
         conn,
         Stmt::new("SELECT version FROM crm_instances WHERE tenant_id = $1 AND id = $2")
@@ -1199,14 +1225,14 @@ async fn update_instance<DB: Backend>(
             .arg(&update.id),
         |r| r.count::<u64>(),
     )
-    .await?
-    .pop();
-    Err(match actual {
-        Some(actual) => {
+    .await;
+    match actual.map(|mut rows| rows.pop()) {
+        Ok(Some(actual)) => {
             StoreError::Conflict { id: update.id.clone(), expected: update.expected_version, actual }
         }
-        None => StoreError::NotFound { what: "instance", id: update.id.clone() },
-    })
+        Ok(None) => StoreError::NotFound { what: "instance", id: update.id.clone() },
+        Err(error) => error,
+    }
 }
 
 /// The statements appending `entries` in order, numbered after the instance's last entry, one
@@ -1214,8 +1240,8 @@ async fn update_instance<DB: Backend>(
 fn history_inserts(scope: &Scope<'_>, entries: &[NewHistory], out: &mut Vec<Stmt>) {
     // Numbering is safe without a lock of its own: the instance row written first is locked
     // (PostgreSQL) or the whole database is (SQLite) until this transaction ends. `VALUES`
-    // columns are `column1`, `column2`, … on both databases. Each statement numbers from what the
-    // previous ones wrote, so only the last may join a batch (see `batch`).
+    // columns are `column1`, `column2`, … on both databases. Each statement numbers after what
+    // the previous ones wrote (see `apply` for PostgreSQL batches).
     for chunk in entries.chunks(ROWS_PER_INSERT) {
         let mut stmt = scope.stamped(
             "INSERT INTO crm_history (tenant_id, instance_id, created_at, seq, event, before, after, actor_id, \
