@@ -64,12 +64,17 @@ struct Slot {
 struct Slots {
     slots: Vec<Slot>,
     next: usize,
+    /// Completed rounds over all instances.
+    laps: usize,
 }
 
 impl Slots {
     fn next(&mut self) -> &mut Slot {
         let i = self.next;
         self.next = (i + 1) % self.slots.len();
+        if self.next == 0 {
+            self.laps += 1;
+        }
         &mut self.slots[i]
     }
 }
@@ -83,7 +88,7 @@ async fn create_slots<S: Store>(engine: &Engine<S>, tenant: &TenantId) -> Slots 
         assert_eq!(view.stage, "a");
         slots.push(Slot { id: view.id, version: view.version, at_b: false });
     }
-    Slots { slots, next: 0 }
+    Slots { slots, next: 0, laps: 0 }
 }
 
 async fn fire_ours<S: Store>(engine: &Engine<S>, tenant: &TenantId, actor: &Actor, slots: &mut Slots) {
@@ -92,6 +97,13 @@ async fn fire_ours<S: Store>(engine: &Engine<S>, tenant: &TenantId, actor: &Acto
     let view = engine.fire(tenant, actor, &slot.id, name, Some(slot.version)).await.expect("fires");
     slot.version = view.version;
     slot.at_b = !slot.at_b;
+}
+
+/// Our fire without the state the engine keeps: two engines on the same store take turns by lap,
+/// so each finds its kept state two versions behind the expected one and loads the instance.
+async fn fire_cold<S: Store>(engines: [&Engine<S>; 2], tenant: &TenantId, actor: &Actor, slots: &mut Slots) {
+    let engine = engines[slots.laps % 2];
+    fire_ours(engine, tenant, actor, slots).await
 }
 
 /// The hand-written baseline on SQLite: `BEGIN IMMEDIATE`, the instance update under its version
@@ -187,6 +199,8 @@ async fn sqlite_pool(path: &std::path::Path, connections: u32) -> SqlitePool {
 /// Persisted transitions: our engine and the baseline, each on its own freshly migrated store.
 struct Transitions<S: Store> {
     engine: Engine<S>,
+    /// A second engine on the same store, for [`fire_cold`].
+    other: Engine<S>,
     tenant: TenantId,
     actor: Actor,
     ours: Slots,
@@ -212,7 +226,12 @@ async fn sqlite_transitions() -> SqliteTransitions {
     let base = create_slots(&Engine::new(base_store.clone()), &tenant).await;
     base_store.close().await;
     let pool = sqlite_pool(&base_path, 1).await;
-    SqliteTransitions { t: Transitions { engine, tenant, actor: actor(), ours, base }, pool, _dir: dir }
+    let other = Engine::new(engine.store().clone());
+    SqliteTransitions {
+        t: Transitions { engine, other, tenant, actor: actor(), ours, base },
+        pool,
+        _dir: dir,
+    }
 }
 
 struct PgTransitions {
@@ -239,7 +258,7 @@ async fn pg_transitions(admin_url: &str) -> PgTransitions {
     let base = create_slots(&engine, &TenantId::new("base")).await;
     let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.expect("connects");
     PgTransitions {
-        t: Transitions { engine, tenant: ours_tenant, actor: actor(), ours, base },
+        t: Transitions { other: Engine::new(store), engine, tenant: ours_tenant, actor: actor(), ours, base },
         pool,
         admin_url: admin_url.to_owned(),
         database,
@@ -420,7 +439,7 @@ fn bench_transitions<S: Store>(
 ) {
     let mut g = c.benchmark_group(group);
     g.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    let Transitions { engine, tenant, actor, ours, base } = t;
+    let Transitions { engine, tenant, actor, ours, base, .. } = t;
     g.bench_function("nexus-crm Engine::fire", |b| {
         b.iter(|| rt.block_on(fire_ours(engine, tenant, actor, ours)))
     });
@@ -440,7 +459,7 @@ fn summary_transitions<S: Store>(
     t: &mut Transitions<S>,
     mut baseline: impl FnMut(&mut Slots),
 ) {
-    let Transitions { engine, tenant, actor, ours, base } = t;
+    let Transitions { engine, other, tenant, actor, ours, base } = t;
     // Throughput: commits counted over wall-clock time (WAL checkpoints and other stalls
     // included, which a median of batches would hide), in alternating rounds so that a burst of
     // load from elsewhere does not land on one side only.
@@ -460,7 +479,17 @@ fn summary_transitions<S: Store>(
         }
         their_t += started.elapsed();
     }
-    let (our, theirs) = (our_t / our_n, their_t / their_n);
+    // The same fires without kept state, in rounds of their own after the comparison.
+    let (mut cold_n, mut cold_t) = (0u32, Duration::ZERO);
+    for _ in 0..2 {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(700) {
+            rt.block_on(fire_cold([&*engine, &*other], tenant, actor, ours));
+            cold_n += 1;
+        }
+        cold_t += started.elapsed();
+    }
+    let (our, theirs, cold) = (our_t / our_n, their_t / their_n, cold_t / cold_n);
     println!("\n== {title} ({ROUNDS} alternating rounds of 0.7 s each, {our_n} + {their_n} commits) ==");
     println!(
         "nexus-crm Engine::fire       : {:>10}  = {:>7.0}/s   (target ≥ 2,000/s)",
@@ -475,6 +504,12 @@ fn summary_transitions<S: Store>(
     println!(
         "ratio ours / baseline (rate) : {:>9.2}×   (target ≥ 0.5×)",
         theirs.as_secs_f64() / our.as_secs_f64()
+    );
+    println!(
+        "ours, nothing kept (load)    : {:>10}  = {:>7.0}/s   ratio {:.2}× ({cold_n} commits)",
+        support::human(cold),
+        per_second(cold),
+        theirs.as_secs_f64() / cold.as_secs_f64()
     );
 }
 

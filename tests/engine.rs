@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 use nexus_crm::engine::eval::Actor;
-use nexus_crm::engine::machine::{InstanceStatus, MachineError, Vote, events};
+use nexus_crm::engine::machine::{InstanceStatus, MachineError, TokenStatus, Vote, events};
 use nexus_crm::engine::service::{Engine, EngineError, InstanceView};
 use nexus_crm::store::{AnyStore, HistoryRow, Store, TenantId};
 use serde_json::{Map, Value as Json, json};
@@ -319,11 +319,18 @@ async fn a_ten_branch_parallel_join_survives_a_restart() {
         }
         drop(first);
 
-        // A new engine on a reopened store: the five running branches are all still there.
+        // A new engine on a reopened store: the five running branches are all still there, and
+        // so are the five completed ones.
         let second = engine_on(&db).await;
         let resumed = second.instance(&tenant, &launch.id).await.expect("reloads");
-        let running: Vec<&str> = resumed.tokens.iter().map(|t| t.branch.as_str()).collect();
+        let running: Vec<&str> = resumed
+            .tokens
+            .iter()
+            .filter(|t| t.status == TokenStatus::Active)
+            .map(|t| t.branch.as_str())
+            .collect();
         assert_eq!(running, ["b5", "b6", "b7", "b8", "b9"]);
+        assert_eq!(resumed.tokens.len(), 10);
         let err = second.complete_branch(&tenant, &pat, &launch.id, "go", "b2").await;
         assert!(matches!(err, Err(EngineError::Machine(MachineError::BranchNotActive { .. }))), "{err:?}");
 

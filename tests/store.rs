@@ -39,8 +39,10 @@ fn new_instance(assignee: Option<&str>) -> NewInstance {
         subject_type: None,
         subject_id: None,
         state: "new".into(),
+        status: InstanceStatus::Active,
         data: json!({"score": 10}),
         assignee: assignee.map(str::to_owned),
+        runs: Vec::new(),
     }
 }
 
@@ -70,6 +72,7 @@ fn transition(row: &InstanceRow, state: &str, when: DateTime<Utc>) -> Commit {
         assignee: row.assignee.clone(),
         stage_entered_at: when,
         ended_at: row.ended_at,
+        runs: Vec::new(),
     }));
     commit.history.push(NewHistory {
         event: "transition".into(),
@@ -160,6 +163,7 @@ async fn commit_inserts_and_updates_everything_in_it() {
         commit.approvals.push(ApprovalWrite::Request {
             transition: "qualify".into(),
             assignees: vec!["bob".into(), "cy".into()],
+            requested_by: Some("ann".into()),
         });
         commit.approvals.push(ApprovalWrite::Respond {
             id: new_id(),
@@ -206,6 +210,7 @@ async fn commit_inserts_and_updates_everything_in_it() {
         let pending = &state.approvals[0];
         assert_eq!((pending.request.round, pending.request.status), (1, RequestStatus::Pending));
         assert_eq!(pending.request.assignees, ["bob", "cy"]);
+        assert_eq!(pending.request.requested_by.as_deref(), Some("ann"));
         assert_eq!(pending.responses.iter().map(|r| r.approver.as_str()).collect::<Vec<_>>(), ["bob"]);
         assert_eq!(state.timers.len(), 1);
         assert_eq!((state.timers[0].trigger_at, state.timers[0].tenant.as_str()), (at(60), "acme"));
@@ -220,6 +225,7 @@ async fn commit_inserts_and_updates_everything_in_it() {
             id: "tok-1".into(),
             stage: None,
             status: TokenStatus::Completed,
+            entered_at: at(10),
         });
         commit
             .approvals
@@ -235,7 +241,13 @@ async fn commit_inserts_and_updates_everything_in_it() {
         assert_eq!(store.commit(&acme(), commit).await.unwrap(), 3);
 
         let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
-        assert_eq!(state.tokens.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["tok-2"]);
+        // The gateway still runs: its finished token is read back too, or a join could forget it.
+        let tokens: Vec<_> = state.tokens.iter().map(|t| (t.id.as_str(), t.status, t.entered_at)).collect();
+        assert_eq!(
+            tokens,
+            [("tok-1", TokenStatus::Completed, at(10)), ("tok-2", TokenStatus::Active, at(5))]
+        );
+        assert_eq!(state.tokens[0].completed_at, Some(at(10)));
         assert!(state.approvals.is_empty() && state.timers.is_empty());
         assert_eq!((state.sla[0].status, state.sla[0].stopped_at), (SlaStatus::Met, Some(at(10))));
         assert_eq!(
@@ -354,6 +366,7 @@ async fn a_failure_midway_leaves_nothing_half_written() {
             id: "nope".into(),
             stage: None,
             status: TokenStatus::Completed,
+            entered_at: at(1),
         });
         let error = store.commit(&acme(), commit).await.unwrap_err();
         assert!(matches!(error, StoreError::NotFound { what: "active token", .. }), "{error:?}");
@@ -519,6 +532,7 @@ async fn dashboard_includes_delegated_and_approval_items_and_filters() {
             commit.approvals.push(ApprovalWrite::Request {
                 transition: "approve_deal".into(),
                 assignees: vec!["ann".into(), "bob".into()],
+                requested_by: None,
             });
             if respond {
                 commit.approvals.push(ApprovalWrite::Respond {
@@ -602,7 +616,11 @@ async fn approval_rounds_count_each_vote_once() {
             StoreError::NotFound { what: "pending approval request for transition", .. }
         ));
 
-        let request = ApprovalWrite::Request { transition: "qualify".into(), assignees: vec!["bob".into()] };
+        let request = ApprovalWrite::Request {
+            transition: "qualify".into(),
+            assignees: vec!["bob".into()],
+            requested_by: Some("ann".into()),
+        };
         store
             .commit(&acme(), commit_with(&row, vec![request.clone(), vote("bob", Decision::Reject)]))
             .await
@@ -876,6 +894,189 @@ async fn malformed_commits_are_refused() {
         commit.instance = Some(InstanceWrite::Insert(subject("42")));
         let error = db.store.commit(&acme(), commit).await.unwrap_err();
         assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_are_read_back_until_their_gateway_run_ends() {
+    each_backend(|db: TestDb| async move {
+        let store = &db.store;
+        deploy(store, &acme()).await;
+        let id = create(store, &acme(), new_instance(None), at(0)).await;
+        let start = |id: &str, branch: &str| TokenWrite::Start {
+            id: id.into(),
+            gateway: "checks".into(),
+            branch: branch.into(),
+            stage: Some("open".into()),
+        };
+
+        let row = load(store, &acme(), &id).await;
+        let mut commit = transition(&row, "checking", at(1));
+        commit.tokens = vec![start("a-1", "credit"), start("a-2", "legal"), start("a-3", "brand")];
+        store.commit(&acme(), commit).await.unwrap();
+
+        // One branch moves on, one fails, one is still open.
+        let row = load(store, &acme(), &id).await;
+        let mut commit = transition(&row, "checking", at(2));
+        commit.tokens = vec![
+            TokenWrite::Set {
+                id: "a-1".into(),
+                stage: Some("review".into()),
+                status: TokenStatus::Active,
+                entered_at: at(2),
+            },
+            TokenWrite::Set {
+                id: "a-2".into(),
+                stage: Some("open".into()),
+                status: TokenStatus::Cancelled,
+                entered_at: at(1),
+            },
+        ];
+        store.commit(&acme(), commit).await.unwrap();
+        let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
+        let tokens: Vec<_> = state
+            .tokens
+            .iter()
+            .map(|t| (t.id.as_str(), t.stage.as_deref(), t.status, t.created_at, t.entered_at))
+            .collect();
+        assert_eq!(
+            tokens,
+            [
+                ("a-1", Some("review"), TokenStatus::Active, at(1), at(2)),
+                ("a-2", Some("open"), TokenStatus::Cancelled, at(1), at(1)),
+                ("a-3", Some("open"), TokenStatus::Active, at(1), at(1)),
+            ],
+            "the cancelled branch is still there, and each token says when it entered its stage"
+        );
+
+        // A cancelled token cannot be moved again.
+        let row = load(store, &acme(), &id).await;
+        let mut commit = transition(&row, "checking", at(3));
+        commit.tokens.push(TokenWrite::Set {
+            id: "a-2".into(),
+            stage: None,
+            status: TokenStatus::Completed,
+            entered_at: at(3),
+        });
+        let error = store.commit(&acme(), commit).await.unwrap_err();
+        assert!(matches!(error, StoreError::NotFound { what: "active token", .. }), "{error:?}");
+
+        // Ending the run cancels what still runs and hides all three; a new fork starts afresh.
+        let mut commit = transition(&row, "checking", at(4));
+        commit.tokens = vec![TokenWrite::End { status: TokenStatus::Cancelled }, start("b-1", "credit")];
+        store.commit(&acme(), commit).await.unwrap();
+        let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
+        assert_eq!(state.tokens.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["b-1"]);
+        let row = load(store, &acme(), &id).await;
+        let mut commit = transition(&row, "checking", at(5));
+        commit.tokens.push(TokenWrite::Set {
+            id: "a-3".into(),
+            stage: None,
+            status: TokenStatus::Completed,
+            entered_at: at(5),
+        });
+        let error = store.commit(&acme(), commit).await.unwrap_err();
+        assert!(matches!(error, StoreError::NotFound { what: "active token", .. }), "an ended run is closed");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_completion_at_creation_and_many_rows_per_commit_round_trip() {
+    each_backend(|db: TestDb| async move {
+        let store = &db.store;
+        deploy(store, &acme()).await;
+        let run = |id: &str, status: RunStatus| RunRow {
+            id: id.into(),
+            group: "1.0".into(),
+            action: "send".into(),
+            gateway: Some("checks".into()),
+            branch: Some("credit".into()),
+            status,
+        };
+
+        // Created already in a terminal stage: stored completed, with its end time.
+        let done = NewInstance {
+            status: InstanceStatus::Completed,
+            state: "closed".into(),
+            assignee: Some("ann".into()),
+            ..new_instance(None)
+        };
+        let done = create(store, &acme(), done, at(0)).await;
+        let row = load(store, &acme(), &done).await;
+        assert_eq!((row.status, row.ended_at), (InstanceStatus::Completed, Some(at(0))));
+        let page = store.pending_for_user(&acme(), "ann", &PendingQuery::default()).await.unwrap();
+        assert!(page.items.is_empty(), "a completed instance is nobody's pending item");
+
+        // Runs written at creation and replaced by an update.
+        let new = NewInstance { runs: vec![run("1.0", RunStatus::Pending)], ..new_instance(None) };
+        let id = create(store, &acme(), new, at(0)).await;
+        let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
+        assert_eq!(state.runs, [run("1.0", RunStatus::Pending)]);
+
+        let mut commit = transition(&state.instance, "next", at(1));
+        if let Some(InstanceWrite::Update(update)) = &mut commit.instance {
+            update.runs = vec![run("1.0", RunStatus::Succeeded), run("1.1", RunStatus::Pending)];
+        }
+        // Several history rows and outbox items: numbered and stored in order.
+        for n in 0..3 {
+            commit.history.push(created(&format!("extra-{n}")));
+            commit.outbox.push(NewOutbox {
+                id: format!("out-{n}"),
+                kind: OutboxKind::Event,
+                name: format!("event-{n}"),
+                payload: json!({"n": n}),
+            });
+        }
+        store.commit(&acme(), commit).await.unwrap();
+        let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
+        assert_eq!(state.runs, [run("1.0", RunStatus::Succeeded), run("1.1", RunStatus::Pending)]);
+        let history = store.history(&acme(), &id).await.unwrap();
+        let events: Vec<_> = history.iter().map(|h| (h.seq, h.event.as_str())).collect();
+        assert_eq!(
+            events,
+            [(1, "created"), (2, "transition"), (3, "extra-0"), (4, "extra-1"), (5, "extra-2")]
+        );
+        let outbox = store.claim_outbox(at(2), 10, "w", Duration::from_secs(60)).await.unwrap();
+        let items: Vec<_> =
+            outbox.iter().map(|o| (o.id.as_str(), o.name.as_str(), o.instance_id.as_deref())).collect();
+        assert_eq!(
+            items,
+            [
+                ("out-0", "event-0", Some(id.as_str())),
+                ("out-1", "event-1", Some(id.as_str())),
+                ("out-2", "event-2", Some(id.as_str()))
+            ]
+        );
+        assert_eq!(outbox[2].payload, json!({"n": 2}));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_commit_with_hundreds_of_rows_numbers_history_without_gaps() {
+    each_backend(|db: TestDb| async move {
+        let store = &db.store;
+        deploy(store, &acme()).await;
+        let id = create(store, &acme(), new_instance(None), at(0)).await;
+        let row = load(store, &acme(), &id).await;
+        let mut commit = transition(&row, "busy", at(1));
+        for n in 0..250 {
+            commit.history.push(created(&format!("step-{n}")));
+            commit.outbox.push(NewOutbox {
+                id: format!("out-{n:03}"),
+                kind: OutboxKind::Event,
+                name: "step".into(),
+                payload: json!({"n": n}),
+            });
+        }
+        store.commit(&acme(), commit).await.unwrap();
+        let history = store.history(&acme(), &id).await.unwrap();
+        assert_eq!(history.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=252).collect::<Vec<u64>>());
+        assert_eq!((history[2].event.as_str(), history[251].event.as_str()), ("step-0", "step-249"));
+        let outbox = store.claim_outbox(at(2), 500, "w", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(outbox.len(), 250);
     })
     .await;
 }

@@ -27,17 +27,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Not persisted yet
+//! # What a command costs
 //!
-//! - [`InstanceState::runs`]: the store has no place for action runs, so they are empty after a
-//!   reload and a later `action_succeeded`/`action_failed` would be an unknown run (neither is
-//!   exposed here yet).
-//! - Tokens: the store returns only *active* tokens, so a cancelled branch is forgotten on reload
-//!   (the join could then proceed without it); a token's `entered_at` reads back as its start.
-//! - Who requested a pending approval has no column: it is read back from the history, a full
-//!   history read per command while an approval is pending.
-//! - An instance whose creation already reaches a terminal stage is inserted as `active` (an
-//!   insert cannot set its status).
+//! Everything the machine's state holds is persisted: the instance row (with its action runs),
+//! every token of the running gateway with when it entered its stage, and the pending approval
+//! with who requested it. A fresh load is one statement ([`Store::load_state`]).
+//!
+//! The engine also keeps the state it last committed or read for each instance (a bounded
+//! cache), so a command on an instance this engine already knows costs only its commit. The
+//! optimistic lock keeps that honest: the commit's versioned `UPDATE` refuses a state another
+//! engine or process has moved on. Then, when the caller gave no expected version, the command is
+//! recomputed once on a fresh load; with an expected version it is the caller's conflict. A
+//! refusal by the machine computed from the kept state is confirmed on a fresh load before it is
+//! reported. Reads ([`Engine::instance`]) always go to the store.
 
 mod assign;
 mod domain;
@@ -49,7 +51,7 @@ mod timers;
 mod view;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
@@ -67,9 +69,9 @@ use crate::engine::Context;
 use crate::engine::eval::Actor;
 use crate::engine::machine::{
     ApprovalResponse, ApprovalStrategy, Decision, Directory, GuardEvaluator, InstanceState, Machine,
-    MachineError, NoDirectory, Step, Vote, events,
+    MachineError, NoDirectory, RunId, SYSTEM_ACTOR, Step, Vote,
 };
-use crate::store::{HistoryRow, Store, TenantId, new_id};
+use crate::store::{HistoryRow, Store, StoreError, TenantId, new_id};
 
 /// The engine's notion of "now": the wall clock, or a virtual one in tests and scenarios.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -85,11 +87,24 @@ pub struct Deployed {
     pub created: bool,
 }
 
+/// How many instances' last committed states an engine keeps; beyond that, one is dropped for
+/// each new one (any one: a dropped state only costs a load).
+const KEPT_STATES: usize = 4096;
+
+/// The id of the run an outbox item carries in its payload (`"run": "3.0"`), for
+/// [`Engine::action_succeeded`] and [`Engine::action_failed`].
+pub fn parse_run_id(text: &str) -> Option<RunId> {
+    persist::parse_run(text)
+}
+
 /// Runs deployed definitions against persisted instances. Cheap to share behind an `Arc`.
 pub struct Engine<S: Store> {
     store: S,
     clock: Clock,
     machines: RwLock<HashMap<(TenantId, String, u64), Arc<Machine>>>,
+    /// The last state this engine committed or read per instance, validated by the version check
+    /// of the next commit (see the module docs).
+    states: Mutex<HashMap<(TenantId, String), Arc<Loaded>>>,
     directory: Arc<dyn Directory + Send + Sync>,
     guards: Vec<(String, Arc<dyn GuardEvaluator>)>,
     strategies: Vec<(String, Arc<dyn ApprovalStrategy>)>,
@@ -111,6 +126,7 @@ impl<S: Store> Engine<S> {
             store,
             clock: Arc::new(Utc::now),
             machines: RwLock::default(),
+            states: Mutex::default(),
             directory: Arc::new(NoDirectory),
             guards: Vec::new(),
             strategies: Vec::new(),
@@ -183,8 +199,13 @@ impl<S: Store> Engine<S> {
         let id = new_id();
         let write = persist::insert(&machine, &id, version, &step.state);
         let view = InstanceView::new(&id, version, &machine, &step.state);
-        let commit = persist::commit(&machine, write, None, step, actor, &*self.directory, now)?;
+        let row = persist::written_row(&write, None, now);
+        let state = step.state.clone();
+        let (commit, token_ids) = persist::commit(&machine, write, None, step, actor, &*self.directory, now)?;
         self.store.commit(tenant, commit).await?;
+        if let Some(row) = row {
+            self.keep(tenant, Loaded { row, state, token_ids });
+        }
         Ok(view)
     }
 
@@ -261,7 +282,33 @@ impl<S: Store> Engine<S> {
         .await
     }
 
-    /// The instance as last committed.
+    /// Reports that the action run `run` of the instance succeeded (its id is in the outbox
+    /// item's payload, see [`parse_run_id`]): completes the branch waiting for it, joining if it
+    /// was the last, or compensates it at once if its group already failed.
+    pub async fn action_succeeded(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        run: RunId,
+    ) -> Result<InstanceView, EngineError> {
+        self.run(tenant, id, None, &SYSTEM_ACTOR, |m, state, now| m.action_succeeded(state, run, now)).await
+    }
+
+    /// Reports that the action run `run` failed for good: the compensations of its group's
+    /// succeeded actions are enqueued in reverse order and the branch waiting for it is cancelled
+    /// (the join then waits until a transition leaves the fork stage).
+    pub async fn action_failed(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        run: RunId,
+        reason: &str,
+    ) -> Result<InstanceView, EngineError> {
+        self.run(tenant, id, None, &SYSTEM_ACTOR, |m, state, now| m.action_failed(state, run, reason, now))
+            .await
+    }
+
+    /// The instance as last committed, read from the store.
     pub async fn instance(&self, tenant: &TenantId, id: &str) -> Result<InstanceView, EngineError> {
         let (machine, loaded) = self.load(tenant, id).await?;
         Ok(InstanceView::new(id, loaded.row.definition_version, &machine, &loaded.state))
@@ -276,60 +323,123 @@ impl<S: Store> Engine<S> {
         Ok(self.store.history(tenant, id).await?)
     }
 
-    /// Load, compute, commit: the shape of every command on an existing instance.
+    /// Load, compute, commit: the shape of every command on an existing instance. The state comes
+    /// from what this engine last committed when it has it (see the module docs for why that is
+    /// safe), from the store otherwise.
     async fn run(
         &self,
         tenant: &TenantId,
         id: &str,
         expected_version: Option<u64>,
         actor: &Actor,
-        command: impl FnOnce(&Machine, &InstanceState, DateTime<Utc>) -> Result<Step, MachineError>,
+        command: impl Fn(&Machine, &InstanceState, DateTime<Utc>) -> Result<Step, MachineError>,
     ) -> Result<InstanceView, EngineError> {
-        let (machine, loaded) = self.load(tenant, id).await?;
-        // Checked before computing anything: the caller decided on what it saw at that version.
-        if let Some(expected) = expected_version.filter(|&v| v != loaded.row.version) {
-            return Err(EngineError::Conflict { id: id.to_owned(), expected, actual: loaded.row.version });
+        // A kept state at another version than the caller expects may just be stale: read.
+        let kept = self.kept(tenant, id).filter(|k| expected_version.is_none_or(|v| v == k.row.version));
+        let (mut machine, mut loaded, mut fresh) = match kept {
+            Some(loaded) => (self.pinned_machine(tenant, &loaded.row).await?, loaded, false),
+            None => {
+                let (machine, loaded) = self.load(tenant, id).await?;
+                (machine, loaded, true)
+            }
+        };
+        loop {
+            // Checked before computing anything: the caller decided on what it saw at that version.
+            if let Some(expected) = expected_version.filter(|&v| v != loaded.row.version) {
+                return Err(EngineError::Conflict {
+                    id: id.to_owned(),
+                    expected,
+                    actual: loaded.row.version,
+                });
+            }
+            let now = self.now();
+            let step = match command(&machine, &loaded.state, now) {
+                Ok(step) => step,
+                Err(_) if !fresh => {
+                    // Refused on the kept state: the store's may differ; decide on that one.
+                    (machine, loaded) = self.load(tenant, id).await?;
+                    fresh = true;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let write = persist::update(&machine, &loaded, &step.state, now);
+            let view = InstanceView::new(id, loaded.row.definition_version, &machine, &step.state);
+            let row = persist::written_row(&write, Some(&loaded.row), now);
+            let state = step.state.clone();
+            let (commit, token_ids) =
+                persist::commit(&machine, write, Some(&loaded), step, actor, &*self.directory, now)?;
+            match self.store.commit(tenant, commit).await {
+                Ok(_) => {
+                    if let Some(row) = row {
+                        self.keep(tenant, Loaded { row, state, token_ids });
+                    }
+                    return Ok(view);
+                }
+                Err(StoreError::Conflict { .. }) if !fresh && expected_version.is_none() => {
+                    // The kept state was stale: recompute once on the stored one.
+                    (machine, loaded) = self.load(tenant, id).await?;
+                    fresh = true;
+                }
+                Err(error) => {
+                    self.forget(tenant, id);
+                    return Err(error.into());
+                }
+            }
         }
-        let now = self.now();
-        let step = command(&machine, &loaded.state, now)?;
-        let write = persist::update(&machine, &loaded, &step.state, now);
-        let view = InstanceView::new(id, loaded.row.definition_version, &machine, &step.state);
-        let commit = persist::commit(&machine, write, Some(&loaded), step, actor, &*self.directory, now)?;
-        self.store.commit(tenant, commit).await?;
-        Ok(view)
     }
 
-    /// The instance's state and the machine of its pinned definition version.
-    async fn load(&self, tenant: &TenantId, id: &str) -> Result<(Arc<Machine>, Loaded), EngineError> {
+    /// The instance's state read from the store (and kept), with the machine of its pinned
+    /// definition version.
+    async fn load(&self, tenant: &TenantId, id: &str) -> Result<(Arc<Machine>, Arc<Loaded>), EngineError> {
         let unknown = || EngineError::UnknownInstance { id: id.to_owned() };
         let rows = self.store.load_state(tenant, id).await?.ok_or_else(unknown)?;
-        let pinned = Some(rows.instance.definition_version);
-        let (machine, _) = self.machine(tenant, &rows.instance.definition_id, pinned).await?;
-        let requested_by = match rows.approvals.first() {
-            Some(pending) => self.requester(tenant, id, &pending.request.transition).await?,
-            None => None,
-        };
-        let loaded = persist::load(&machine, rows, requested_by)?;
+        let machine = self.pinned_machine(tenant, &rows.instance).await?;
+        let loaded = Arc::new(persist::load(&machine, rows)?);
+        self.keep_shared(tenant, loaded.clone());
         Ok((machine, loaded))
     }
 
-    /// Who asked for the pending approval of `transition`: the actor of its latest request.
-    async fn requester(
+    /// The machine of the definition version `row` is pinned to.
+    async fn pinned_machine(
         &self,
         tenant: &TenantId,
-        id: &str,
-        transition: &str,
-    ) -> Result<Option<String>, EngineError> {
-        let history = self.store.history(tenant, id).await?;
-        Ok(history
-            .into_iter()
-            .rev()
-            .find(|h| {
-                h.event == events::APPROVAL_REQUESTED
-                    && h.payload.as_ref().and_then(|p| p.get("transition")).and_then(Json::as_str)
-                        == Some(transition)
-            })
-            .and_then(|h| h.actor_id))
+        row: &crate::store::InstanceRow,
+    ) -> Result<Arc<Machine>, EngineError> {
+        Ok(self.machine(tenant, &row.definition_id, Some(row.definition_version)).await?.0)
+    }
+
+    fn states(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, String), Arc<Loaded>>> {
+        // A poisoned lock only means another thread panicked mid-insert; every entry is whole.
+        self.states.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn kept(&self, tenant: &TenantId, id: &str) -> Option<Arc<Loaded>> {
+        self.states().get(&(tenant.clone(), id.to_owned())).cloned()
+    }
+
+    fn keep(&self, tenant: &TenantId, loaded: Loaded) {
+        self.keep_shared(tenant, Arc::new(loaded));
+    }
+
+    /// Keeps `loaded` unless a newer version is kept already (commands finish out of order).
+    fn keep_shared(&self, tenant: &TenantId, loaded: Arc<Loaded>) {
+        let mut states = self.states();
+        let key = (tenant.clone(), loaded.row.id.clone());
+        if states.get(&key).is_some_and(|k| k.row.version > loaded.row.version) {
+            return;
+        }
+        if states.len() >= KEPT_STATES && !states.contains_key(&key) {
+            let evict = states.keys().next().cloned();
+            if let Some(evict) = evict {
+                states.remove(&evict);
+            }
+        }
+        states.insert(key, loaded);
+    }
+
+    fn forget(&self, tenant: &TenantId, id: &str) {
+        self.states().remove(&(tenant.clone(), id.to_owned()));
     }
 
     /// The machine of `definition` at `version` (the latest for `None`) and that version:

@@ -23,9 +23,14 @@ pub trait Backend: Database + sealed::Sealed {
     /// up front and waits for it (busy timeout) instead of failing when upgrading a read lock.
     #[doc(hidden)]
     const BEGIN_WRITE: &'static str;
-    /// Begins a read transaction that sees one snapshot.
+    /// Whether one call may run several `;`-separated statements (SQLite); otherwise inserts are
+    /// batched as data-modifying `WITH` parts (PostgreSQL).
     #[doc(hidden)]
-    const BEGIN_READ: &'static str;
+    const MULTI_STATEMENT: bool;
+    /// The one statement that reads an instance with everything execution needs (see
+    /// `load_state_sql!` in `sql.rs`): one round trip, one snapshot.
+    #[doc(hidden)]
+    const LOAD_STATE: &'static str;
     /// Appended to a worker's claim sub-select so concurrent claimers skip each other's rows.
     #[doc(hidden)]
     const SKIP_LOCKED: &'static str;

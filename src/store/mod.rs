@@ -14,6 +14,8 @@
 //!   history, tokens, approvals, timers, SLA, escalations, assignment, outbox items and domain
 //!   entities, all written or none (REL-001, BR-002).
 //! - `crm_history` is append-only, enforced by database triggers, not by this code (SR-005).
+//! - Round trips are few: [`Store::load_state`] is one statement, and a commit's history and
+//!   outbox rows are multi-row inserts sent together in one call after the other writes.
 //! - Timestamps are kept to the microsecond on both databases, so what is read is what was written.
 
 mod backend;
@@ -74,8 +76,9 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<InstanceRow>>> + Send;
 
-    /// An instance with its active tokens, pending approvals, timers, SLA clocks and assignment,
-    /// from one snapshot.
+    /// An instance with its action runs, every token of its running gateway, pending approvals
+    /// (with their requester and responses), timers, SLA clocks and assignment: one statement,
+    /// so one snapshot and one round trip.
     fn load_state(
         &self,
         tenant: &TenantId,

@@ -53,8 +53,9 @@ fn bind(stmt: Stmt) -> Query<'static, Postgres, PgArguments> {
 
 impl Backend for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
-    // Several statements, one snapshot: the instance and its tokens, approvals and timers agree.
-    const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    // One prepared statement is one statement: batches become `WITH` parts.
+    const MULTI_STATEMENT: bool = false;
+    const LOAD_STATE: &'static str = super::sql::PG_LOAD_STATE;
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const IS_ASSIGNEE: &'static str = "r.assignees ? $2";
 

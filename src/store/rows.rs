@@ -92,6 +92,20 @@ text_enum! {
 }
 
 text_enum! {
+    /// Where an action run stands.
+    RunStatus {
+        /// Enqueued; its outcome is not reported yet.
+        Pending = "pending",
+        /// Reported successful (or applied in the step itself).
+        Succeeded = "succeeded",
+        /// Reported failed after its retries.
+        Failed = "failed",
+        /// Succeeded, then undone by its compensation.
+        Compensated = "compensated",
+    }
+}
+
+text_enum! {
     /// One approver's answer.
     Decision {
         /// Approves the transition.
@@ -216,7 +230,27 @@ pub struct InstanceRow {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
-/// An instance to create; status `active`, version 1, and all times [`Commit::at`].
+/// An action run whose outcome still matters to the engine (a branch waits for it, or a
+/// compensation may need it). Kept with the instance (`crm_instances.runs`, a JSON array) and
+/// written under its version check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    /// The run's id, as the outbox item's payload carries it (`"3.0"`).
+    pub id: String,
+    /// The id of the first run of its group (the actions compensated together).
+    pub group: String,
+    /// The action.
+    pub action: String,
+    /// The gateway of the branch that completes when the run succeeds.
+    pub gateway: Option<String>,
+    /// That branch.
+    pub branch: Option<String>,
+    /// Where it stands.
+    pub status: RunStatus,
+}
+
+/// An instance to create, at version 1 with all times [`Commit::at`] (`ended_at` too, when it
+/// is created `completed`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewInstance {
     /// Its id, usually [`new_id`].
@@ -233,10 +267,14 @@ pub struct NewInstance {
     pub subject_id: Option<String>,
     /// The initial stage.
     pub state: String,
+    /// `Completed` when creation already reached a terminal stage.
+    pub status: InstanceStatus,
     /// The initial data.
     pub data: Json,
     /// The first assignee.
     pub assignee: Option<String>,
+    /// Action runs already enqueued by the creation.
+    pub runs: Vec<RunRow>,
 }
 
 /// The new state of an existing instance; written only if its version is still `expected_version`.
@@ -258,6 +296,8 @@ pub struct InstanceUpdate {
     pub stage_entered_at: DateTime<Utc>,
     /// Set when the instance completes.
     pub ended_at: Option<DateTime<Utc>>,
+    /// The action runs after the change (replacing the stored list).
+    pub runs: Vec<RunRow>,
 }
 
 /// How a commit writes its instance.
@@ -315,7 +355,7 @@ pub struct NewHistory {
     pub payload: Option<Json>,
 }
 
-/// A gateway branch token (`crm_tokens`).
+/// A gateway branch token (`crm_tokens`) of the gateway run still going on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRow {
     /// Token id.
@@ -332,14 +372,19 @@ pub struct TokenRow {
     pub status: TokenStatus,
     /// When the branch started.
     pub created_at: DateTime<Utc>,
+    /// When the token entered its current stage (its start, until it moves).
+    pub entered_at: DateTime<Utc>,
     /// When it completed or was cancelled.
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-/// A change to the commit's instance's tokens.
+/// A change to the commit's instance's tokens, applied in order.
+///
+/// Tokens belong to the gateway run that started them; [`TokenWrite::End`] closes that run, after
+/// which its tokens are no longer read back with the instance.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenWrite {
-    /// Start a branch (status `active`, created at [`Commit::at`]).
+    /// Start a branch (status `active`, created and entered at [`Commit::at`]).
     Start {
         /// Token id, usually [`new_id`].
         id: String,
@@ -352,11 +397,19 @@ pub enum TokenWrite {
     },
     /// Change an active token's stage and status; completing or cancelling stamps `completed_at`.
     Set {
-        /// Which token; it must be active and belong to the instance.
+        /// Which token; it must be active, of the running gateway and belong to the instance.
         id: String,
         /// Its stage after the change.
         stage: Option<String>,
         /// Its status after the change.
+        status: TokenStatus,
+        /// When it entered that stage.
+        entered_at: DateTime<Utc>,
+    },
+    /// End the running gateway (joined or abandoned): every one of its tokens still active gets
+    /// `status`, and all of them stop being read back. Nothing to end is not an error.
+    End {
+        /// The status of the tokens still active (`Completed` for a join, `Cancelled` otherwise).
         status: TokenStatus,
     },
 }
@@ -374,6 +427,8 @@ pub struct ApprovalRequestRow {
     pub status: RequestStatus,
     /// The user ids asked to respond (roles resolved by the caller).
     pub assignees: Vec<String>,
+    /// Who fired the transition; `None` for the system.
+    pub requested_by: Option<String>,
     /// When it was requested.
     pub requested_at: DateTime<Utc>,
     /// When it was resolved.
@@ -418,6 +473,8 @@ pub enum ApprovalWrite {
         transition: String,
         /// The user ids asked to respond.
         assignees: Vec<String>,
+        /// Who fired the transition; `None` for the system.
+        requested_by: Option<String>,
     },
     /// Record a response to the pending round of `transition`; one per approver and round.
     Respond {
@@ -857,7 +914,10 @@ impl Commit {
 pub struct InstanceState {
     /// The instance row.
     pub instance: InstanceRow,
-    /// Its active branch tokens.
+    /// Its action runs whose outcome still matters, in enqueue order.
+    pub runs: Vec<RunRow>,
+    /// Every token of its running gateway (active, completed or cancelled), in start order, id
+    /// order within one start; empty when no gateway runs.
     pub tokens: Vec<TokenRow>,
     /// Its pending approval rounds with their responses.
     pub approvals: Vec<PendingApproval>,

@@ -3,12 +3,12 @@
 //! Statements use `$n` parameters, which SQLite accepts too. SQL text is always literal or
 //! assembled from literal fragments; values are always bound.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 use sqlx::{Pool, Transaction};
 
@@ -241,41 +241,248 @@ fn history<DB: Backend>(r: &mut Reader<DB>) -> Decoded<HistoryRow> {
     })
 }
 
-fn token<DB: Backend>(r: &mut Reader<DB>) -> Decoded<TokenRow> {
-    Ok(TokenRow {
-        id: r.text()?,
-        instance_id: r.text()?,
-        gateway: r.text()?,
-        branch: r.text()?,
-        stage: r.opt_text()?,
-        status: r.parsed(TokenStatus::parse)?,
-        created_at: r.time()?,
-        completed_at: r.opt_time()?,
+// ---- `load_state`: one statement, the instance's parts aggregated into JSON arrays. ----
+
+/// The statement behind [`Store::load_state`] in one dialect: `$agg` aggregates objects into a
+/// JSON array (in the order given), `$obj` builds an object, and `$json` reads a stored JSON
+/// column as JSON rather than text. One statement sees one snapshot on both databases, so no
+/// transaction is needed, and the whole state costs one round trip.
+macro_rules! load_state_sql {
+    ($agg:literal, $obj:literal, $json:literal) => {
+        concat!(
+            "SELECT ",
+            instance_cols!(),
+            ", i.runs, COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('id', t.id, 'instance_id', t.instance_id, 'gateway', t.gateway, 'branch', t.branch, \
+             'stage', t.stage, 'status', t.status, 'created_at', t.created_at, \
+             'entered_at', COALESCE(t.entered_at, t.created_at), 'completed_at', t.completed_at) \
+             ORDER BY t.created_at, t.id) FROM crm_tokens t \
+             WHERE t.tenant_id = i.tenant_id AND t.instance_id = i.id AND t.ended_at IS NULL), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('instance_id', r.instance_id, 'transition', r.transition, 'round', r.round, 'status', r.status, \
+             'assignees', ",
+            $json,
+            "(r.assignees), 'requested_by', r.requested_by, 'requested_at', r.requested_at, \
+             'resolved_at', r.resolved_at, 'responses', ",
+            $json,
+            "(COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('id', a.id, 'transition', a.transition, 'round', a.round, 'approver', a.approver, \
+             'decision', a.decision, 'comment', a.comment, 'created_at', a.created_at) ORDER BY a.created_at, a.id) \
+             FROM crm_approvals a WHERE a.tenant_id = r.tenant_id AND a.instance_id = r.instance_id \
+             AND a.transition = r.transition AND a.round = r.round), '[]'))) ORDER BY r.requested_at, r.transition) \
+             FROM crm_approval_requests r \
+             WHERE r.tenant_id = i.tenant_id AND r.instance_id = i.id AND r.status = 'pending'), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('tenant_id', m.tenant_id, 'id', m.id, 'instance_id', m.instance_id, 'type', m.type, \
+             'trigger_at', m.trigger_at, 'payload', ",
+            $json,
+            "(m.payload), 'processed_at', m.processed_at, 'cancelled', m.cancelled, 'locked_by', m.locked_by, \
+             'locked_until', m.locked_until) ORDER BY m.trigger_at, m.id) FROM crm_timers m \
+             WHERE m.tenant_id = i.tenant_id AND m.instance_id = i.id AND m.processed_at IS NULL), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('id', s.id, 'instance_id', s.instance_id, 'scope', s.scope, 'duration_minutes', s.duration_minutes, \
+             'started_at', s.started_at, 'at_risk_at', s.at_risk_at, 'breach_at', s.breach_at, 'status', s.status, \
+             'stopped_at', s.stopped_at) ORDER BY s.started_at, s.id) FROM crm_sla s \
+             WHERE s.tenant_id = i.tenant_id AND s.instance_id = i.id), '[]'), \
+             COALESCE((SELECT ",
+            $agg,
+            "(",
+            $obj,
+            "('user_id', g.user_id, 'assigned_by', g.assigned_by, 'assigned_at', g.assigned_at, 'active', g.active)) \
+             FROM crm_assignments g WHERE g.tenant_id = i.tenant_id AND g.instance_id = i.id AND g.active), '[]') \
+             FROM crm_instances i WHERE i.tenant_id = $1 AND i.id = $2"
+        )
+    };
+}
+
+/// [`load_state_sql!`] for SQLite (JSON columns are text, hence `json(…)`).
+pub(super) const SQLITE_LOAD_STATE: &str = load_state_sql!("json_group_array", "json_object", "json");
+/// [`load_state_sql!`] for PostgreSQL (`jsonb_agg` of no rows is NULL, hence the `COALESCE`).
+pub(super) const PG_LOAD_STATE: &str = load_state_sql!("jsonb_agg", "jsonb_build_object", "");
+
+/// The row of [`load_state_sql!`]: the instance, its runs, then one JSON array per part.
+fn state_row<DB: Backend>(r: &mut Reader<DB>) -> Decoded<InstanceState> {
+    let instance = instance(r)?;
+    let runs = objects(r.json()?, run)?;
+    let tokens = objects(r.json()?, |f| {
+        Ok(TokenRow {
+            id: f.text("id")?,
+            instance_id: f.text("instance_id")?,
+            gateway: f.text("gateway")?,
+            branch: f.text("branch")?,
+            stage: f.opt_text("stage")?,
+            status: f.parsed("status", TokenStatus::parse)?,
+            created_at: f.time("created_at")?,
+            entered_at: f.time("entered_at")?,
+            completed_at: f.opt_time("completed_at")?,
+        })
+    })?;
+    let approvals = objects(r.json()?, |f| {
+        let request = ApprovalRequestRow {
+            instance_id: f.text("instance_id")?,
+            transition: f.text("transition")?,
+            round: f.count("round")?,
+            status: f.parsed("status", RequestStatus::parse)?,
+            assignees: serde_json::from_value(f.json("assignees"))
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            requested_by: f.opt_text("requested_by")?,
+            requested_at: f.time("requested_at")?,
+            resolved_at: f.opt_time("resolved_at")?,
+        };
+        let responses = objects(f.json("responses"), |f| {
+            Ok(ApprovalRow {
+                id: f.text("id")?,
+                transition: f.text("transition")?,
+                round: f.count("round")?,
+                approver: f.text("approver")?,
+                decision: f.parsed("decision", Decision::parse)?,
+                comment: f.opt_text("comment")?,
+                created_at: f.time("created_at")?,
+            })
+        })?;
+        Ok(PendingApproval { request, responses })
+    })?;
+    let timers = objects(r.json()?, |f| {
+        Ok(TimerRow {
+            tenant: TenantId(f.text("tenant_id")?),
+            id: f.text("id")?,
+            instance_id: f.text("instance_id")?,
+            kind: f.text("type")?,
+            trigger_at: f.time("trigger_at")?,
+            payload: f.json("payload"),
+            processed_at: f.opt_time("processed_at")?,
+            cancelled: f.boolean("cancelled")?,
+            locked_by: f.opt_text("locked_by")?,
+            locked_until: f.opt_time("locked_until")?,
+        })
+    })?;
+    let sla = objects(r.json()?, |f| {
+        Ok(SlaRow {
+            id: f.text("id")?,
+            instance_id: f.text("instance_id")?,
+            scope: f.text("scope")?,
+            duration_minutes: f.count("duration_minutes")?,
+            started_at: f.time("started_at")?,
+            at_risk_at: f.opt_time("at_risk_at")?,
+            breach_at: f.time("breach_at")?,
+            status: f.parsed("status", SlaStatus::parse)?,
+            stopped_at: f.opt_time("stopped_at")?,
+        })
+    })?;
+    let assignment = objects(r.json()?, |f| {
+        Ok(AssignmentRow {
+            user_id: f.text("user_id")?,
+            assigned_by: f.opt_text("assigned_by")?,
+            assigned_at: f.time("assigned_at")?,
+            active: f.boolean("active")?,
+        })
+    })?
+    .pop();
+    Ok(InstanceState { instance, runs, tokens, approvals, timers, sla, assignment })
+}
+
+fn run(f: &Fields<'_>) -> Decoded<RunRow> {
+    Ok(RunRow {
+        id: f.text("id")?,
+        group: f.text("group")?,
+        action: f.text("action")?,
+        gateway: f.opt_text("gateway")?,
+        branch: f.opt_text("branch")?,
+        status: f.parsed("status", RunStatus::parse)?,
     })
 }
 
-fn approval_request<DB: Backend>(r: &mut Reader<DB>) -> Decoded<ApprovalRequestRow> {
-    Ok(ApprovalRequestRow {
-        instance_id: r.text()?,
-        transition: r.text()?,
-        round: r.count()?,
-        status: r.parsed(RequestStatus::parse)?,
-        assignees: serde_json::from_value(r.json()?).map_err(|e| sqlx::Error::Decode(e.into()))?,
-        requested_at: r.time()?,
-        resolved_at: r.opt_time()?,
-    })
+/// `crm_instances.runs`: the same keys [`run`] reads.
+fn runs_json(runs: &[RunRow]) -> Json {
+    Json::Array(
+        runs.iter()
+            .map(|r| {
+                json!({"id": r.id, "group": r.group, "action": r.action, "gateway": r.gateway,
+                       "branch": r.branch, "status": r.status.as_str()})
+            })
+            .collect(),
+    )
 }
 
-fn approval<DB: Backend>(r: &mut Reader<DB>) -> Decoded<ApprovalRow> {
-    Ok(ApprovalRow {
-        id: r.text()?,
-        transition: r.text()?,
-        round: r.count()?,
-        approver: r.text()?,
-        decision: r.parsed(Decision::parse)?,
-        comment: r.opt_text()?,
-        created_at: r.time()?,
-    })
+/// The objects of an aggregated JSON array, each read with `read`.
+fn objects<T>(array: Json, read: impl Fn(&Fields<'_>) -> Decoded<T>) -> Decoded<Vec<T>> {
+    match array {
+        Json::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Json::Object(map) => read(&Fields(map)),
+                _ => Err(malformed("[]", "an object")),
+            })
+            .collect(),
+        _ => Err(malformed("[]", "an array")),
+    }
+}
+
+fn malformed(key: &str, what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("field `{key}` is not {what}").into())
+}
+
+/// One object of an aggregated array, read by key. Timestamps arrive as text on both databases
+/// (SQLite's stored RFC 3339, PostgreSQL's ISO 8601 rendering), booleans as 0/1 or true/false.
+struct Fields<'a>(&'a serde_json::Map<String, Json>);
+
+impl Fields<'_> {
+    fn get(&self, key: &str) -> Option<&Json> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+    fn opt_text(&self, key: &str) -> Decoded<Option<String>> {
+        self.get(key).map(|v| v.as_str().map(str::to_owned).ok_or_else(|| malformed(key, "text"))).transpose()
+    }
+    fn text(&self, key: &str) -> Decoded<String> {
+        self.opt_text(key)?.ok_or_else(|| malformed(key, "present"))
+    }
+    fn count<T: TryFrom<i64>>(&self, key: &str) -> Decoded<T> {
+        self.get(key)
+            .and_then(Json::as_i64)
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| malformed(key, "a count"))
+    }
+    fn boolean(&self, key: &str) -> Decoded<bool> {
+        match self.get(key) {
+            Some(Json::Bool(b)) => Ok(*b),
+            Some(Json::Number(n)) => Ok(n.as_i64() != Some(0)),
+            _ => Err(malformed(key, "a boolean")),
+        }
+    }
+    fn opt_time(&self, key: &str) -> Decoded<Option<DateTime<Utc>>> {
+        self.opt_text(key)?
+            .map(|t| {
+                DateTime::parse_from_rfc3339(&t)
+                    .map(|t| t.to_utc())
+                    .map_err(|_| malformed(key, "a timestamp"))
+            })
+            .transpose()
+    }
+    fn time(&self, key: &str) -> Decoded<DateTime<Utc>> {
+        self.opt_time(key)?.ok_or_else(|| malformed(key, "a timestamp"))
+    }
+    fn json(&self, key: &str) -> Json {
+        self.0.get(key).cloned().unwrap_or(Json::Null)
+    }
+    fn parsed<T>(&self, key: &str, parse: fn(&str) -> Option<T>) -> Decoded<T> {
+        let text = self.text(key)?;
+        parse(&text).ok_or_else(|| malformed(key, "a known value"))
+    }
 }
 
 const TIMER_COLS: &str =
@@ -293,29 +500,6 @@ fn timer<DB: Backend>(r: &mut Reader<DB>) -> Decoded<TimerRow> {
         cancelled: r.boolean()?,
         locked_by: r.opt_text()?,
         locked_until: r.opt_time()?,
-    })
-}
-
-fn sla<DB: Backend>(r: &mut Reader<DB>) -> Decoded<SlaRow> {
-    Ok(SlaRow {
-        id: r.text()?,
-        instance_id: r.text()?,
-        scope: r.text()?,
-        duration_minutes: r.count()?,
-        started_at: r.time()?,
-        at_risk_at: r.opt_time()?,
-        breach_at: r.time()?,
-        status: r.parsed(SlaStatus::parse)?,
-        stopped_at: r.opt_time()?,
-    })
-}
-
-fn assignment<DB: Backend>(r: &mut Reader<DB>) -> Decoded<AssignmentRow> {
-    Ok(AssignmentRow {
-        user_id: r.text()?,
-        assigned_by: r.opt_text()?,
-        assigned_at: r.time()?,
-        active: r.boolean()?,
     })
 }
 
@@ -530,11 +714,8 @@ impl<DB: Backend> Store for SqlStore<DB> {
     }
 
     async fn load_state(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceState>> {
-        let mut tx: Transaction<'static, DB> = self.read.begin_with(DB::BEGIN_READ).await?;
-        let state = read_state::<DB>(&mut *tx, tenant.as_str(), id).await;
-        // Read-only: ending it either way is the same.
-        let _ = tx.rollback().await;
-        state
+        let stmt = Stmt::new(DB::LOAD_STATE).arg(tenant.as_str()).arg(id);
+        self.read_one(stmt, state_row).await
     }
 
     async fn commit(&self, tenant: &TenantId, commit: Commit) -> StoreResult<u64> {
@@ -838,113 +1019,48 @@ impl<DB: Backend> SqlStore<DB> {
     }
 }
 
-async fn read_state<DB: Backend>(
-    conn: &mut Conn<DB>,
-    tenant: &str,
-    id: &str,
-) -> StoreResult<Option<InstanceState>> {
-    let stmt = Stmt::new(concat!(
-        "SELECT ",
-        instance_cols!(),
-        " FROM crm_instances i WHERE i.tenant_id = $1 AND i.id = $2"
-    ))
-    .arg(tenant)
-    .arg(id);
-    let Some(instance) = fetch::<DB, _>(conn, stmt, instance).await?.pop() else {
-        return Ok(None);
-    };
-    let by_instance = |sql: &'static str| Stmt::new(sql).arg(tenant).arg(id);
-    let tokens = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT id, instance_id, gateway, branch, stage, status, created_at, completed_at FROM crm_tokens \
-             WHERE tenant_id = $1 AND instance_id = $2 AND status = 'active' ORDER BY created_at, id",
-        ),
-        token,
-    )
-    .await?;
-    let requests = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT instance_id, transition, round, status, assignees, requested_at, resolved_at \
-             FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND status = 'pending' \
-             ORDER BY requested_at, transition",
-        ),
-        approval_request,
-    )
-    .await?;
-    let responses = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT a.id, a.transition, a.round, a.approver, a.decision, a.comment, a.created_at \
-             FROM crm_approvals a JOIN crm_approval_requests r ON r.tenant_id = a.tenant_id \
-             AND r.instance_id = a.instance_id AND r.transition = a.transition AND r.round = a.round \
-             WHERE a.tenant_id = $1 AND a.instance_id = $2 AND r.status = 'pending' ORDER BY a.created_at, a.id",
-        ),
-        approval,
-    )
-    .await?;
-    let timers = fetch::<DB, _>(
-        conn,
-        Stmt::new(concat_sql!(
-            "SELECT ",
-            TIMER_COLS,
-            " FROM crm_timers WHERE tenant_id = $1 AND instance_id = $2 \
-             AND processed_at IS NULL ORDER BY trigger_at, id"
-        ))
-        .arg(tenant)
-        .arg(id),
-        timer,
-    )
-    .await?;
-    let sla = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT id, instance_id, scope, duration_minutes, started_at, at_risk_at, breach_at, status, stopped_at \
-             FROM crm_sla WHERE tenant_id = $1 AND instance_id = $2 ORDER BY started_at, id",
-        ),
-        sla,
-    )
-    .await?;
-    let assignment = fetch::<DB, _>(
-        conn,
-        by_instance(
-            "SELECT user_id, assigned_by, assigned_at, active FROM crm_assignments \
-             WHERE tenant_id = $1 AND instance_id = $2 AND active",
-        ),
-        assignment,
-    )
-    .await?
-    .pop();
-
-    let mut responses_by: HashMap<(String, u64), Vec<ApprovalRow>> = HashMap::new();
-    for response in responses {
-        responses_by.entry((response.transition.clone(), response.round)).or_default().push(response);
-    }
-    let approvals = requests
-        .into_iter()
-        .map(|request| {
-            let responses =
-                responses_by.remove(&(request.transition.clone(), request.round)).unwrap_or_default();
-            PendingApproval { request, responses }
-        })
-        .collect();
-    Ok(Some(InstanceState { instance, tokens, approvals, timers, sla, assignment }))
-}
-
-/// Writes every part of `commit`, instance first (the other rows reference it).
+/// Writes every part of `commit` in the current transaction: the instance first (the other rows
+/// reference it, and its version check must fail before anything else can), then the rest.
 async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) -> StoreResult<u64> {
     let at = micros(commit.at);
-    let (instance_id, version) = match &commit.instance {
+    let instance_id = commit.instance.as_ref().map(InstanceWrite::id);
+    // History and outbox rows depend on nothing else in the commit and only fail by raising, so
+    // they travel together in one call (see `batch`).
+    let mut appends = append_stmts(tenant, instance_id, at, commit);
+    let version = match &commit.instance {
         Some(InstanceWrite::Insert(new)) => {
             insert_instance::<DB>(conn, tenant, new, at).await?;
-            (Some(new.id.as_str()), 1)
+            1
+        }
+        Some(InstanceWrite::Update(update)) if DB::MULTI_STATEMENT => {
+            // SQLite: the versioned UPDATE rides in the same call as the inserts. Each insert runs
+            // only if the statement before it changed rows (`changes()` is the count of the last
+            // completed statement), so an UPDATE that matched no row writes nothing at all and
+            // leaves the count short; the conflict is then read as on its own.
+            let rows = 1 + commit.history.len() + commit.outbox.len();
+            let mut stmts = vec![update_stmt(tenant, update, at)];
+            for mut stmt in appends.drain(..) {
+                stmt.push(" WHERE changes() > 0");
+                stmts.push(stmt);
+            }
+            let changed = match batch::<DB>(stmts) {
+                Some(stmt) => DB::execute(conn, stmt).await?,
+                None => 0,
+            };
+            if usize::try_from(changed).map_or(true, |changed| changed < rows) {
+                return Err(stale::<DB>(conn, tenant, update).await);
+            }
+            update.expected_version + 1
         }
         Some(InstanceWrite::Update(update)) => {
-            update_instance::<DB>(conn, tenant, update, at).await?;
-            (Some(update.id.as_str()), update.expected_version + 1)
+            // The version check and the write are one statement, so no other writer can slip
+            // between them; a concurrent writer waits for the row lock, then sees the new version.
+            if DB::execute(conn, update_stmt(tenant, update, at)).await? != 1 {
+                return Err(stale::<DB>(conn, tenant, update).await);
+            }
+            update.expected_version + 1
         }
-        None => (None, 0),
+        None => 0,
     };
     for write in &commit.contacts {
         write_contact::<DB>(conn, tenant, write, at).await?;
@@ -957,12 +1073,7 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
     }
     if let Some(instance_id) = instance_id {
         let scope = Scope { tenant, instance: instance_id, at };
-        for entry in &commit.history {
-            append_history::<DB>(conn, &scope, entry).await?;
-        }
-        for write in &commit.tokens {
-            write_token::<DB>(conn, &scope, write).await?;
-        }
+        write_tokens::<DB>(conn, &scope, &commit.tokens).await?;
         for write in &commit.approvals {
             write_approval::<DB>(conn, &scope, write).await?;
         }
@@ -992,25 +1103,49 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
             write_assignment::<DB>(conn, &scope, change).await?;
         }
     }
-    for item in &commit.outbox {
-        DB::execute(
-            conn,
-            Stmt::new(
-                "INSERT INTO crm_outbox (tenant_id, id, instance_id, kind, name, payload, status, attempts, \
-                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
-            )
-            .arg(tenant)
-            .arg(&item.id)
-            .arg(instance_id)
-            .arg(item.kind.as_str())
-            .arg(&item.name)
-            .arg(&item.payload)
-            .arg(at),
-        )
-        .await?;
+    if !DB::MULTI_STATEMENT {
+        // The parts of a PostgreSQL batch share one snapshot, and each history statement numbers
+        // after the one before it: all but the last run first, on their own.
+        let before_last = commit.history.len().div_ceil(ROWS_PER_INSERT).saturating_sub(1);
+        for stmt in appends.drain(..before_last.min(appends.len())) {
+            DB::execute(conn, stmt).await?;
+        }
+    }
+    if let Some(stmt) = batch::<DB>(appends) {
+        DB::execute(conn, stmt).await?;
     }
     Ok(version)
 }
+
+/// The history and outbox inserts of `commit`, in order. Each is an `INSERT … SELECT … FROM … AS v`
+/// without a `WHERE`, so a condition can be appended, and inserts exactly the rows it lists.
+fn append_stmts(tenant: &str, instance_id: Option<&str>, at: DateTime<Utc>, commit: &Commit) -> Vec<Stmt> {
+    let mut stmts = Vec::new();
+    if let Some(instance) = instance_id {
+        history_inserts(&Scope { tenant, instance, at }, &commit.history, &mut stmts);
+    }
+    for chunk in commit.outbox.chunks(ROWS_PER_INSERT) {
+        let mut stmt = Stmt::new(
+            "INSERT INTO crm_outbox (tenant_id, instance_id, next_attempt_at, created_at, status, attempts, id, \
+             kind, name, payload) SELECT $1, $2, $3, $3, 'pending', 0, v.column1, v.column2, v.column3, v.column4 \
+             FROM (VALUES ",
+        )
+        .arg(tenant)
+        .arg(instance_id)
+        .arg(at);
+        for (n, item) in chunk.iter().enumerate() {
+            stmt.push(if n == 0 { "(" } else { ", (" }).bind(&item.id).push(", ").bind(item.kind.as_str());
+            stmt.push(", ").bind(&item.name).push(", ").bind(&item.payload).push(")");
+        }
+        stmt.push(") AS v");
+        stmts.push(stmt);
+    }
+    stmts
+}
+
+/// Rows per multi-row `INSERT`: few statements per commit, far below both databases' limits on
+/// bound parameters.
+const ROWS_PER_INSERT: usize = 100;
 
 /// The tenant, instance and time every instance-scoped row of a commit shares.
 struct Scope<'a> {
@@ -1037,10 +1172,11 @@ async fn insert_instance<DB: Backend>(
     new: &NewInstance,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    let completed = new.status == InstanceStatus::Completed;
     let stmt = Stmt::new(
         "INSERT INTO crm_instances (tenant_id, id, definition_id, definition_version, entity, subject_type, \
-         subject_id, state, status, data, assignee, version, stage_entered_at, started_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, 1, $11, $11, $11)",
+         subject_id, state, status, data, assignee, version, stage_entered_at, started_at, updated_at, ended_at, \
+         runs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $12, $13, $14)",
     )
     .arg(tenant)
     .arg(&new.id)
@@ -1050,24 +1186,21 @@ async fn insert_instance<DB: Backend>(
     .arg(new.subject_type.as_ref())
     .arg(new.subject_id.as_ref())
     .arg(&new.state)
+    .arg(new.status.as_str())
     .arg(&new.data)
     .arg(new.assignee.as_ref())
-    .arg(at);
+    .arg(at)
+    .arg(completed.then_some(at))
+    .arg(runs_json(&new.runs));
     DB::execute(conn, stmt).await?;
     Ok(())
 }
 
-async fn update_instance<DB: Backend>(
-    conn: &mut Conn<DB>,
-    tenant: &str,
-    update: &InstanceUpdate,
-    at: DateTime<Utc>,
-) -> StoreResult<()> {
-    // The version check and the write are one statement, so no other writer can slip between
-    // them; on PostgreSQL a concurrent writer waits for the row lock, then sees the new version.
-    let stmt = Stmt::new(
+/// The instance update under its optimistic lock: it changes a row only at `expected_version`.
+fn update_stmt(tenant: &str, update: &InstanceUpdate, at: DateTime<Utc>) -> Stmt {
+    Stmt::new(
         "UPDATE crm_instances SET state = $4, status = $5, data = $6, assignee = $7, stage_entered_at = $8, \
-         ended_at = $9, updated_at = $10, version = version + 1 \
+         ended_at = $9, updated_at = $10, runs = $11, version = version + 1 \
          WHERE tenant_id = $1 AND id = $2 AND version = $3",
     )
     .arg(tenant)
@@ -1079,10 +1212,12 @@ async fn update_instance<DB: Backend>(
     .arg(update.assignee.as_ref())
     .arg(update.stage_entered_at)
     .arg(update.ended_at)
-    .arg(at);
-    if DB::execute(conn, stmt).await? == 1 {
-        return Ok(());
-    }
+    .arg(at)
+    .arg(runs_json(&update.runs))
+}
+
+/// Why `update` matched no row: the version moved on, or there is no such instance.
+async fn stale<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, update: &InstanceUpdate) -> StoreError {
     let actual = fetch::<DB, _>(
         conn,
         Stmt::new("SELECT version FROM crm_instances WHERE tenant_id = $1 AND id = $2")
@@ -1090,38 +1225,123 @@ async fn update_instance<DB: Backend>(
             .arg(&update.id),
         |r| r.count::<u64>(),
     )
-    .await?
-    .pop();
-    Err(match actual {
-        Some(actual) => {
+    .await;
+    match actual.map(|mut rows| rows.pop()) {
+        Ok(Some(actual)) => {
             StoreError::Conflict { id: update.id.clone(), expected: update.expected_version, actual }
         }
-        None => StoreError::NotFound { what: "instance", id: update.id.clone() },
-    })
+        Ok(None) => StoreError::NotFound { what: "instance", id: update.id.clone() },
+        Err(error) => error,
+    }
 }
 
-async fn append_history<DB: Backend>(
+/// The statements appending `entries` in order, numbered after the instance's last entry, one
+/// per [`ROWS_PER_INSERT`] entries.
+fn history_inserts(scope: &Scope<'_>, entries: &[NewHistory], out: &mut Vec<Stmt>) {
+    // Numbering is safe without a lock of its own: the instance row written first is locked
+    // (PostgreSQL) or the whole database is (SQLite) until this transaction ends. `VALUES`
+    // columns are `column1`, `column2`, … on both databases. Each statement numbers after what
+    // the previous ones wrote (see `apply` for PostgreSQL batches).
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut stmt = scope.stamped(
+            "INSERT INTO crm_history (tenant_id, instance_id, created_at, seq, event, before, after, actor_id, \
+             payload) SELECT $1, $2, $3, m.base + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
+             FROM (SELECT COALESCE(MAX(seq), 0) AS base FROM crm_history WHERE tenant_id = $1 AND instance_id = $2) \
+             AS m CROSS JOIN (VALUES ",
+        );
+        for (n, entry) in chunk.iter().enumerate() {
+            stmt.push(if n == 0 { "(" } else { ", (" }).bind(n as i64 + 1).push(", ").bind(&entry.event);
+            stmt.push(", ").bind(entry.before.as_ref()).push(", ").bind(entry.after.as_ref());
+            stmt.push(", ").bind(entry.actor_id.as_ref()).push(", ").bind(entry.payload.as_ref()).push(")");
+        }
+        stmt.push(") AS v");
+        out.push(stmt);
+    }
+}
+
+/// Statements that only insert, as one round trip: SQLite runs `;`-separated statements in one
+/// call; PostgreSQL runs all but the last as data-modifying `WITH` parts of the last. Parameters
+/// are renumbered to follow on from one statement to the next.
+fn batch<DB: Backend>(stmts: Vec<Stmt>) -> Option<Stmt> {
+    if stmts.len() <= 1 {
+        return stmts.into_iter().next();
+    }
+    let last = stmts.len() - 1;
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for (i, stmt) in stmts.into_iter().enumerate() {
+        if DB::MULTI_STATEMENT {
+            if i > 0 {
+                sql.push_str("; ");
+            }
+        } else if i == 0 {
+            sql.push_str("WITH b0 AS (");
+        } else if i < last {
+            sql.push_str("), b");
+            sql.push_str(&i.to_string());
+            sql.push_str(" AS (");
+        } else {
+            sql.push_str(") ");
+        }
+        renumber(&stmt.sql, args.len(), &mut sql);
+        args.extend(stmt.args);
+    }
+    Some(Stmt { sql: sql.into(), args })
+}
+
+/// Appends `sql` with every `$n` made `$(n + offset)`. Our statements have no `$` elsewhere.
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+}
+
+/// Applies token writes in order; consecutive starts (a fork) go in one statement.
+async fn write_tokens<DB: Backend>(
     conn: &mut Conn<DB>,
     scope: &Scope<'_>,
-    entry: &NewHistory,
+    writes: &[TokenWrite],
 ) -> StoreResult<()> {
-    // Numbering is safe without a lock of its own: the instance row written first is locked
-    // (PostgreSQL) or the whole database is (SQLite) until this transaction ends.
-    let stmt = scope
-        .stamped(
-            "INSERT INTO crm_history (tenant_id, instance_id, created_at, seq, event, before, after, actor_id, \
-             payload) SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, $4, $5, $6, $7, $8 FROM crm_history \
-             WHERE tenant_id = $1 AND instance_id = $2",
-        )
-        .arg(&entry.event)
-        .arg(entry.before.as_ref())
-        .arg(entry.after.as_ref())
-        .arg(entry.actor_id.as_ref())
-        .arg(entry.payload.as_ref());
-    DB::execute(conn, stmt).await?;
+    let mut rest = writes;
+    while let Some(first) = rest.first() {
+        let starts =
+            rest.iter().take_while(|w| matches!(w, TokenWrite::Start { .. })).count().min(ROWS_PER_INSERT);
+        if starts == 0 {
+            write_token::<DB>(conn, scope, first).await?;
+            rest = &rest[1..];
+            continue;
+        }
+        let mut stmt = scope.stamped(
+            "INSERT INTO crm_tokens (tenant_id, instance_id, created_at, entered_at, status, id, gateway, branch, \
+             stage) VALUES ",
+        );
+        for (n, write) in rest[..starts].iter().enumerate() {
+            if let TokenWrite::Start { id, gateway, branch, stage } = write {
+                stmt.push(if n == 0 {
+                    "($1, $2, $3, $3, 'active', "
+                } else {
+                    ", ($1, $2, $3, $3, 'active', "
+                });
+                stmt.bind(id).push(", ").bind(gateway).push(", ").bind(branch).push(", ");
+                stmt.bind(stage.as_ref()).push(")");
+            }
+        }
+        DB::execute(conn, stmt).await?;
+        rest = &rest[starts..];
+    }
     Ok(())
 }
 
+/// One token write other than a start.
 async fn write_token<DB: Backend>(
     conn: &mut Conn<DB>,
     scope: &Scope<'_>,
@@ -1131,8 +1351,8 @@ async fn write_token<DB: Backend>(
         TokenWrite::Start { id, gateway, branch, stage } => {
             let stmt = scope
                 .stamped(
-                    "INSERT INTO crm_tokens (tenant_id, instance_id, created_at, id, gateway, branch, stage, status) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')",
+                    "INSERT INTO crm_tokens (tenant_id, instance_id, created_at, entered_at, status, id, gateway, \
+                     branch, stage) VALUES ($1, $2, $3, $3, 'active', $4, $5, $6, $7)",
                 )
                 .arg(id)
                 .arg(gateway)
@@ -1141,17 +1361,31 @@ async fn write_token<DB: Backend>(
             DB::execute(conn, stmt).await?;
             Ok(())
         }
-        TokenWrite::Set { id, stage, status } => {
+        TokenWrite::Set { id, stage, status, entered_at } => {
             let stmt = scope
                 .stamped(
-                    "UPDATE crm_tokens SET stage = $5, status = $6, \
+                    "UPDATE crm_tokens SET stage = $5, status = $6, entered_at = $7, \
                      completed_at = CASE WHEN $6 = 'active' THEN NULL ELSE $3 END \
-                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $4 AND status = 'active'",
+                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $4 AND status = 'active' \
+                     AND ended_at IS NULL",
                 )
                 .arg(id)
                 .arg(stage.as_ref())
-                .arg(status.as_str());
+                .arg(status.as_str())
+                .arg(*entered_at);
             exactly_one::<DB>(conn, stmt, "active token", id).await
+        }
+        TokenWrite::End { status } => {
+            let stmt = scope
+                .stamped(
+                    "UPDATE crm_tokens SET ended_at = $3, \
+                     completed_at = CASE WHEN status = 'active' THEN $3 ELSE completed_at END, \
+                     status = CASE WHEN status = 'active' THEN $4 ELSE status END \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND ended_at IS NULL",
+                )
+                .arg(status.as_str());
+            DB::execute(conn, stmt).await?;
+            Ok(())
         }
     }
 }
@@ -1162,15 +1396,16 @@ async fn write_approval<DB: Backend>(
     write: &ApprovalWrite,
 ) -> StoreResult<()> {
     match write {
-        ApprovalWrite::Request { transition, assignees } => {
+        ApprovalWrite::Request { transition, assignees, requested_by } => {
             let stmt = scope
                 .stamped(
                     "INSERT INTO crm_approval_requests (tenant_id, instance_id, requested_at, transition, round, \
-                     status, assignees) SELECT $1, $2, $3, $4, COALESCE(MAX(round), 0) + 1, 'pending', $5 \
-                     FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND transition = $4",
+                     status, assignees, requested_by) SELECT $1, $2, $3, $4, COALESCE(MAX(round), 0) + 1, 'pending', \
+                     $5, $6 FROM crm_approval_requests WHERE tenant_id = $1 AND instance_id = $2 AND transition = $4",
                 )
                 .arg(transition)
-                .arg(Json::from(assignees.clone()));
+                .arg(Json::from(assignees.clone()))
+                .arg(requested_by.as_ref());
             DB::execute(conn, stmt).await?;
             Ok(())
         }

@@ -90,8 +90,9 @@ fn decode_error(column: usize, what: &str, error: impl std::fmt::Display) -> sql
 
 impl Backend for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    // Deferred: the snapshot is taken at the first read and held (WAL) until the end.
-    const BEGIN_READ: &'static str = "BEGIN";
+    // Statements separated by `;` run in one call.
+    const MULTI_STATEMENT: bool = true;
+    const LOAD_STATE: &'static str = super::sql::SQLITE_LOAD_STATE;
     // Writers are serialised by the database lock, so a claim cannot overlap another.
     const SKIP_LOCKED: &'static str = "";
     const IS_ASSIGNEE: &'static str =

@@ -24,14 +24,10 @@ pub(super) struct Loaded {
     pub token_ids: Vec<String>,
 }
 
-/// Builds the machine's state from the store's snapshot. `requested_by` is who asked for the
-/// pending approval, if one is pending (the store has no column for it; the caller reads it
-/// from the history).
-pub(super) fn load(
-    machine: &Machine,
-    rows: s::InstanceState,
-    requested_by: Option<String>,
-) -> Result<Loaded, EngineError> {
+/// Builds the machine's state from the store's snapshot: every token of the running gateway
+/// (finished ones too, so a join still waits for a cancelled branch), the action runs, and the
+/// pending approval with its requester.
+pub(super) fn load(machine: &Machine, rows: s::InstanceState) -> Result<Loaded, EngineError> {
     let def = machine.definition();
     let row = rows.instance;
     let bad = |detail: String| EngineError::Inconsistent { id: row.id.clone(), detail };
@@ -56,8 +52,7 @@ pub(super) fn load(
             branch,
             stage: t.stage.as_deref().map(stage_of).transpose()?,
             status: token_status(t.status),
-            // The store keeps when the token started, not when it entered its current stage.
-            entered_at: t.created_at,
+            entered_at: t.entered_at,
         });
         token_ids.push(t.id);
     }
@@ -85,7 +80,7 @@ pub(super) fn load(
             Some(m::PendingApproval {
                 transition,
                 branch,
-                requested_by: requested_by.unwrap_or_else(|| m::SYSTEM.to_owned()),
+                requested_by: p.request.requested_by.unwrap_or_else(|| m::SYSTEM.to_owned()),
                 requested_at: p.request.requested_at,
                 responses: p
                     .responses
@@ -117,9 +112,7 @@ pub(super) fn load(
         pending_approval,
         assignee: row.assignee.clone(),
         stage_entered_at: row.stage_entered_at,
-        // The store has no place for action runs yet: outcomes reported after a reload are
-        // refused as unknown runs.
-        runs: Vec::new(),
+        runs: rows.runs.iter().map(|r| action_run(def, r)).collect::<Result<_, String>>().map_err(bad)?,
         version: row.version,
     };
     Ok(Loaded { row, state, token_ids })
@@ -141,8 +134,10 @@ pub(super) fn insert(
         subject_type: None,
         subject_id: None,
         state: machine.stage_name(state).to_owned(),
+        status: store_status(state.status),
         data: machine.data_json(state),
         assignee: state.assignee.clone(),
+        runs: run_rows(def, &state.runs),
     })
 }
 
@@ -158,16 +153,57 @@ pub(super) fn update(
         id: loaded.row.id.clone(),
         expected_version: loaded.row.version,
         state: machine.stage_name(state).to_owned(),
-        status: if completed { s::InstanceStatus::Completed } else { s::InstanceStatus::Active },
+        status: store_status(state.status),
         data: machine.data_json(state),
         assignee: state.assignee.clone(),
         stage_entered_at: state.stage_entered_at,
         ended_at: if completed { loaded.row.ended_at.or(Some(now)) } else { None },
+        runs: run_rows(machine.definition(), &state.runs),
+    })
+}
+
+/// The instance row as `write` leaves it, committed at `now` (`before`: the row it updates):
+/// what a reload would read, so the engine can keep it instead of reading it again.
+pub(super) fn written_row(
+    write: &InstanceWrite,
+    before: Option<&s::InstanceRow>,
+    now: DateTime<Utc>,
+) -> Option<s::InstanceRow> {
+    Some(match write {
+        InstanceWrite::Insert(new) => s::InstanceRow {
+            id: new.id.clone(),
+            definition_id: new.definition_id.clone(),
+            definition_version: new.definition_version,
+            entity: new.entity.clone(),
+            subject_type: new.subject_type.clone(),
+            subject_id: new.subject_id.clone(),
+            state: new.state.clone(),
+            status: new.status,
+            data: new.data.clone(),
+            assignee: new.assignee.clone(),
+            version: 1,
+            stage_entered_at: now,
+            started_at: now,
+            updated_at: now,
+            ended_at: (new.status == s::InstanceStatus::Completed).then_some(now),
+        },
+        InstanceWrite::Update(update) => s::InstanceRow {
+            state: update.state.clone(),
+            status: update.status,
+            data: update.data.clone(),
+            assignee: update.assignee.clone(),
+            version: update.expected_version + 1,
+            stage_entered_at: update.stage_entered_at,
+            updated_at: now,
+            ended_at: update.ended_at,
+            ..before?.clone()
+        },
     })
 }
 
 /// Everything `step` writes, around `instance`: history, outbox, timers, tokens, approvals and
-/// assignment. `before` is the loaded instance (`None` on creation).
+/// assignment. `before` is the loaded instance (`None` on creation). Also the store ids of the
+/// step's tokens, in order.
 pub(super) fn commit(
     machine: &Machine,
     instance: InstanceWrite,
@@ -176,7 +212,7 @@ pub(super) fn commit(
     actor: &Actor,
     directory: &dyn Directory,
     now: DateTime<Utc>,
-) -> Result<Commit, EngineError> {
+) -> Result<(Commit, Vec<String>), EngineError> {
     let def = machine.definition();
     let mut commit = Commit::new(now);
     let id = instance.id().to_owned();
@@ -191,7 +227,8 @@ pub(super) fn commit(
             None => s::AssignmentChange::Unassign,
         });
     }
-    commit.tokens = token_writes(def, before, &step);
+    let (tokens, token_ids) = token_writes(def, before, &step);
+    commit.tokens = tokens;
     commit.approvals = approval_writes(def, &id, &step, directory)?;
     for change in &step.timers {
         commit.timers.extend(timer_writes(def, change));
@@ -209,7 +246,7 @@ pub(super) fn commit(
             payload: non_null(h.payload),
         })
         .collect();
-    Ok(commit)
+    Ok((commit, token_ids))
 }
 
 /// The store's actor column: `None` for the machine's system actor, as the store documents.
@@ -219,6 +256,70 @@ fn user_id(actor: &str) -> Option<String> {
 
 fn non_null(json: Json) -> Option<Json> {
     (!json.is_null()).then_some(json)
+}
+
+fn store_status(status: m::InstanceStatus) -> s::InstanceStatus {
+    match status {
+        m::InstanceStatus::Active => s::InstanceStatus::Active,
+        m::InstanceStatus::Completed => s::InstanceStatus::Completed,
+    }
+}
+
+/// A run id as the outbox payload and the store write it: `"<step>.<seq>"`.
+pub(super) fn parse_run(text: &str) -> Option<m::RunId> {
+    let (step, seq) = text.split_once('.')?;
+    Some(m::RunId { step: step.parse().ok()?, seq: seq.parse().ok()? })
+}
+
+/// A stored run as the machine's; the error says what does not fit the definition.
+fn action_run(def: &Definition, r: &s::RunRow) -> Result<m::ActionRun, String> {
+    let run = |text: &str| parse_run(text).ok_or_else(|| format!("malformed run id `{text}`"));
+    let action = def.action_named(&r.action).ok_or_else(|| format!("unknown action `{}`", r.action))?;
+    let branch = match (&r.gateway, &r.branch) {
+        (None, None) => None,
+        (Some(gateway), Some(branch)) => {
+            let g = def.gateway_named(gateway).ok_or_else(|| format!("unknown gateway `{gateway}`"))?;
+            let b = def
+                .gateway(g)
+                .branches
+                .iter()
+                .position(|b| b.name == *branch)
+                .ok_or_else(|| format!("unknown branch `{branch}` of `{gateway}`"))?;
+            Some((g, b))
+        }
+        _ => return Err(format!("run `{}` names a gateway or a branch without the other", r.id)),
+    };
+    let status = match r.status {
+        s::RunStatus::Pending => m::RunStatus::Pending,
+        s::RunStatus::Succeeded => m::RunStatus::Succeeded,
+        s::RunStatus::Failed => m::RunStatus::Failed,
+        s::RunStatus::Compensated => m::RunStatus::Compensated,
+    };
+    Ok(m::ActionRun { id: run(&r.id)?, group: run(&r.group)?, action, branch, status })
+}
+
+fn run_rows(def: &Definition, runs: &[m::ActionRun]) -> Vec<s::RunRow> {
+    runs.iter()
+        .map(|r| {
+            let branch = r.branch.map(|(g, b)| {
+                let g = def.gateway(g);
+                (g.name.clone(), g.branches[b].name.clone())
+            });
+            s::RunRow {
+                id: r.id.to_string(),
+                group: r.group.to_string(),
+                action: def.action(r.action).name.clone(),
+                gateway: branch.as_ref().map(|(g, _)| g.clone()),
+                branch: branch.map(|(_, b)| b),
+                status: match r.status {
+                    m::RunStatus::Pending => s::RunStatus::Pending,
+                    m::RunStatus::Succeeded => s::RunStatus::Succeeded,
+                    m::RunStatus::Failed => s::RunStatus::Failed,
+                    m::RunStatus::Compensated => s::RunStatus::Compensated,
+                },
+            }
+        })
+        .collect()
 }
 
 fn token_status(status: s::TokenStatus) -> m::TokenStatus {
@@ -237,72 +338,76 @@ fn store_token_status(status: m::TokenStatus) -> s::TokenStatus {
     }
 }
 
-/// Token rows follow the state: tokens are identified by (gateway, branch) within one fork.
+/// Token rows follow the state; also the store ids of the step's tokens, in order.
 ///
-/// A token the step no longer has ended with its gateway: completed if the step joined it,
-/// cancelled otherwise. When the step forked, its tokens are a new generation with fresh ids,
-/// even for a gateway that just ended (a loop back to its fork stage).
-fn token_writes(def: &Definition, before: Option<&Loaded>, step: &Step) -> Vec<TokenWrite> {
+/// Within one gateway run tokens are identified by (gateway, branch) and changed in place. When
+/// the step ended the run (joined, cancelled, or forked anew, e.g. a loop back to the fork
+/// stage) the old run's tokens are ended as one, and a fork's tokens are a new run with fresh ids.
+fn token_writes(def: &Definition, before: Option<&Loaded>, step: &Step) -> (Vec<TokenWrite>, Vec<String>) {
     let forked = step.history.iter().any(|h| h.event == events::GATEWAY_FORKED);
-    let ended = step
-        .history
-        .iter()
-        .find_map(|h| match h.event {
-            events::GATEWAY_JOINED => Some(s::TokenStatus::Completed),
-            events::GATEWAY_CANCELLED => Some(s::TokenStatus::Cancelled),
-            _ => None,
-        })
-        .unwrap_or(s::TokenStatus::Cancelled);
     let stage_name = |stage: Option<StageId>| stage.map(|s| def.stage(s).name.clone());
+    let (old, old_ids) = before.map_or((&[][..], &[][..]), |b| (&b.state.tokens[..], &b.token_ids[..]));
     let mut writes = Vec::new();
-    let mut kept = vec![false; step.state.tokens.len()];
+    let mut ids = Vec::with_capacity(step.state.tokens.len());
 
-    let old = before.map(|b| b.state.tokens.iter().zip(&b.token_ids)).into_iter().flatten();
-    for (token, id) in old {
-        let now = (!forked)
-            .then(|| {
-                step.state.tokens.iter().position(|t| t.gateway == token.gateway && t.branch == token.branch)
-            })
-            .flatten();
-        match now {
-            Some(i) => {
-                kept[i] = true;
-                let t = &step.state.tokens[i];
-                if t.stage != token.stage || t.status != token.status {
-                    writes.push(TokenWrite::Set {
-                        id: id.clone(),
-                        stage: stage_name(t.stage),
-                        status: store_token_status(t.status),
-                    });
-                }
+    if !forked && !old.is_empty() && !step.state.tokens.is_empty() {
+        for t in &step.state.tokens {
+            let found = old.iter().position(|o| o.gateway == t.gateway && o.branch == t.branch);
+            let (Some(i), Some(id)) = (found, found.and_then(|i| old_ids.get(i))) else {
+                // The machine only adds tokens by forking; a stray one still gets a row.
+                let id = s::new_id();
+                start_token(def, &mut writes, &id, t);
+                ids.push(id);
+                continue;
+            };
+            let o = &old[i];
+            if t.stage != o.stage || t.status != o.status || t.entered_at != o.entered_at {
+                writes.push(TokenWrite::Set {
+                    id: id.clone(),
+                    stage: stage_name(t.stage),
+                    status: store_token_status(t.status),
+                    entered_at: t.entered_at,
+                });
             }
-            None => {
-                writes.push(TokenWrite::Set { id: id.clone(), stage: stage_name(token.stage), status: ended })
-            }
+            ids.push(id.clone());
         }
+        return (writes, ids);
     }
 
+    if !old.is_empty() {
+        let joined = step.history.iter().any(|h| h.event == events::GATEWAY_JOINED);
+        let status = if joined { s::TokenStatus::Completed } else { s::TokenStatus::Cancelled };
+        writes.push(TokenWrite::End { status });
+    }
     // One id prefix per fork, suffixed by branch position: the store lists tokens by
     // (created_at, id), which keeps them in branch order, as the machine expects.
     let prefix = s::new_id();
-    for (t, _) in step.state.tokens.iter().zip(kept).filter(|(_, kept)| !kept) {
-        let g = def.gateway(t.gateway);
+    for t in &step.state.tokens {
         let id = format!("{prefix}-{:04}", t.branch);
-        writes.push(TokenWrite::Start {
-            id: id.clone(),
-            gateway: g.name.clone(),
-            branch: g.branches[t.branch].name.clone(),
-            stage: stage_name(t.stage),
-        });
-        if t.status != m::TokenStatus::Active {
-            writes.push(TokenWrite::Set {
-                id,
-                stage: stage_name(t.stage),
-                status: store_token_status(t.status),
-            });
-        }
+        start_token(def, &mut writes, &id, t);
+        ids.push(id);
     }
-    writes
+    (writes, ids)
+}
+
+/// The rows of a new token: started active, then set if it is already done.
+fn start_token(def: &Definition, writes: &mut Vec<TokenWrite>, id: &str, t: &m::Token) {
+    let g = def.gateway(t.gateway);
+    let stage = t.stage.map(|s| def.stage(s).name.clone());
+    writes.push(TokenWrite::Start {
+        id: id.to_owned(),
+        gateway: g.name.clone(),
+        branch: g.branches[t.branch].name.clone(),
+        stage: stage.clone(),
+    });
+    if t.status != m::TokenStatus::Active {
+        writes.push(TokenWrite::Set {
+            id: id.to_owned(),
+            stage,
+            status: store_token_status(t.status),
+            entered_at: t.entered_at,
+        });
+    }
 }
 
 /// Approval rows follow the step's approval history entries, in order: the resolving response
@@ -333,7 +438,7 @@ fn approval_writes(
                 }
                 assignees.sort_unstable();
                 assignees.dedup();
-                s::ApprovalWrite::Request { transition, assignees }
+                s::ApprovalWrite::Request { transition, assignees, requested_by: user_id(&h.actor) }
             }
             events::APPROVAL_RESPONDED => s::ApprovalWrite::Respond {
                 id: s::new_id(),
