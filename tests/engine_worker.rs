@@ -152,3 +152,74 @@ async fn crm_worker_stops_cleanly_on_ctrl_c() {
     // The totals of the whole run, printed on the way out.
     assert_eq!(rest.last().map(String::as_str).unwrap_or(""), first_pass, "{rest:?}");
 }
+
+/// A parallel launch whose two branches complete when their actions succeed.
+const LAUNCH: &str = r#"{"id": "launch",
+  "entities": {"campaign": {"stages": ["ready", "live", "done"]}},
+  "actions": {
+    "send_newsletter": {"type": "webhook", "url": "https://mail.example.com/send", "max_retries": 0},
+    "start_ads": {"type": "webhook", "url": "https://ads.example.com/start", "max_retries": 0}
+  },
+  "gateways": {"go": {"type": "parallel", "from": "ready", "join": "live", "branches": {
+    "newsletter": {"action": "send_newsletter"},
+    "ads": {"action": "start_ads"}
+  }}},
+  "transitions": {"finish": {"from": "live", "to": "done", "trigger": "manual"},
+                  "withdraw": {"from": "ready", "to": "done", "trigger": "manual"}}}"#;
+
+/// Carries out every action except those named in `failing`, which fail.
+struct Handler {
+    failing: &'static [&'static str],
+}
+
+impl nexus_crm::engine::service::ActionHandler for Handler {
+    fn handle<'a>(&'a self, action: &'a Delivered) -> nexus_crm::engine::service::ActionResult<'a> {
+        let failed = self.failing.contains(&action.name.as_str());
+        Box::pin(async move { if failed { Err("the ad server said no".to_owned()) } else { Ok(()) } })
+    }
+}
+
+/// Delivery reports a branch action's outcome to its instance: successes complete the branches
+/// and the join proceeds; a final failure cancels its branch, and the join waits.
+#[tokio::test]
+async fn delivered_branch_actions_complete_their_branches() {
+    use nexus_crm::engine::machine::TokenStatus;
+
+    each_backend(|db| async move {
+        for (failing, stage, ads) in
+            [(&[][..], "live", None), (&["start_ads"][..], "ready", Some(TokenStatus::Cancelled))]
+        {
+            let engine = Engine::new(db.store.clone()).with_action_handler(Handler { failing });
+            engine.deploy(&acme(), LAUNCH).await.expect("deploy");
+            let launch = engine
+                .create_instance(&acme(), &agent(), "launch", "campaign", &Json::Null)
+                .await
+                .expect("create");
+            engine.fire(&acme(), &agent(), &launch.id, "go", None).await.expect("fork");
+            let worker = Worker::new(WorkerConfig { id: "w".into(), ..WorkerConfig::default() });
+            let pass = worker.run_once(&engine).await.expect("a pass");
+            assert!(pass.outbox.unreported.is_empty(), "{pass:?}");
+
+            let view = engine.instance(&acme(), &launch.id).await.expect("instance");
+            assert_eq!(view.stage, stage, "failing {failing:?}: {view:?}");
+            let history: Vec<String> = engine
+                .history(&acme(), &launch.id)
+                .await
+                .expect("history")
+                .into_iter()
+                .map(|h| h.event)
+                .collect();
+            assert!(history.iter().any(|e| e == "action_succeeded"), "{history:?}");
+            match ads {
+                None => assert!(history.iter().any(|e| e == "gateway_joined"), "{history:?}"),
+                Some(status) => {
+                    let token = view.tokens.iter().find(|t| t.branch == "ads").expect("the ads branch");
+                    assert_eq!(token.status, status, "{view:?}");
+                    assert!(history.iter().any(|e| e == "branch_failed"), "{history:?}");
+                    assert_eq!(pass.outbox.dead.len(), 1, "{pass:?}");
+                }
+            }
+        }
+    })
+    .await;
+}

@@ -284,7 +284,8 @@ impl<S: Store> Engine<S> {
         let id = new_id();
         let write = persist::insert(&machine, &id, version, &step.state);
         let view = InstanceView::new(&id, version, &machine, &step.state);
-        let commit = persist::commit(&machine, write, None, step, actor, &*self.directory, now)?;
+        let (commit, _token_ids) =
+            persist::commit(&machine, write, None, step, actor, &*self.directory, now)?;
         Ok((commit, view))
     }
 }

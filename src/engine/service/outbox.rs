@@ -6,7 +6,10 @@
 //! event but before marking it done delivers it again later. Subscribers cannot fail (they observe);
 //! an action handler can, and a failed action is retried with exponential backoff up to the
 //! action's `max_retries`, then dead-lettered (seed REL-005), all through the store's
-//! `outbox_failed`. Without a handler, actions fail with "no action handler" and end in the
+//! `outbox_failed`. An action a gateway branch or a compensable group waits for carries its run id
+//! in the payload: its success or final failure is reported to the instance
+//! ([`Engine::action_succeeded`], [`Engine::action_failed`]), so a branch completes when its action
+//! succeeds and a failed group compensates. Without a handler, actions fail with "no action handler" and end in the
 //! dead-letter state rather than being reported delivered.
 
 use std::future::Future;
@@ -100,6 +103,8 @@ pub struct DeliveryReport {
     pub retried: usize,
     /// Items that exhausted their retries, moved to the dead-letter state (`id: last error`).
     pub dead: Vec<String>,
+    /// Tracked action outcomes the instance refused (`id: reason`), e.g. a run reported twice.
+    pub unreported: Vec<String>,
 }
 
 impl<S: Store> Engine<S> {
@@ -145,12 +150,23 @@ impl<S: Store> Engine<S> {
                 Ok(()) => {
                     if row.kind != OutboxKind::Event {
                         report.actions += 1;
+                        // Reported before the item is marked done: a crash in between delivers
+                        // it again, and a second report of the same run is ignored below.
+                        if !self.report_run(row, None, &mut report).await? {
+                            // Left claimed: delivered again when the lease ends.
+                            report.retried += 1;
+                            continue;
+                        }
                     }
                     self.store.outbox_done(&row.tenant, &row.id, now).await?;
                 }
                 Err(error) => {
                     let failed = row.attempts + 1;
                     let dead = failed > self.max_retries(row).await?;
+                    if dead && !self.report_run(row, Some(&error), &mut report).await? {
+                        report.retried += 1;
+                        continue;
+                    }
                     let failure = OutboxFailure { next_attempt_at: now + backoff(failed), dead, error };
                     self.store.outbox_failed(&row.tenant, &row.id, now, &failure).await?;
                     if dead {
@@ -162,6 +178,42 @@ impl<S: Store> Engine<S> {
             }
         }
         Ok(report)
+    }
+
+    /// Tells the instance how a tracked action run ended (its `run` in the payload): success
+    /// (`failure: None`) completes the branch waiting for it; a final failure compensates its
+    /// group. Untracked actions have no run. A run the instance no longer waits for (reported
+    /// already, instance gone) is noted in `report.unreported`. `Ok(false)`: the instance kept
+    /// changing under us; the item stays claimed and is delivered again when its lease ends.
+    async fn report_run(
+        &self,
+        row: &OutboxRow,
+        failure: Option<&str>,
+        report: &mut DeliveryReport,
+    ) -> Result<bool, EngineError> {
+        let (Some(instance), Some(run)) =
+            (&row.instance_id, row.payload.get("run").and_then(Json::as_str).and_then(super::parse_run_id))
+        else {
+            return Ok(true);
+        };
+        // Another command may commit between our read and write; each retry reads afresh.
+        let mut attempts_left = 3;
+        loop {
+            let result = match failure {
+                None => self.action_succeeded(&row.tenant, instance, run).await,
+                Some(reason) => self.action_failed(&row.tenant, instance, run, reason).await,
+            };
+            match result {
+                Ok(_) => return Ok(true),
+                Err(EngineError::Conflict { .. }) if attempts_left > 1 => attempts_left -= 1,
+                Err(EngineError::Conflict { .. }) => return Ok(false),
+                Err(EngineError::Store(error)) => return Err(EngineError::Store(error)),
+                Err(other) => {
+                    report.unreported.push(format!("{}: {other}", row.id));
+                    return Ok(true);
+                }
+            }
+        }
     }
 
     /// The `max_retries` of the item's action in its instance's pinned definition.

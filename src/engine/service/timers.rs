@@ -86,11 +86,15 @@ impl<S: Store> Engine<S> {
         let now = self.now();
         let step = machine.timer_due(&loaded.state, kind, now)?;
         let write = persist::update(&machine, &loaded, &step.state, now);
-        let mut commit =
+        let (mut commit, _token_ids) =
             persist::commit(&machine, write, Some(&loaded), step, &SYSTEM_ACTOR, &*self.directory, now)?;
         // First: the step may cancel pending timers of this kind, and this one fired.
         commit.timers.insert(0, TimerWrite::Fired { id: timer.id.clone() });
-        self.store.commit(&timer.tenant, commit).await?;
+        let committed = self.store.commit(&timer.tenant, commit).await;
+        // The kept state (if any) is now a version behind; the optimistic lock would catch it,
+        // but dropping it saves the next command a refused write.
+        self.forget(&timer.tenant, &timer.instance_id);
+        committed?;
         Ok(())
     }
 }
