@@ -12,6 +12,7 @@
 mod support;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -26,6 +27,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
 
 /// Two stages and a manual transition each way, so one instance can be fired forever.
 const TOGGLE: &str = r#"{"id": "toggle", "entities": {"item": {"stages": ["a", "b"]}},
@@ -513,6 +515,84 @@ fn summary_transitions<S: Store>(
     );
 }
 
+/// Clients writing at once in the concurrent PostgreSQL rounds (the store's pool holds 10).
+const CONCURRENCY: usize = 8;
+
+/// Deals the instances out to `CONCURRENCY` clients, so no two clients fire the same instance.
+fn deal(slots: &mut Slots) -> Vec<Slots> {
+    let mut parts: Vec<Vec<Slot>> = (0..CONCURRENCY).map(|_| Vec::new()).collect();
+    for (i, slot) in std::mem::take(&mut slots.slots).into_iter().enumerate() {
+        parts[i % CONCURRENCY].push(slot);
+    }
+    parts.into_iter().map(|slots| Slots { slots, next: 0, laps: 0 }).collect()
+}
+
+/// Commits per second of `CONCURRENCY` clients, each running `fire` on its own instances.
+async fn concurrent_rate<F, Fut>(parts: &mut Vec<Slots>, fire: F) -> f64
+where
+    F: Fn(Slots) -> Fut,
+    Fut: std::future::Future<Output = (Slots, u64)> + Send + 'static,
+{
+    let started = Instant::now();
+    let mut clients = JoinSet::new();
+    for part in parts.drain(..) {
+        clients.spawn(fire(part));
+    }
+    let mut commits = 0;
+    for (part, n) in clients.join_all().await {
+        parts.push(part);
+        commits += n;
+    }
+    commits as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Throughput with concurrent clients on PostgreSQL, where commits of different connections share
+/// a WAL flush (group commit), so the rate is no longer one fsync per commit.
+fn summary_concurrent_pg(rt: &Runtime, pg: &mut PgTransitions) {
+    let engine = Arc::new(Engine::new(pg.t.engine.store().clone()));
+    let (tenant, actor) = (pg.t.tenant.clone(), pg.t.actor.clone());
+    let options = PgConnectOptions::from_str(&pg.admin_url).expect("a URL").database(&pg.database);
+    let pool = rt
+        .block_on(PgPoolOptions::new().max_connections(CONCURRENCY as u32).connect_with(options))
+        .expect("connects");
+    let (mut ours, mut base) = (deal(&mut pg.t.ours), deal(&mut pg.t.base));
+    let window = Duration::from_millis(1500);
+    let (mut our_rates, mut their_rates) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        our_rates.push(rt.block_on(concurrent_rate(&mut ours, |mut part| {
+            let (engine, tenant, actor) = (engine.clone(), tenant.clone(), actor.clone());
+            async move {
+                let (started, mut n) = (Instant::now(), 0);
+                while started.elapsed() < window {
+                    fire_ours(&*engine, &tenant, &actor, &mut part).await;
+                    n += 1;
+                }
+                (part, n)
+            }
+        })));
+        their_rates.push(rt.block_on(concurrent_rate(&mut base, |mut part| {
+            let pool = pool.clone();
+            async move {
+                let (started, mut n) = (Instant::now(), 0);
+                while started.elapsed() < window {
+                    fire_pg_baseline(&pool, "base", &mut part).await;
+                    n += 1;
+                }
+                (part, n)
+            }
+        })));
+    }
+    rt.block_on(pool.close());
+    let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len() as f64;
+    let (our, theirs) = (mean(&our_rates), mean(&their_rates));
+    println!(
+        "\n== persisted transitions, PostgreSQL, {CONCURRENCY} concurrent clients on their own instances (3 alternating rounds of 1.5 s) =="
+    );
+    println!("nexus-crm Engine::fire       : {our:>7.0}/s   (target ≥ 2,000/s)");
+    println!("hand-written sqlx baseline   : {theirs:>7.0}/s");
+    println!("ratio ours / baseline (rate) : {:>9.2}×   (target ≥ 0.5×)", our / theirs);
+}
+
 fn main() {
     let rt = Runtime::new().expect("a tokio runtime");
     let mut c = Criterion::default().configure_from_args();
@@ -605,6 +685,7 @@ fn main() {
             summary_transitions("persisted transitions, PostgreSQL (localhost)", &rt, &mut pg.t, |s| {
                 rt.block_on(fire_pg_baseline(&pool, "base", s))
             });
+            summary_concurrent_pg(&rt, &mut pg);
             rt.block_on(pg.drop_database());
         }
         None => {
