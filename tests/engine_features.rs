@@ -369,3 +369,44 @@ impl ActionHandler for SharedHandler {
         self.0.handle(action)
     }
 }
+
+/// A parallel launch: the legal branch's token waits in `legal`, which has its own 2-hour SLA.
+const BRANCH_SLA: &str = r#"{"id": "branch-sla",
+  "entities": {"campaign": {"stages": ["ready",
+    {"name": "legal", "sla": {"duration": "2 hours", "at_risk": "50%"}}, "live", "done"]}},
+  "gateways": {"go": {"type": "parallel", "from": "ready", "join": "live", "branches": {
+    "legal": {"stage": "legal"}, "sign_off": {"label": "Brand signs off"}}}},
+  "transitions": {"legal_ok": {"from": "legal", "to": "live", "trigger": "manual"},
+                  "finish": {"from": "live", "to": "done", "trigger": "manual"}}}"#;
+
+/// A branch token's stage gets an SLA clock like the main stage's: started when the token enters,
+/// marked by its timers, stopped (met or breached) when the token leaves.
+#[tokio::test]
+async fn a_branch_stage_has_its_own_sla_clock() {
+    each_backend(|db| async move {
+        let clock = Clock::new();
+        let engine = engine(db.store, &clock);
+        engine.deploy(&acme(), BRANCH_SLA).await.expect("deploy");
+        for (minutes_in_legal, expected) in [(30, SlaStatus::Met), (150, SlaStatus::Breached)] {
+            let campaign = engine
+                .create_instance(&acme(), &user("pat"), "branch-sla", "campaign", &json!({}))
+                .await
+                .expect("create");
+            engine.fire(&acme(), &user("pat"), &campaign.id, "go", None).await.expect("fork");
+            let rows = sla_rows(&engine, &campaign.id).await;
+            let legal: Vec<&SlaRow> = rows.iter().filter(|r| r.scope == "legal").collect();
+            assert_eq!(legal.len(), 1, "{rows:?}");
+            assert_eq!(legal[0].started_at, clock.now());
+            assert_eq!(legal[0].breach_at, clock.now() + TimeDelta::hours(2));
+
+            clock.advance(minutes_in_legal);
+            timers(&engine).await;
+            engine.fire(&acme(), &user("pat"), &campaign.id, "legal_ok", None).await.expect("legal ok");
+            let rows = sla_rows(&engine, &campaign.id).await;
+            assert_eq!(status_of(&rows, "legal"), [expected], "{rows:?}");
+            let legal = rows.iter().find(|r| r.scope == "legal").expect("the clock");
+            assert_eq!(legal.stopped_at, Some(clock.now()));
+        }
+    })
+    .await;
+}

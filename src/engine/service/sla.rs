@@ -6,18 +6,15 @@
 //! it stopped before its breach time and `breached` otherwise.
 //!
 //! A clock's id is derived from the instance, its scope and the instant it started, all of which
-//! the loaded state knows again later (the instance's start, the main stage's entry), so marking a
-//! clock needs no extra read. A stage passed through within one command starts no clock.
-//!
-//! Stage SLAs of gateway branches (a token's stage) keep their timers but get no row: a token's
-//! entry time is not stored exactly, and a clock that could not be found again would make the
-//! commit that leaves the stage fail.
+//! the loaded state knows again later (the instance's start, the main stage's entry, or the entry
+//! of the branch token standing in the stage), so marking a clock needs no extra read. A stage
+//! passed through within one command starts no clock.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value as Json;
 
 use super::persist::Loaded;
-use crate::engine::machine::{Step, TimerChange, TimerKind, events};
+use crate::engine::machine::{Step, TimerChange, TimerKind, TokenStatus, events};
 use crate::ir::{ActionKind, Definition, EntityId, Sla, StageId};
 use crate::store::{NewEscalation, SlaStatus, SlaWrite, new_id};
 
@@ -60,9 +57,6 @@ pub(super) fn writes(
             TimerChange::Schedule(timer) => {
                 let TimerKind::SlaBreach { stage } = timer.kind else { continue };
                 let Some(rule) = clock.rule(stage) else { continue };
-                if stage.is_some_and(|s| s != step.state.stage) {
-                    continue; // a branch's stage: see the module docs
-                }
                 started.retain(|(s, _)| *s != stage);
                 started.push((stage, sla.len()));
                 sla.push(SlaWrite::Start {
@@ -129,13 +123,19 @@ impl Clock<'_> {
     }
 
     /// When the clock of `stage` started, as the loaded state knows: the instance's creation for
-    /// the entity SLA, the main stage's entry for a stage SLA; `None` for a branch's stage.
+    /// the entity SLA, the main stage's entry for a stage SLA, or the entry of the active branch
+    /// token standing in it.
     fn started(&self, stage: Option<StageId>) -> Option<DateTime<Utc>> {
         let before = self.before?;
         match stage {
             None => Some(before.row.started_at),
             Some(s) if before.state.stage == s => Some(before.state.stage_entered_at),
-            Some(_) => None,
+            Some(s) => before
+                .state
+                .tokens
+                .iter()
+                .find(|t| t.status == TokenStatus::Active && t.stage == Some(s))
+                .map(|t| t.entered_at),
         }
     }
 
