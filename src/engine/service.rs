@@ -71,7 +71,7 @@ use crate::engine::machine::{
     ApprovalResponse, ApprovalStrategy, Decision, Directory, GuardEvaluator, InstanceState, Machine,
     MachineError, NoDirectory, RunId, SYSTEM_ACTOR, Step, Vote,
 };
-use crate::store::{HistoryRow, Store, StoreError, TenantId, new_id};
+use crate::store::{Commit, HistoryRow, Store, StoreError, TenantId, new_id};
 
 /// The engine's notion of "now": the wall clock, or a virtual one in tests and scenarios.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -187,6 +187,24 @@ impl<S: Store> Engine<S> {
         entity: &str,
         data: &Json,
     ) -> Result<InstanceView, EngineError> {
+        let (commit, view, kept) = self.start(tenant, actor, definition, entity, data).await?;
+        self.store.commit(tenant, commit).await?;
+        if let Some(kept) = kept {
+            self.keep(tenant, kept);
+        }
+        Ok(view)
+    }
+
+    /// The commit that creates an instance of `entity`, not yet applied, its view, and the state
+    /// to keep once it is applied.
+    async fn start(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        definition: &str,
+        entity: &str,
+        data: &Json,
+    ) -> Result<(Commit, InstanceView, Option<Loaded>), EngineError> {
         let (machine, version) = self.machine(tenant, definition, None).await?;
         let def = machine.definition();
         let entity_id = def.entity_named(entity).ok_or_else(|| EngineError::UnknownEntity {
@@ -202,11 +220,7 @@ impl<S: Store> Engine<S> {
         let row = persist::written_row(&write, None, now);
         let state = step.state.clone();
         let (commit, token_ids) = persist::commit(&machine, write, None, step, actor, &*self.directory, now)?;
-        self.store.commit(tenant, commit).await?;
-        if let Some(row) = row {
-            self.keep(tenant, Loaded { row, state, token_ids });
-        }
-        Ok(view)
+        Ok((commit, view, row.map(|row| Loaded { row, state, token_ids })))
     }
 
     /// Applies a merge patch to the data as `actor` (a key sets its field, `null` removes it),

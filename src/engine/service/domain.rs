@@ -14,8 +14,7 @@
 use chrono::NaiveDate;
 use serde_json::{Map, Value as Json, json};
 
-use super::{Engine, EngineError, InstanceView, persist};
-use crate::diagnostic::unknown_name_help;
+use super::{Engine, EngineError, InstanceView};
 use crate::engine::eval::Actor;
 use crate::store::{
     Campaign, Commit, Contact, EntityWrite, NewHistory, NewOutbox, Opportunity, OutboxKind, Store,
@@ -125,7 +124,7 @@ impl<S: Store> Engine<S> {
         lead: NewContact,
         data: &Json,
     ) -> Result<Running<Contact>, EngineError> {
-        let (mut commit, instance) = self.start(tenant, actor, definition, "lead", data).await?;
+        let (mut commit, instance, _) = self.start(tenant, actor, definition, "lead", data).await?;
         let row = contact_row(lead, "lead".to_owned(), Some(instance.id.clone()))?;
         commit.outbox.push(event(
             domain_events::LEAD_CREATED,
@@ -161,7 +160,7 @@ impl<S: Store> Engine<S> {
             return Err(refuse(format!("its instance is in stage `{}`, not `{QUALIFIED}`", lead.stage)));
         }
 
-        let (mut commit, instance) =
+        let (mut commit, instance, _) =
             self.start(tenant, actor, &lead.definition, "opportunity", &opportunity.data).await?;
         let id = format!("opp-{contact_id}");
         let link =
@@ -224,7 +223,7 @@ impl<S: Store> Engine<S> {
         {
             return Err(invalid(&format!("it ends ({end}) before it starts ({start})")));
         }
-        let (mut commit, instance) =
+        let (mut commit, instance, _) =
             self.start(tenant, actor, definition, "campaign", &campaign.data).await?;
         let row = Campaign {
             id: new_id(),
@@ -261,32 +260,6 @@ impl<S: Store> Engine<S> {
     pub async fn campaign(&self, tenant: &TenantId, id: &str) -> Result<Stored<Campaign>, EngineError> {
         let unknown = || EngineError::UnknownRecord { kind: "campaign", id: id.to_owned() };
         self.store.campaign(tenant, id).await?.ok_or_else(unknown)
-    }
-
-    /// The commit that creates an instance of `entity`, not yet applied, and its view.
-    async fn start(
-        &self,
-        tenant: &TenantId,
-        actor: &Actor,
-        definition: &str,
-        entity: &str,
-        data: &Json,
-    ) -> Result<(Commit, InstanceView), EngineError> {
-        let (machine, version) = self.machine(tenant, definition, None).await?;
-        let def = machine.definition();
-        let entity_id = def.entity_named(entity).ok_or_else(|| EngineError::UnknownEntity {
-            definition: def.id.clone(),
-            name: entity.to_owned(),
-            help: unknown_name_help(entity, "entity", def.entities.iter().map(|e| e.name.as_str())),
-        })?;
-        let now = self.now();
-        let step = machine.create(entity_id, data, actor, now)?;
-        let id = new_id();
-        let write = persist::insert(&machine, &id, version, &step.state);
-        let view = InstanceView::new(&id, version, &machine, &step.state);
-        let (commit, _token_ids) =
-            persist::commit(&machine, write, None, step, actor, &*self.directory, now)?;
-        Ok((commit, view))
     }
 }
 
