@@ -27,20 +27,16 @@
 //! writers as they order two processes'.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{Pool, Postgres, Sqlite, Transaction};
 
 use super::backend::{Backend, Reader, Stmt};
 use super::rows::{TenantId, new_id};
 use super::{StoreError, StoreResult};
-
-/// How long a SQLite writer waits for another connection's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// PostgreSQL connections per Level 1 store.
 const PG_CONNECTIONS: u32 = 4;
@@ -172,17 +168,7 @@ impl Level1Store {
             let options = PgConnectOptions::from_str(location)?;
             Self::Postgres(PgPoolOptions::new().max_connections(PG_CONNECTIONS).connect_with(options).await?)
         } else if location.starts_with("sqlite:") || !location.contains("://") {
-            let options = if location.starts_with("sqlite:") {
-                SqliteConnectOptions::from_str(location)?
-            } else {
-                SqliteConnectOptions::new().filename(location)
-            };
-            let options = options
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(BUSY_TIMEOUT)
-                .foreign_keys(true);
+            let options = super::sqlite::file_options(location)?;
             // One connection: Level 1 writers of this process queue in the pool, not in SQLite's
             // busy handler (which sleeps).
             Self::Sqlite(SqlitePoolOptions::new().max_connections(1).connect_with(options).await?)
@@ -195,16 +181,7 @@ impl Level1Store {
 
     /// A fresh, migrated SQLite database in memory, gone when the store is closed or dropped.
     pub async fn in_memory() -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        // An in-memory database lives as long as its connection: exactly one, never recycled.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        let store = Self::Sqlite(pool);
+        let store = Self::Sqlite(super::sqlite::memory_pool().await?);
         store.migrate().await?;
         Ok(store)
     }

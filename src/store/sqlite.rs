@@ -29,17 +29,7 @@ impl SqlStore<Sqlite> {
     /// Opens (creating it if needed) and migrates the database at `location`: a path, or a
     /// `sqlite:` URL such as `sqlite:crm.db` or `sqlite://var/crm.db?mode=rwc`.
     pub async fn open(location: &str) -> Result<Self, StoreError> {
-        let options = if location.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(location)?
-        } else {
-            SqliteConnectOptions::new().filename(location)
-        };
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+        let options = file_options(location)?;
         // One writer connection: writers of this process queue in the pool (FIFO, no polling)
         // rather than in SQLite's busy handler, which sleeps; other processes still wait on the
         // busy timeout, and `BEGIN IMMEDIATE` keeps that wait safe.
@@ -52,16 +42,8 @@ impl SqlStore<Sqlite> {
 
     /// A fresh, migrated database in memory, gone when the store is dropped.
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        // An in-memory database lives as long as its connection: exactly one, never recycled,
-        // shared by readers and the writer.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+        // Readers and the writer share the one connection.
+        let pool = memory_pool().await?;
         let store = Self::from_pools(pool.clone(), pool);
         store.migrate_now().await?;
         Ok(store)
@@ -149,4 +131,33 @@ impl Backend for Sqlite {
         text.map(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|e| decode_error(i, "a date", e)))
             .transpose()
     }
+}
+
+/// The options of a database file at `location` (a path or a `sqlite:` URL): created if missing,
+/// WAL, `synchronous = NORMAL`, a busy timeout and foreign keys.
+pub(super) fn file_options(location: &str) -> Result<SqliteConnectOptions, StoreError> {
+    let options = if location.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(location)?
+    } else {
+        SqliteConnectOptions::new().filename(location)
+    };
+    Ok(options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true))
+}
+
+/// A pool on a fresh in-memory database. It lives as long as its connection: exactly one, never
+/// recycled.
+pub(super) async fn memory_pool() -> Result<Pool<Sqlite>, StoreError> {
+    let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await?)
 }
