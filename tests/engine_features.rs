@@ -410,3 +410,40 @@ async fn a_branch_stage_has_its_own_sla_clock() {
     })
     .await;
 }
+
+/// A stage left only when time alone makes its condition true.
+const SILENT: &str = r#"{"id": "silent", "dataSchema": {"last_reply": {"type": "datetime"}},
+  "entities": {"ticket": {"stages": ["waiting", "closed"]}},
+  "transitions": {"auto_close": {"from": "waiting", "to": "closed",
+                                 "condition": "days_since(data.last_reply) > 7"}}}"#;
+
+/// An instance waiting on a time-dependent automatic transition is re-checked hourly by the
+/// timers; a re-check that changes nothing makes no new version.
+#[tokio::test]
+async fn a_time_dependent_transition_fires_with_nobody_touching_the_instance() {
+    each_backend(|db| async move {
+        let clock = Clock::new();
+        let engine = engine(db.store, &clock);
+        engine.deploy(&acme(), SILENT).await.expect("deploy");
+        let data = json!({"last_reply": clock.now().to_rfc3339()});
+        let ticket =
+            engine.create_instance(&acme(), &user("pat"), "silent", "ticket", &data).await.expect("create");
+
+        clock.advance(150);
+        assert_eq!(timers(&engine).await.fired, 1);
+        let view = engine.instance(&acme(), &ticket.id).await.expect("instance");
+        assert_eq!((view.stage.as_str(), view.version), ("waiting", ticket.version), "no new version");
+
+        clock.advance(8 * 24 * 60);
+        assert_eq!(timers(&engine).await.fired, 1);
+        let view = engine.instance(&acme(), &ticket.id).await.expect("instance");
+        assert_eq!((view.stage.as_str(), view.version), ("closed", ticket.version + 1));
+        let history = engine.history(&acme(), &ticket.id).await.expect("history");
+        let close = history.iter().find(|h| h.event == events::TRANSITION_COMPLETED).expect("the close");
+        assert_eq!(close.actor_id, None, "the system closed it, no user");
+        // Nothing is left to re-check in a terminal stage.
+        clock.advance(120);
+        assert_eq!(timers(&engine).await.claimed, 0);
+    })
+    .await;
+}

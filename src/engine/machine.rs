@@ -89,7 +89,7 @@ pub use self::step::{HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerCha
 pub use self::validate::Validator;
 use crate::diagnostic::unknown_name_help;
 use crate::engine::eval::Actor;
-use crate::ir::{Definition, EntityId, Field, FieldId, GatewayId, TransitionId};
+use crate::ir::{Definition, EntityId, Field, FieldId, GatewayId, StageId, TransitionId, Trigger};
 
 /// A standing or run-time delegation: the same shape as the definition's `delegation.rules`.
 pub type Delegation = crate::ir::DelegationRule;
@@ -111,7 +111,14 @@ pub struct Machine {
     validator: Validator,
     guards: HashMap<String, Box<dyn GuardEvaluator>>,
     strategies: HashMap<String, Box<dyn ApprovalStrategy>>,
+    /// By stage: whether an automatic transition or gateway leaving it has a condition that time
+    /// alone can make true (`days_since(…) > 7`), so waiting there needs [`RECHECK_EVERY`].
+    rechecked: Vec<bool>,
 }
+
+/// How often an instance waiting in a stage with a time-dependent automatic transition has that
+/// condition evaluated again when nothing else happens to it.
+pub const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 impl std::fmt::Debug for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,7 +135,13 @@ impl Machine {
     pub fn new(def: impl Into<Arc<Definition>>) -> Result<Self, MachineError> {
         let def = def.into();
         let validator = Validator::new(&def.data)?;
-        Ok(Self { def, validator, guards: HashMap::new(), strategies: HashMap::new() })
+        let rechecked = rechecked_stages(&def);
+        Ok(Self { def, validator, guards: HashMap::new(), strategies: HashMap::new(), rechecked })
+    }
+
+    /// Whether waiting in `stage` re-checks its time-dependent automatic transitions.
+    pub(crate) fn rechecks(&self, stage: StageId) -> bool {
+        self.rechecked.get(stage.index()).copied().unwrap_or(false)
     }
 
     /// Registers the evaluator of `{"type": "custom", "name": NAME}` guards.
@@ -374,4 +387,23 @@ impl Machine {
             help: unknown_name_help(name, "transition", names),
         }
     }
+}
+
+/// [`Machine::rechecks`] for every stage of `def`.
+fn rechecked_stages(def: &Definition) -> Vec<bool> {
+    let reads_clock = |trigger: Trigger, condition: Option<&crate::ir::Condition>| {
+        trigger == Trigger::Auto && condition.is_some_and(|c| c.expr.reads_clock())
+    };
+    def.stages
+        .iter()
+        .map(|stage| {
+            stage.outgoing.iter().any(|&t| {
+                let t = def.transition(t);
+                reads_clock(t.trigger, t.condition.as_ref())
+            }) || stage.forks.iter().any(|&g| {
+                let g = def.gateway(g);
+                reads_clock(g.trigger, g.condition.as_ref())
+            })
+        })
+        .collect()
 }

@@ -93,6 +93,30 @@ pub enum Expr {
     },
 }
 
+impl Expr {
+    /// Whether its value can change with time alone (`now()`, `days_since`, `hours_since`).
+    pub fn reads_clock(&self) -> bool {
+        match self {
+            Expr::Call { func: Function::Now | Function::DaysSince | Function::HoursSince, .. } => true,
+            Expr::Call { args: items, .. } | Expr::List(items) | Expr::And(items) | Expr::Or(items) => {
+                items.iter().any(Expr::reads_clock)
+            }
+            Expr::Not(e) | Expr::Neg(e) => e.reads_clock(),
+            Expr::Compare { lhs, rhs, .. } | Expr::In { lhs, rhs, .. } => {
+                lhs.reads_clock() || rhs.reads_clock()
+            }
+            Expr::Arith { first, rest } => first.reads_clock() || rest.iter().any(|(_, e)| e.reads_clock()),
+            Expr::Const(_)
+            | Expr::Field { .. }
+            | Expr::Undeclared { .. }
+            | Expr::Stage
+            | Expr::Entity
+            | Expr::ActorId
+            | Expr::ActorRoles => false,
+        }
+    }
+}
+
 /// A comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CmpOp {

@@ -307,6 +307,15 @@ pub enum InstanceWrite {
     Insert(NewInstance),
     /// Change it under the optimistic lock.
     Update(InstanceUpdate),
+    /// Leave its row as it is (no new version), provided it is still at `expected_version`: the
+    /// commit's other parts, such as timers, belong to instance `id`. For bookkeeping no reader
+    /// of the instance can see.
+    Unchanged {
+        /// The instance.
+        id: String,
+        /// The version the bookkeeping was computed from; another is a [`StoreError::Conflict`](super::StoreError::Conflict).
+        expected_version: u64,
+    },
 }
 
 impl InstanceWrite {
@@ -315,6 +324,7 @@ impl InstanceWrite {
         match self {
             Self::Insert(new) => &new.id,
             Self::Update(update) => &update.id,
+            Self::Unchanged { id, .. } => id,
         }
     }
 }

@@ -1060,6 +1060,19 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
             }
             update.expected_version + 1
         }
+        Some(InstanceWrite::Unchanged { id, expected_version }) => {
+            // Locks the row (PostgreSQL) and checks the version without making a new one.
+            let check = Stmt::new(
+                "UPDATE crm_instances SET version = version WHERE tenant_id = $1 AND id = $2 AND version = $3",
+            )
+            .arg(tenant)
+            .arg(id)
+            .arg(*expected_version);
+            if DB::execute(conn, check).await? != 1 {
+                return Err(stale_version::<DB>(conn, tenant, id, *expected_version).await);
+            }
+            *expected_version
+        }
         None => 0,
     };
     for write in &commit.contacts {
@@ -1218,19 +1231,25 @@ fn update_stmt(tenant: &str, update: &InstanceUpdate, at: DateTime<Utc>) -> Stmt
 
 /// Why `update` matched no row: the version moved on, or there is no such instance.
 async fn stale<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, update: &InstanceUpdate) -> StoreError {
+    stale_version::<DB>(conn, tenant, &update.id, update.expected_version).await
+}
+
+/// Why instance `id` was not at `expected`: a conflict with its actual version, or not found.
+async fn stale_version<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    id: &str,
+    expected: u64,
+) -> StoreError {
     let actual = fetch::<DB, _>(
         conn,
-        Stmt::new("SELECT version FROM crm_instances WHERE tenant_id = $1 AND id = $2")
-            .arg(tenant)
-            .arg(&update.id),
+        Stmt::new("SELECT version FROM crm_instances WHERE tenant_id = $1 AND id = $2").arg(tenant).arg(id),
         |r| r.count::<u64>(),
     )
     .await;
     match actual.map(|mut rows| rows.pop()) {
-        Ok(Some(actual)) => {
-            StoreError::Conflict { id: update.id.clone(), expected: update.expected_version, actual }
-        }
-        Ok(None) => StoreError::NotFound { what: "instance", id: update.id.clone() },
+        Ok(Some(actual)) => StoreError::Conflict { id: id.to_owned(), expected, actual },
+        Ok(None) => StoreError::NotFound { what: "instance", id: id.to_owned() },
         Err(error) => error,
     }
 }

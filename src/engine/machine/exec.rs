@@ -18,7 +18,7 @@ use super::state::{
 };
 use super::step::{HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events};
 use super::validate::Change;
-use super::{Decision, Directory, MAX_AUTO_STEPS, Machine, SYSTEM_ACTOR};
+use super::{Decision, Directory, MAX_AUTO_STEPS, Machine, RECHECK_EVERY, SYSTEM_ACTOR};
 use crate::engine::eval::{Actor, Context, Record, evaluate_condition};
 use crate::ir::{
     self, ActionId, ActionKind, BranchCompletion, Condition, Definition, EntityId, FieldId, Gateway,
@@ -409,6 +409,9 @@ impl<'m> Exec<'m> {
                 self.record(events::ESCALATED, before, after, &SYSTEM_ACTOR, payload.clone());
                 self.emit(events::ESCALATED, payload);
             }
+            // Nothing to record: `finish` settles, taking any automatic transition that holds now,
+            // and leaving the stage cancels the next check scheduled here.
+            TimerKind::Recheck { stage } => self.schedule(TimerKind::Recheck { stage }, RECHECK_EVERY),
         }
         Ok(())
     }
@@ -1120,6 +1123,9 @@ impl<'m> Exec<'m> {
         for (index, escalation) in def.entity(self.state.entity).escalations.iter().enumerate() {
             self.schedule(TimerKind::Escalation { index, stage }, escalation.after);
         }
+        if self.m.rechecks(stage) {
+            self.schedule(TimerKind::Recheck { stage }, RECHECK_EVERY);
+        }
     }
 
     fn cancel_stage_timers(&mut self, stage: StageId) {
@@ -1132,6 +1138,9 @@ impl<'m> Exec<'m> {
         }
         for index in 0..def.entity(self.state.entity).escalations.len() {
             self.timers.push(TimerChange::Cancel(TimerKind::Escalation { index, stage }));
+        }
+        if self.m.rechecks(stage) {
+            self.timers.push(TimerChange::Cancel(TimerKind::Recheck { stage }));
         }
     }
 

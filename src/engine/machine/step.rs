@@ -119,11 +119,18 @@ pub enum TimerKind {
         /// The stage whose entry started it.
         stage: StageId,
     },
+    /// Evaluate the time-dependent automatic transitions of `stage` again (every
+    /// [`RECHECK_EVERY`](super::RECHECK_EVERY) while the instance waits there).
+    Recheck {
+        /// The stage waited in.
+        stage: StageId,
+    },
 }
 
 impl TimerKind {
     /// A stable text form for storage: `sla_at_risk`, `sla_breach@new`, `reminder#0`,
-    /// `escalation#1@triaged` (stage names, not ids, so it reads well in the timers table).
+    /// `escalation#1@triaged`, `recheck@waiting` (stage names, not ids, so it reads well in the
+    /// timers table).
     pub fn encode(self, def: &Definition) -> String {
         let at =
             |stage: Option<StageId>| stage.map(|s| format!("@{}", def.stage(s).name)).unwrap_or_default();
@@ -132,6 +139,7 @@ impl TimerKind {
             TimerKind::SlaBreach { stage } => format!("sla_breach{}", at(stage)),
             TimerKind::Reminder { index } => format!("reminder#{index}"),
             TimerKind::Escalation { index, stage } => format!("escalation#{index}{}", at(Some(stage))),
+            TimerKind::Recheck { stage } => format!("recheck{}", at(Some(stage))),
         }
     }
 
@@ -150,6 +158,7 @@ impl TimerKind {
             ("sla_breach", None, stage) => TimerKind::SlaBreach { stage },
             ("reminder", Some(index), None) => TimerKind::Reminder { index },
             ("escalation", Some(index), Some(stage)) => TimerKind::Escalation { index, stage },
+            ("recheck", None, Some(stage)) => TimerKind::Recheck { stage },
             _ => return None,
         })
     }
@@ -158,7 +167,7 @@ impl TimerKind {
     pub fn stage(self) -> Option<StageId> {
         match self {
             TimerKind::SlaAtRisk { stage } | TimerKind::SlaBreach { stage } => stage,
-            TimerKind::Escalation { stage, .. } => Some(stage),
+            TimerKind::Escalation { stage, .. } | TimerKind::Recheck { stage } => Some(stage),
             TimerKind::Reminder { .. } => None,
         }
     }

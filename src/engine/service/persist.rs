@@ -187,6 +187,7 @@ pub(super) fn written_row(
             updated_at: now,
             ended_at: (new.status == s::InstanceStatus::Completed).then_some(now),
         },
+        InstanceWrite::Unchanged { .. } => return None,
         InstanceWrite::Update(update) => s::InstanceRow {
             state: update.state.clone(),
             status: update.status,
@@ -467,7 +468,7 @@ fn approval_writes(
 }
 
 /// A timer change as rows: scheduling replaces the pending timer of the same kind.
-fn timer_writes(def: &Definition, change: &TimerChange) -> Vec<TimerWrite> {
+pub(super) fn timer_writes(def: &Definition, change: &TimerChange) -> Vec<TimerWrite> {
     match change {
         TimerChange::Schedule(timer) => {
             let kind = timer.kind.encode(def);
