@@ -513,15 +513,14 @@ impl<'m> Exec<'m> {
         self.state.stage = to;
         self.state.stage_entered_at = self.now;
         let stage = self.def.stage(to);
-        let entity = &self.def.entity(self.state.entity).name;
         self.emit(events::STAGE_ENTERED, obj([("stage", string(&stage.name))]));
         // The domain's name for the same fact (`lead_qualified`, `campaign_active`), so a
         // subscriber listens for what it cares about without decoding payloads.
-        self.emit_domain(format!("{entity}_{}", stage.name), &stage.name);
+        self.emit_domain(&stage.name, &stage.name);
         if stage.terminal {
             self.state.status = InstanceStatus::Completed;
             self.emit(events::INSTANCE_COMPLETED, obj([("stage", string(&stage.name))]));
-            self.emit_domain(format!("{entity}_closed"), &stage.name);
+            self.emit_domain("closed", &stage.name);
             self.cancel_entity_timers();
         } else {
             self.schedule_stage_timers(to);
@@ -1164,24 +1163,16 @@ impl<'m> Exec<'m> {
         });
     }
 
-    pub(super) fn emit(&mut self, event: &'static str, payload: Json) {
-        self.outbox.push(OutboxItem {
-            kind: OutboxKind::Event,
-            name: Cow::Borrowed(event),
-            run: None,
-            payload,
-        });
+    pub(super) fn emit(&mut self, event: impl Into<Cow<'static, str>>, payload: Json) {
+        self.outbox.push(OutboxItem { kind: OutboxKind::Event, name: event.into(), run: None, payload });
     }
 
-    /// A domain event named after the entity (`opportunity_closed`), with the stage entered.
-    fn emit_domain(&mut self, name: String, stage: &str) {
-        let entity = string(&self.def.entity(self.state.entity).name);
-        self.outbox.push(OutboxItem {
-            kind: OutboxKind::Event,
-            name: Cow::Owned(name),
-            run: None,
-            payload: obj([("entity", entity), ("stage", string(stage))]),
-        });
+    /// The domain event `<entity>_<suffix>` (`lead_qualified`, `opportunity_closed`), with the
+    /// stage entered.
+    fn emit_domain(&mut self, suffix: &str, stage: &str) {
+        let entity = &self.def.entity(self.state.entity).name;
+        let payload = obj([("entity", string(entity)), ("stage", string(stage))]);
+        self.emit(format!("{entity}_{suffix}"), payload);
     }
 
     fn stage_json(&self, stage: StageId) -> Json {

@@ -468,7 +468,7 @@ fn approval_writes(
 }
 
 /// A timer change as rows: scheduling replaces the pending timer of the same kind.
-pub(super) fn timer_writes(def: &Definition, change: &TimerChange) -> Vec<TimerWrite> {
+fn timer_writes(def: &Definition, change: &TimerChange) -> Vec<TimerWrite> {
     match change {
         TimerChange::Schedule(timer) => {
             let kind = timer.kind.encode(def);

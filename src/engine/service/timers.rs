@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::{Engine, EngineError, persist};
 use crate::engine::machine::{MachineError, SYSTEM_ACTOR, TimerKind};
-use crate::store::{Commit, InstanceWrite, Store, TimerRow, TimerWrite};
+use crate::store::{InstanceWrite, Store, TimerRow, TimerWrite};
 
 /// What one pass over the due timers did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,30 +85,25 @@ impl<S: Store> Engine<S> {
             })?;
         let now = self.now();
         let step = machine.timer_due(&loaded.state, kind, now)?;
-        if step.history.is_empty() && step.outbox.is_empty() {
-            // Nothing happened (a re-check whose conditions still do not hold): only the timers
-            // move on. No new version, so nobody's expected version goes stale every hour.
-            let mut commit = Commit::new(now);
-            commit.instance = Some(InstanceWrite::Unchanged {
-                id: timer.instance_id.clone(),
-                expected_version: loaded.row.version,
-            });
-            commit.timers.push(TimerWrite::Fired { id: timer.id.clone() });
-            for change in &step.timers {
-                commit.timers.extend(persist::timer_writes(machine.definition(), change));
-            }
-            self.store.commit(&timer.tenant, commit).await?;
-            return Ok(());
-        }
-        let write = persist::update(&machine, &loaded, &step.state, now);
+        // Nothing happened (a re-check whose conditions still do not hold): only the timers move
+        // on, under the version check but without a new version, so nobody's expected version
+        // goes stale every hour.
+        let changed = !(step.history.is_empty() && step.outbox.is_empty());
+        let write = if changed {
+            persist::update(&machine, &loaded, &step.state, now)
+        } else {
+            InstanceWrite::Unchanged { id: timer.instance_id.clone(), expected_version: loaded.row.version }
+        };
         let (mut commit, _token_ids) =
             persist::commit(&machine, write, Some(&loaded), step, &SYSTEM_ACTOR, &*self.directory, now)?;
         // First: the step may cancel pending timers of this kind, and this one fired.
         commit.timers.insert(0, TimerWrite::Fired { id: timer.id.clone() });
         let committed = self.store.commit(&timer.tenant, commit).await;
-        // The kept state (if any) is now a version behind; the optimistic lock would catch it,
-        // but dropping it saves the next command a refused write.
-        self.forget(&timer.tenant, &timer.instance_id);
+        if changed {
+            // The kept state (if any) is now a version behind; the optimistic lock would catch
+            // it, but dropping it saves the next command a refused write.
+            self.forget(&timer.tenant, &timer.instance_id);
+        }
         committed?;
         Ok(())
     }
