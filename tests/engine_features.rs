@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use nexus_crm::engine::eval::Actor;
 use nexus_crm::engine::machine::{MachineError, events};
 use nexus_crm::engine::service::{
-    ActionHandler, ActionResult, Delivered, Engine, EngineError, NewDelegation, TimerReport,
+    ActionHandler, ActionResult, Delivered, Engine, EngineError, InstanceView, NewDelegation, TimerReport,
 };
 use nexus_crm::store::{
     AnyStore, OutboxKind, OutboxStatus, PendingQuery, PendingReason, SlaRow, SlaStatus, Store, TenantId,
@@ -67,6 +67,12 @@ async fn sla_rows(engine: &Engine<AnyStore>, id: &str) -> Vec<SlaRow> {
 
 fn status_of(rows: &[SlaRow], scope: &str) -> Vec<SlaStatus> {
     rows.iter().filter(|r| r.scope == scope).map(|r| r.status).collect()
+}
+
+/// A ticket of the shipped support queue (deployed first), opened by agent `ana`.
+async fn support_ticket(engine: &Engine<AnyStore>, data: serde_json::Value) -> InstanceView {
+    engine.deploy(&acme(), &shipped("support-queue")).await.expect("deploy");
+    engine.create_instance(&acme(), &agent("ana"), "support-queue", "ticket", &data).await.expect("create")
 }
 
 async fn timers(engine: &Engine<AnyStore>) -> TimerReport {
@@ -170,12 +176,8 @@ async fn timers_mark_sla_clocks_and_record_escalations() {
     each_backend(|db| async move {
         let clock = Clock::new();
         let engine = engine(db.store, &clock);
-        engine.deploy(&acme(), &shipped("support-queue")).await.expect("deploy");
-        let data = json!({"subject": "Printer on fire", "priority": "normal"});
-        let ticket = engine
-            .create_instance(&acme(), &agent("ana"), "support-queue", "ticket", &data)
-            .await
-            .expect("create");
+        let ticket =
+            support_ticket(&engine, json!({"subject": "Printer on fire", "priority": "normal"})).await;
         let ticket = engine.assign(&acme(), &user("lead"), &ticket.id, "ana", None).await.expect("assign");
         let rows = sla_rows(&engine, &ticket.id).await;
         assert_eq!(status_of(&rows, "new"), [SlaStatus::OnTrack]);
@@ -245,12 +247,7 @@ async fn a_stage_left_in_time_meets_its_sla_and_its_timers_never_fire() {
     each_backend(|db| async move {
         let clock = Clock::new();
         let engine = engine(db.store, &clock);
-        engine.deploy(&acme(), &shipped("support-queue")).await.expect("deploy");
-        let data = json!({"subject": "Password reset", "priority": "low"});
-        let ticket = engine
-            .create_instance(&acme(), &agent("ana"), "support-queue", "ticket", &data)
-            .await
-            .expect("create");
+        let ticket = support_ticket(&engine, json!({"subject": "Password reset", "priority": "low"})).await;
         clock.advance(10);
         engine.fire(&acme(), &agent("ana"), &ticket.id, "triage", None).await.expect("triage");
         let rows = sla_rows(&engine, &ticket.id).await;
