@@ -4,7 +4,32 @@
 //! `docs/rules/CODE.md` (What it does / Why is this bad / Example / Use instead); `crm explain CODE`
 //! prints that page.
 
-use crate::diagnostic::Severity;
+use std::fmt;
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// The definition is invalid and cannot be executed.
+    Error,
+    /// The definition compiles but probably does not do what its author meant.
+    Warning,
+}
+
+impl Severity {
+    /// The lower-case name used in machine output (`"error"`, `"warning"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 macro_rules! rules {
     ($($variant:ident = $code:literal, $name:literal, $severity:ident, $summary:literal;)*) => {

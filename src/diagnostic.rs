@@ -3,9 +3,7 @@
 //! Stages never stop at the first problem: they return their result together with a
 //! `Vec<Diagnostic>`. Rendering (miette, JSON, SARIF, …) happens once, in [`crate::report`].
 
-use std::fmt;
-
-pub use crate::codes::Code;
+pub use crate::codes::{Code, Severity};
 
 /// A half-open byte range `start..end` into one source text.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,31 +44,6 @@ impl Span {
 impl From<Span> for miette::SourceSpan {
     fn from(span: Span) -> Self {
         miette::SourceSpan::new(span.start.into(), span.len())
-    }
-}
-
-/// How serious a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Severity {
-    /// The definition is invalid and cannot be executed.
-    Error,
-    /// The definition compiles but probably does not do what its author meant.
-    Warning,
-}
-
-impl Severity {
-    /// The lower-case name used in machine output (`"error"`, `"warning"`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

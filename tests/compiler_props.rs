@@ -92,7 +92,7 @@ fn check_invariants(source: &str) -> Result<(), TestCaseError> {
 /// Whatever compiles can be dumped (the dump indexes every table by the ids the checker produced).
 fn dump_compiled(checked: &Checked) {
     if let Some(definition) = &checked.definition {
-        let _ = nexus_crm::ir::dump::to_text(definition);
+        let _ = nexus_crm::dump::to_text(definition);
     }
 }
 

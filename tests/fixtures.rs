@@ -128,7 +128,7 @@ fn snapshot_ir(path: &Path) {
     let Some(definition) = &checked.definition else {
         panic!("{} does not compile:\n{}", relative(path), concise(path, &source, &checked));
     };
-    snapshot("../snapshots/ir", &file_stem(path), path, nexus_crm::ir::dump::to_text(definition));
+    snapshot("../snapshots/ir", &file_stem(path), path, nexus_crm::dump::to_text(definition));
 }
 
 // ---- plumbing ---------------------------------------------------------------------------------

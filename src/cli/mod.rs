@@ -18,7 +18,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::check_source;
 use crate::codes::Code;
-use crate::ir::{Definition, dump};
+use crate::dump;
+use crate::ir::Definition;
 use crate::report::{self, Report};
 
 const EXIT_CODES: &str = "\

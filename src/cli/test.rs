@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Exit, Output, TestArgs};
-use crate::engine::scenario::{self, ScenarioFile};
+use crate::scenario::{self, ScenarioFile};
 
 /// A scenario file read, parsed, and with its definition's source loaded.
 struct Loaded {

@@ -2,7 +2,6 @@
 
 pub mod eval;
 pub mod machine;
-pub mod scenario;
 pub mod service;
 pub mod worker;
 

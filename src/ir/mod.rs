@@ -5,7 +5,6 @@
 //! Each variant's docs name the definition form it comes from.
 
 pub mod data;
-pub mod dump;
 pub mod expr;
 pub mod value;
 

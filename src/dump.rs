@@ -1,4 +1,6 @@
-//! The IR rendered for people ([`to_text`]) and machines ([`to_json`]).
+//! The IR rendered for people ([`to_text`]) and machines ([`to_json`]): what `crm inspect` prints.
+//!
+//! It sits at the boundary beside [`crate::report`], so `ir` stays free of serde and of the syntax layer.
 //!
 //! Both are deterministic and complete: every table and every field of a [`Definition`] appears,
 //! in table order, so IR snapshot tests catch any change the compiler makes. The IR is not
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{
+use crate::ir::{
     Action, ActionId, ActionKind, Approval, ApprovalStrategy, AssignmentStrategy, Branch, BranchCompletion,
     Condition, DataSchema, Definition, DelegationPolicy, Entity, Escalation, FieldType, Gateway, GatewayKind,
     Guard, Integrations, Reminder, ReminderTarget, Sla, Stage, StageId, Transition, Trigger,
