@@ -80,6 +80,11 @@ impl fmt::Display for Duration {
     }
 }
 
+/// `2 days`, `1 day 12 hours`: a duration the way definitions write it.
+pub fn in_words(duration: std::time::Duration) -> String {
+    Duration::from_seconds(duration.as_secs()).to_string()
+}
+
 impl FromStr for Duration {
     type Err = DurationError;
 
@@ -616,6 +621,12 @@ mod tests {
         assert_eq!("4h".parse::<Duration>(), Ok(Duration::from_seconds(4 * HOUR)));
         assert_eq!(std::time::Duration::from(Duration::from_seconds(5)), std::time::Duration::from_secs(5));
         assert_eq!(seconds("36500 days"), Duration::MAX.as_seconds());
+    }
+
+    #[test]
+    fn in_words_reads_like_a_definition() {
+        assert_eq!(in_words(std::time::Duration::from_secs(2 * DAY)), "2 days");
+        assert_eq!(in_words(std::time::Duration::from_secs(DAY + 12 * HOUR)), "1 day 12 hours");
     }
 
     #[test]

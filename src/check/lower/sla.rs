@@ -1,0 +1,152 @@
+//! SLAs (top-level, entity and stage), the reminders that count back from them, and durations.
+
+use std::time::Duration;
+
+use crate::check::lower::Cx;
+use crate::check::lower::entities::EntitySpecs;
+use crate::check::lower::names::Names;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ir;
+use crate::syntax::duration::{in_words, parse_duration};
+use crate::syntax::model;
+
+impl Cx<'_, '_> {
+    pub(super) fn stage_slas(&mut self, stages: &mut [ir::Stage], names: &Names<'_>, specs: &EntitySpecs) {
+        for (stage, pointer) in stages.iter_mut().zip(&specs.stage_pointers) {
+            if stage.sla.is_none() {
+                continue;
+            }
+            let entity_name = self.file.entities.get_index(stage.entity.index()).map(|(n, _)| n.clone());
+            let Some(entity) = entity_name.and_then(|n| self.file.entities.get(&n)) else { continue };
+            let spec = entity.stages.iter().find_map(|s| match s {
+                model::StageSpec::Detailed(d) if d.name == stage.name => d.sla.as_ref(),
+                _ => None,
+            });
+            let stage_object = pointer.strip_suffix("/name").unwrap_or(pointer);
+            stage.sla = spec.and_then(|sla| self.sla(sla, &format!("{stage_object}/sla"), names));
+        }
+    }
+
+    pub(super) fn check_reminder(
+        &mut self,
+        sla: Option<&ir::Sla>,
+        stage_slas: bool,
+        target: ir::ReminderTarget,
+        before: Option<Duration>,
+        at: &str,
+    ) {
+        let Some(sla) = sla else {
+            if !stage_slas {
+                self.push(
+                    Diagnostic::new(
+                        Code::ReminderWithoutSla,
+                        self.locate.value(&format!("{at}/target")),
+                        "this reminder counts back from an SLA, but no SLA applies to this entity",
+                    )
+                    .with_label("no SLA to count back from")
+                    .with_help("declare `sla` on the entity or at the top level, or remove the reminder"),
+                );
+            }
+            return;
+        };
+        let (deadline, what) = match target {
+            ir::ReminderTarget::SlaBreach => (Some(sla.duration), "breach"),
+            ir::ReminderTarget::SlaAtRisk => (sla.at_risk, "at-risk time"),
+        };
+        let Some(deadline) = deadline else {
+            self.push(
+                Diagnostic::new(Code::ReminderWithoutSla, self.locate.value(&format!("{at}/target")),
+                    "this reminder counts back from the SLA's at-risk time, but the SLA declares no `at_risk`")
+                    .with_label("no at-risk time")
+                    .with_help("add `at_risk` to the SLA, or target `sla_breach`"),
+            );
+            return;
+        };
+        if let Some(before) = before
+            && before >= deadline
+        {
+            self.push(
+                Diagnostic::new(Code::ReminderAfterBreach, self.locate.value(&format!("{at}/before")),
+                    format!(
+                        "the reminder is due {} before the {what}, but the {what} comes {} after the clock starts",
+                        in_words(before),
+                        in_words(deadline)
+                    ))
+                    .with_label("earlier than the clock's start")
+                    .with_help("choose a `before` shorter than the SLA"),
+            );
+        }
+    }
+
+    pub(super) fn sla(&mut self, sla: &model::SlaSpec, at: &str, names: &Names<'_>) -> Option<ir::Sla> {
+        let duration = self.duration(&sla.duration, &format!("{at}/duration"));
+        let at_risk = sla.at_risk.as_ref().and_then(|text| {
+            let pointer = format!("{at}/at_risk");
+            let value = match text.trim().strip_suffix('%') {
+                Some(percent) => match percent.trim().parse::<f64>() {
+                    Ok(p) if p > 0.0 && p < 100.0 => duration.map(|d| d.mul_f64(p / 100.0)),
+                    _ => {
+                        self.push(
+                            Diagnostic::new(
+                                Code::InvalidDuration,
+                                self.locate.value(&pointer),
+                                format!("invalid percentage `{text}`"),
+                            )
+                            .with_label("expected a share of the SLA between 0% and 100%, e.g. \"75%\""),
+                        );
+                        None
+                    }
+                },
+                None => self.duration(text, &pointer),
+            }?;
+            if let Some(duration) = duration
+                && value >= duration
+            {
+                self.push(
+                    Diagnostic::new(
+                        Code::AtRiskNotBeforeBreach,
+                        self.locate.value(&pointer),
+                        format!(
+                            "`at_risk` ({}) is not earlier than the breach ({})",
+                            in_words(value),
+                            in_words(duration)
+                        ),
+                    )
+                    .with_label("never at risk before breaching")
+                    .with_secondary(self.locate.value(&format!("{at}/duration")), "SLA duration")
+                    .with_help("use a shorter time or a percentage such as \"75%\""),
+                );
+            }
+            Some(value)
+        });
+        let breach_actions = sla
+            .breach_actions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| self.action_ref(name, &format!("{at}/breach_actions/{i}"), names))
+            .collect();
+        Some(ir::Sla { duration: duration?, at_risk, breach_actions })
+    }
+
+    pub(super) fn duration(&mut self, text: &str, pointer: &str) -> Option<Duration> {
+        match parse_duration(text) {
+            Ok(duration) => Some(Duration::from_secs(duration.as_seconds())),
+            Err(error) => {
+                self.push(
+                    Diagnostic::new(
+                        Code::InvalidDuration,
+                        self.locate.in_string(pointer, error.span()),
+                        format!("invalid duration `{text}`"),
+                    )
+                    .with_label(error.to_string())
+                    .with_help(error.help()),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn placeholder_sla() -> ir::Sla {
+    ir::Sla { duration: Duration::ZERO, at_risk: None, breach_actions: Vec::new() }
+}
