@@ -17,6 +17,7 @@ use crate::ir::{
     Condition, DataSchema, Definition, DelegationPolicy, Entity, Escalation, FieldType, Gateway, GatewayKind,
     Guard, Integrations, Reminder, ReminderTarget, Sla, Stage, StageId, Transition, Trigger,
 };
+use crate::syntax::duration::in_words;
 
 /// A stable, indented, human-readable dump of the whole definition.
 pub fn to_text(def: &Definition) -> String {
@@ -41,11 +42,6 @@ pub fn to_json(def: &Definition) -> Json {
         "delegation": d.delegation_json(&def.delegation),
         "integrations": integrations_json(&def.integrations),
     })
-}
-
-/// `2 days`, `1 day 12 hours`: the way durations are written in definitions.
-fn words(duration: Duration) -> String {
-    crate::syntax::duration::Duration::from_seconds(duration.as_secs()).to_string()
 }
 
 /// A string as a JSON literal: quoted and escaped, so any label prints on one line.
@@ -254,9 +250,9 @@ impl Text<'_> {
     }
 
     fn sla(&self, sla: &Sla) -> String {
-        let mut text = format!("sla {}", words(sla.duration));
+        let mut text = format!("sla {}", in_words(sla.duration));
         if let Some(at_risk) = sla.at_risk {
-            let _ = write!(text, ", at risk after {}", words(at_risk));
+            let _ = write!(text, ", at risk after {}", in_words(at_risk));
         }
         if !sla.breach_actions.is_empty() {
             let _ = write!(text, ", on breach: {}", self.actions(&sla.breach_actions));
@@ -265,7 +261,7 @@ impl Text<'_> {
     }
 
     fn escalation(&self, escalation: &Escalation) -> String {
-        let mut text = format!("escalation level {} after {}", escalation.level, words(escalation.after));
+        let mut text = format!("escalation level {} after {}", escalation.level, in_words(escalation.after));
         if let Some(condition) = &escalation.condition {
             let _ = write!(text, " when {}", condition.source);
         }
@@ -276,7 +272,7 @@ impl Text<'_> {
     fn reminder(&self, reminder: &Reminder) -> String {
         format!(
             "reminder {} before {}: {}",
-            words(reminder.before),
+            in_words(reminder.before),
             reminder_target_name(reminder.target),
             self.def.action(reminder.action).name
         )
@@ -675,7 +671,7 @@ impl Names<'_> {
 
 /// `{"seconds": 172800, "text": "2 days"}`: exact for machines, readable for people.
 fn duration_json(duration: Duration) -> Json {
-    json!({"seconds": duration.as_secs(), "text": words(duration)})
+    json!({"seconds": duration.as_secs(), "text": in_words(duration)})
 }
 
 fn condition_json(condition: Option<&Condition>) -> Json {
