@@ -13,10 +13,10 @@ pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod codes;
-pub mod crm;
 pub mod diagnostic;
 pub mod engine;
 pub mod ir;
+pub mod level1;
 pub mod report;
 pub mod store;
 pub mod syntax;

@@ -262,7 +262,7 @@ impl<'a> Cx<'a, '_> {
                         .with_label(format!("`{name}` is declared as {}", ty.name())),
                     );
                 }
-                allowed.push(ir::Value::from(value));
+                allowed.push(crate::check::literal::lower_literal(value));
             }
             fields.push(ir::Field {
                 name: name.clone(),
@@ -782,7 +782,11 @@ impl<'a> Cx<'a, '_> {
                 }
                 ir::ActionKind::SetField {
                     field: field.unwrap_or(ir::FieldId(u32::MAX)),
-                    value: spec.value.as_ref().map(ir::Value::from).unwrap_or(ir::Value::Null),
+                    value: spec
+                        .value
+                        .as_ref()
+                        .map(crate::check::literal::lower_literal)
+                        .unwrap_or(ir::Value::Null),
                 }
             }
             T::Assign => {

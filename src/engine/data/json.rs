@@ -1,0 +1,76 @@
+//! Instance data between JSON and [`Value`]: what the engine reads from callers and the store, and
+//! what it writes back. The IR itself knows nothing of JSON.
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use crate::ir::value::Value;
+
+/// Reads a JSON value. Numbers that fit in an `i64` become [`Value::Int`], others
+/// [`Value::Float`]; object keys come out sorted.
+pub fn value_from_json(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            // Beyond i64 (a large u64) or a decimal: serde_json numbers are always finite.
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        Json::String(s) => Value::Str(s.as_str().into()),
+        Json::Array(items) => Value::List(items.iter().map(value_from_json).collect()),
+        Json::Object(map) => {
+            Value::Object(Arc::new(map.iter().map(|(k, v)| (k.clone(), value_from_json(v))).collect()))
+        }
+    }
+}
+
+/// The value as JSON. Object keys come out sorted.
+pub fn value_to_json(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::from(*i),
+        // `Float` is finite by construction in the evaluator; a non-finite one has no JSON form.
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Into::into),
+        Value::Str(s) => Json::String(s.to_string()),
+        Value::List(items) => Json::Array(items.iter().map(value_to_json).collect()),
+        Value::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect()),
+    }
+}
+
+/// A JSON value's kind, as errors name it (`"a string"`, `"an object"`, …).
+pub(crate) fn json_kind(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trips() {
+        let json = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {"c": 18446744073709551615u64}});
+        let value = value_from_json(&json);
+        assert_eq!(value_from_json(&value_to_json(&value)), value);
+    }
+
+    /// Definition literals (`enum` values) are lowered by `check`, which may not import this
+    /// module; both must read JSON alike, or an `enum` value would not equal the data it allows.
+    #[test]
+    fn definition_literals_read_like_data() {
+        let json =
+            serde_json::json!({"a": [1, 2.0, 2.5, "x", null, true], "b": {"c": 18446744073709551615u64}});
+        let lowered = crate::check::literal::lower_literal(&json);
+        assert_eq!(value_from_json(&json), lowered);
+        assert_eq!(value_to_json(&lowered), value_to_json(&value_from_json(&json)));
+    }
+}
