@@ -1,8 +1,6 @@
-//! Definition literals (`enum` values, `set_field` values) lowered to IR constants.
-//!
-//! `check` may not import `engine`, so it lowers these itself; the mapping is the one instance
-//! data is read with (`engine::data::value_from_json`), which a test there pins, so an `enum`
-//! value equals the data value written the same way.
+//! JSON literals lowered to IR constants: the definition's `enum` and `set_field` values here,
+//! and instance data through `engine::data::value_from_json`, which calls this (`check` may not
+//! import `engine`). One mapping, so an `enum` value equals the data value written the same way.
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::check::expr::{self as expr_check, ExprEnv};
+use crate::check::literal::lower_literal;
 use crate::check::locate::{Locator, ptr};
 use crate::check::structure::ANY_ENTRY;
 use crate::diagnostic::{Code, Diagnostic, unknown_name_help};
@@ -262,7 +263,7 @@ impl<'a> Cx<'a, '_> {
                         .with_label(format!("`{name}` is declared as {}", ty.name())),
                     );
                 }
-                allowed.push(crate::check::literal::lower_literal(value));
+                allowed.push(lower_literal(value));
             }
             fields.push(ir::Field {
                 name: name.clone(),
@@ -782,11 +783,7 @@ impl<'a> Cx<'a, '_> {
                 }
                 ir::ActionKind::SetField {
                     field: field.unwrap_or(ir::FieldId(u32::MAX)),
-                    value: spec
-                        .value
-                        .as_ref()
-                        .map(crate::check::literal::lower_literal)
-                        .unwrap_or(ir::Value::Null),
+                    value: spec.value.as_ref().map(lower_literal).unwrap_or(ir::Value::Null),
                 }
             }
             T::Assign => {

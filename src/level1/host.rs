@@ -40,7 +40,8 @@ pub trait HasCrm {
     /// The same document, to change it. Only the CRM should write it.
     fn crm_document_mut(&mut self) -> &mut Json;
 
-    /// This host's CRM, acting as the [`SYSTEM_ACTOR`](crate::level1::SYSTEM_ACTOR); see [`Crm::with_actor`].
+    /// This host's CRM, acting as the [`SYSTEM_ACTOR`](crate::level1::SYSTEM_ACTOR); see
+    /// [`Crm::with_actor`].
     fn crm(&mut self) -> HostCrm<'_> {
         // The config is an `Arc` inside: cloning it ends the shared borrow before the mutable one.
         let config = self.crm_config().clone();
@@ -56,7 +57,7 @@ pub trait HasCrm {
     }
 }
 
-/// The backend a host's [`crm()`](super::HasCrm::crm) uses: the host's own document, or the
+/// The backend a host's [`crm()`](HasCrm::crm) uses: the host's own document, or the
 /// database store for a promoted host (see the
 /// [module docs](super#promotion-to-the-database-store)), chosen by configuration. Code naming
 /// this type works the same with either.

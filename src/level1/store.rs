@@ -3,9 +3,10 @@
 //!
 //! # Bridging a synchronous API to the async store
 //!
-//! The [`ContactBackend`](crate::level1::ContactBackend) traits are synchronous and sqlx is async. A [`CrmStore`] owns a thread
-//! with a single-threaded tokio runtime, which owns the connections ([`Level1Store`]); a call sends
-//! the work to that thread over a channel and waits on a reply channel. That is safe from anywhere:
+//! The [`ContactBackend`](crate::level1::ContactBackend) traits are synchronous and sqlx is async.
+//! A [`CrmStore`] owns a thread with a single-threaded tokio runtime, which owns the connections
+//! ([`Level1Store`]); a call sends the work to that thread over a channel and waits on a reply
+//! channel. That is safe from anywhere:
 //!
 //! - from plain threads, obviously;
 //! - from inside an async runtime too: the caller blocks on a standard channel, never calls

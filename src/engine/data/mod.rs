@@ -5,7 +5,9 @@
 //!
 //! Every problem is collected, so a form can show them all at once. Keys the schema does not
 //! declare are kept: the compiler already warns about reading them, and host applications attach
-//! their own keys to records. Depends on `ir` only; `engine::machine` and `level1` use it.
+//! their own keys to records. Depends on `ir` (and on `check::literal`, the one JSON-to-`Value`
+//! mapping, which definition literals share); `engine::machine` and `level1` use it, never the
+//! reverse.
 
 mod json;
 mod problem;
