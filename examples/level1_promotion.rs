@@ -4,7 +4,7 @@
 //! Run with `cargo run --example level1_promotion` (an in-memory SQLite database), or with
 //! `CRM_DATABASE_URL=sqlite:crm.db` or `CRM_DATABASE_URL=postgres://…` to keep it.
 
-use nexus_crm::crm::{CrmConfig, CrmError, CrmStore, HasCrm, TenantId, promote};
+use nexus_crm::level1::{CrmConfig, CrmError, CrmStore, HasCrm, TenantId, promote};
 use serde_json::{Value, json};
 
 struct User {

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use nexus_crm::crm::{Actor, CrmConfig, CrmError, HasCrm};
+use nexus_crm::level1::{Actor, CrmConfig, CrmError, HasCrm};
 use serde_json::{Value, json};
 
 /// The host: any type of yours. Its `crm` document is what you persist with it (a JSON column).

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
 
+use crate::engine::data::value_to_json;
 use crate::ir::{
     Action, ActionId, ActionKind, Approval, ApprovalStrategy, AssignmentStrategy, Branch, BranchCompletion,
     Condition, DataSchema, Definition, DelegationPolicy, Entity, Escalation, FieldType, Gateway, GatewayKind,
@@ -168,7 +169,8 @@ impl Text<'_> {
                 let _ = write!(text, " max {max}");
             }
             if !field.allowed.is_empty() {
-                let allowed: Vec<String> = field.allowed.iter().map(|v| v.to_json().to_string()).collect();
+                let allowed: Vec<String> =
+                    field.allowed.iter().map(|v| value_to_json(v).to_string()).collect();
                 let _ = write!(text, " enum {}", list(&allowed));
             }
             if let Some(pattern) = &field.pattern {
@@ -403,7 +405,7 @@ impl Text<'_> {
             }
             ActionKind::SetField { field, value } => {
                 option("field", Some(self.def.data.field(*field).name.clone()));
-                option("value", Some(value.to_json().to_string()));
+                option("value", Some(value_to_json(value).to_string()));
             }
             ActionKind::Assign { to } => option("to", non_empty(to)),
             ActionKind::Notify { to, message } => {
@@ -641,7 +643,7 @@ impl Names<'_> {
                 json!({"entity": self.def.entity(*entity).name, "config": config})
             }
             ActionKind::SetField { field, value } => {
-                json!({"field": self.def.data.field(*field).name, "value": value.to_json()})
+                json!({"field": self.def.data.field(*field).name, "value": value_to_json(value)})
             }
             ActionKind::Assign { to } => json!({"to": to}),
             ActionKind::Notify { to, message } => json!({"to": to, "message": message}),
@@ -706,7 +708,7 @@ fn data_json(data: &DataSchema) -> Json {
         object.insert("required".into(), json!(field.required));
         object.insert("min".into(), json!(field.min));
         object.insert("max".into(), json!(field.max));
-        object.insert("enum".into(), Json::Array(field.allowed.iter().map(|v| v.to_json()).collect()));
+        object.insert("enum".into(), Json::Array(field.allowed.iter().map(value_to_json).collect()));
         object.insert("pattern".into(), json!(field.pattern));
         object.insert("label".into(), json!(field.label));
         Json::Object(object)

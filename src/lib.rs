@@ -13,11 +13,11 @@ pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod codes;
-pub mod crm;
 pub mod diagnostic;
 pub mod dump;
 pub mod engine;
 pub mod ir;
+pub mod level1;
 pub mod report;
 pub mod scenario;
 pub mod store;

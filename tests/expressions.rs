@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use nexus_crm::check::expr::{Compiled, ExprEnv, compile, compile_condition};
 use nexus_crm::check::satisfiable::{Tri, can_both_hold, can_hold};
 use nexus_crm::diagnostic::{Code, Diagnostic, Severity};
+use nexus_crm::engine::data::value_from_json;
 use nexus_crm::engine::eval::{Actor, Context, EvalError, Record, evaluate, evaluate_condition};
 use nexus_crm::ir::data::{DataSchema, Field, FieldType};
 use nexus_crm::ir::expr::{Expr, MAX_TREE_DEPTH};
@@ -64,7 +65,7 @@ macro_rules! yields {
     };
     ($source:expr, $data:tt, $expected:tt) => {
         match run($source, json!($data)) {
-            Ok(value) => assert_eq!(value, Value::from(&json!($expected)), "`{}` = {:?}", $source, value),
+            Ok(value) => assert_eq!(value, value_from_json(&json!($expected)), "`{}` = {:?}", $source, value),
             Err(error) => panic!("`{}` failed: {error}", $source),
         }
     };
@@ -596,7 +597,7 @@ fn records_round_trip_and_keep_undeclared_keys() {
     let data = json!({"lead_score": 70, "extra": {"a": [1, 2]}, "vip": null});
     let record = Record::from_json(&schema(), &data);
     assert_eq!(record.to_json(&schema()), data);
-    assert_eq!(record.extra("extra"), Some(&Value::from(&json!({"a": [1, 2]}))));
+    assert_eq!(record.extra("extra"), Some(&value_from_json(&json!({"a": [1, 2]}))));
 }
 
 // ----- satisfiability -----

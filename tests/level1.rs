@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use nexus_crm::crm::{
-    Action, Actor, ConfigProblem, Contact, ContactBackendMut, Crm, CrmConfig, CrmError, CrmEvent, CrmStore,
-    EntityBuilder, FieldError, Fields, HasCrm, HistoryEntry, HookContext, TenantId, Veto,
-};
 use nexus_crm::engine::EvalError;
 use nexus_crm::ir::{Field, FieldType, Value as IrValue};
+use nexus_crm::level1::{
+    Action, Actor, ConfigProblem, Contact, ContactBackendMut, Crm, CrmConfig, CrmError, CrmEvent, CrmStore,
+    EntityBuilder, FieldError, Fields, HasCrm, HistoryEntry, HookContext, Problem, TenantId, Veto, Violation,
+};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row, SqliteConnection};
 use support::db::{POSTGRES_URL_VAR, PgDatabase, postgres_url};
@@ -66,7 +66,7 @@ impl HasCrm for Host {
 struct DocumentFixture(Host);
 
 impl Fixture for DocumentFixture {
-    type Backend<'a> = nexus_crm::crm::HostBackend<&'a mut Value>;
+    type Backend<'a> = nexus_crm::level1::HostBackend<&'a mut Value>;
 
     fn new(config: CrmConfig) -> Self {
         Self(Host { config, document: Value::Null })
@@ -106,7 +106,7 @@ struct SqliteFixture(StoreFixture);
 struct PostgresFixture(StoreFixture);
 
 impl Fixture for SqliteFixture {
-    type Backend<'a> = nexus_crm::crm::HostBackend<&'a mut Value>;
+    type Backend<'a> = nexus_crm::level1::HostBackend<&'a mut Value>;
 
     fn new(config: CrmConfig) -> Self {
         Self(StoreFixture::on(TestDatabase::sqlite(), config))
@@ -122,7 +122,7 @@ impl Fixture for SqliteFixture {
 }
 
 impl Fixture for PostgresFixture {
-    type Backend<'a> = nexus_crm::crm::HostBackend<&'a mut Value>;
+    type Backend<'a> = nexus_crm::level1::HostBackend<&'a mut Value>;
 
     fn new(config: CrmConfig) -> Self {
         let db = TestDatabase::postgres().unwrap_or_else(|| panic!("{POSTGRES_URL_VAR} is not set"));
@@ -405,6 +405,21 @@ fn field_errors(error: CrmError) -> Vec<FieldError> {
         CrmError::InvalidData { errors } => errors,
         other => panic!("expected InvalidData, got {other:?}"),
     }
+}
+
+/// A field error in the engine's words, as Level 2 data would report it.
+fn violation(field: &str, problem: Problem) -> FieldError {
+    FieldError::Violation(Violation { field: field.into(), problem })
+}
+
+/// A `required` field that is absent or `null`.
+fn missing(field: &str) -> FieldError {
+    violation(field, Problem::Missing)
+}
+
+/// A value of the wrong kind.
+fn wrong_type(field: &str, expected: &'static str, found: &'static str) -> FieldError {
+    violation(field, Problem::WrongType { expected, found })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -742,10 +757,7 @@ fn a_wrong_type_changes_nothing<F: Fixture>() {
     let probe = Probe::default();
     let mut f = F::new(probe.seed());
     let error = refused!(f, probe, |crm| crm.add_contact(json!({"name": "Ann", "phone": 5550100})));
-    assert_eq!(
-        field_errors(error),
-        [FieldError::WrongType { field: "phone".into(), expected: "string", found: "a number" }]
-    );
+    assert_eq!(field_errors(error), [wrong_type("phone", "string", "a number")]);
 }
 
 fn a_missing_required_field_changes_nothing<F: Fixture>() {
@@ -753,7 +765,7 @@ fn a_missing_required_field_changes_nothing<F: Fixture>() {
     let mut f = F::new(probe.seed());
     for data in [json!({"email": "ann@example.com"}), json!({"name": null, "email": "ann@example.com"})] {
         let error = refused!(f, probe, |crm| crm.add_contact(data));
-        assert_eq!(field_errors(error), [FieldError::Missing { field: "name".into() }]);
+        assert_eq!(field_errors(error), [missing("name")]);
     }
 }
 
@@ -761,11 +773,21 @@ fn every_problem_is_reported_at_once<F: Fixture>() {
     let probe = Probe::default();
     let mut f = F::new(probe.seed());
     let error = refused!(f, probe, |crm| crm.add_contact(json!({"email": 1, "fax": "2"})));
+    // The engine's words for what Level 2 data can get wrong too, Level 1's for the rest.
+    assert_eq!(
+        error.to_string(),
+        "invalid contact data: field `email` must be of type string, found a number; \
+         unknown field `fax`; field `name` is required"
+    );
     let errors = field_errors(error);
     assert!(
         matches!(
             errors.as_slice(),
-            [FieldError::WrongType { .. }, FieldError::Unknown { .. }, FieldError::Missing { .. }]
+            [
+                FieldError::Violation(Violation { problem: Problem::WrongType { .. }, .. }),
+                FieldError::Unknown { .. },
+                FieldError::Violation(Violation { problem: Problem::Missing, .. })
+            ]
         ),
         "{errors:?}"
     );
@@ -837,7 +859,7 @@ fn update_refusals_change_nothing<F: Fixture>() {
     let mut f = F::new(probe.seed());
     let contact = f.crm().add_contact(john()).expect("added");
     let error = refused!(f, probe, |crm| crm.update_contact(&contact.id, json!({"name": null})));
-    assert_eq!(field_errors(error), [FieldError::Missing { field: "name".into() }]);
+    assert_eq!(field_errors(error), [missing("name")]);
     let error = refused!(f, probe, |crm| crm.update_contact(&contact.id, json!({"fax": "1"})));
     assert!(matches!(field_errors(error).as_slice(), [FieldError::Unknown { .. }]));
     let error = refused!(f, probe, |crm| crm.update_contact("nobody", json!({"name": "X"})));
@@ -956,28 +978,20 @@ fn typed_fields_are_validated_like_a_data_schema<F: Fixture>() {
     assert_eq!(
         field_errors(error),
         [
-            FieldError::OutOfBounds { field: "score".into(), problem: "must be at most 100".into() },
-            FieldError::NotAllowed { field: "status".into(), allowed: r#""active", "archived""#.into() },
-            FieldError::PatternMismatch { field: "phone".into(), pattern: r"^\+?[0-9 -]+$".into() },
-            FieldError::InvalidTemporal {
-                field: "born".into(),
-                expected: "a date",
-                value: "yesterday".into()
-            },
-            FieldError::InvalidTemporal {
-                field: "seen".into(),
-                expected: "a date-time",
-                value: "2026-01-05".into()
-            },
-            FieldError::WrongType { field: "tags[1]".into(), expected: "string", found: "a number" },
-            FieldError::WrongType { field: "vip".into(), expected: "boolean", found: "a string" },
+            violation("score", Problem::AboveMax { max: 100.0, found: 101.0, length: false }),
+            violation(
+                "status",
+                Problem::NotAllowed { allowed: vec![r#""active""#.into(), r#""archived""#.into()] }
+            ),
+            violation("phone", Problem::PatternMismatch { pattern: r"^\+?[0-9 -]+$".into() }),
+            violation("born", Problem::InvalidTemporal { expected: "a date" }),
+            violation("seen", Problem::InvalidTemporal { expected: "a date-time" }),
+            wrong_type("tags[1]", "string", "a number"),
+            wrong_type("vip", "boolean", "a string"),
         ]
     );
     let error = refused!(f, probe, |crm| crm.add_contact(json!({"name": "Frac", "score": 1.5})));
-    assert_eq!(
-        field_errors(error),
-        [FieldError::WrongType { field: "score".into(), expected: "integer", found: "a decimal" }]
-    );
+    assert_eq!(field_errors(error), [wrong_type("score", "integer", "a decimal")]);
 }
 
 /// What a migration to the store needs: every contact and every history entry, as they are.
@@ -1464,7 +1478,7 @@ fn promote_moves_contacts_and_history_unchanged(db: TestDatabase) {
     assert!(!host.crm().backend().is_store(), "not promoted yet: still the document");
     assert_eq!(exported(&mut host), before);
 
-    let promotion = nexus_crm::crm::promote(&mut host).expect("promoted");
+    let promotion = nexus_crm::level1::promote(&mut host).expect("promoted");
     assert_eq!((promotion.contacts, promotion.entries), (3, 6));
     assert_eq!(host.document, json!({"version": 1, "store": promotion.host}));
     assert!(host.crm().backend().is_store());
@@ -1489,14 +1503,14 @@ fn promote_refuses_a_second_run(db: TestDatabase) {
     let store = db.store(TENANT);
     let mut host = document_host(&probe);
     let document = host.document.clone();
-    assert!(matches!(nexus_crm::crm::promote(&mut host), Err(CrmError::StoreNotConfigured)));
+    assert!(matches!(nexus_crm::level1::promote(&mut host), Err(CrmError::StoreNotConfigured)));
     assert_eq!(host.document, document);
 
     host.config = host.config.with_store(store.clone());
-    let first = nexus_crm::crm::promote_as(&mut host, "user:42").expect("promoted");
+    let first = nexus_crm::level1::promote_as(&mut host, "user:42").expect("promoted");
     assert_eq!(first.host, "user:42");
     let (state, pointer) = (db.dump(), host.document.clone());
-    let again = nexus_crm::crm::promote(&mut host);
+    let again = nexus_crm::level1::promote(&mut host);
     assert!(matches!(again, Err(CrmError::AlreadyPromoted { ref host }) if host == "user:42"), "{again:?}");
     assert_eq!((db.dump(), &host.document), (state.clone(), &pointer));
 
@@ -1504,9 +1518,9 @@ fn promote_refuses_a_second_run(db: TestDatabase) {
     let mut twin = document_host(&Probe::default());
     twin.config = twin.config.with_store(store);
     let twin_document = twin.document.clone();
-    let refused = nexus_crm::crm::promote_as(&mut twin, "user:42");
+    let refused = nexus_crm::level1::promote_as(&mut twin, "user:42");
     assert!(matches!(refused, Err(CrmError::HostExists { ref host }) if host == "user:42"), "{refused:?}");
-    assert!(matches!(nexus_crm::crm::promote_as(&mut twin, ""), Err(CrmError::InvalidHostId { .. })));
+    assert!(matches!(nexus_crm::level1::promote_as(&mut twin, ""), Err(CrmError::InvalidHostId { .. })));
     assert_eq!((db.dump(), &twin.document), (state, &twin_document));
 }
 
@@ -1534,7 +1548,7 @@ fn promote_is_all_or_nothing(db: TestDatabase) {
         )
     };
     db.raw(inject).expect("trigger created");
-    let failed = nexus_crm::crm::promote(&mut host);
+    let failed = nexus_crm::level1::promote(&mut host);
     assert!(matches!(failed, Err(CrmError::Store(_))), "{failed:?}");
     assert_eq!(db.dump(), state, "a failed promotion writes nothing");
     assert_eq!(host.document, document, "a failed promotion keeps the document");
@@ -1543,10 +1557,10 @@ fn promote_is_all_or_nothing(db: TestDatabase) {
     let mut damaged = document.clone();
     damaged["history"][2]["seq"] = json!(9);
     let mut broken = Host { config: host.config.clone(), document: damaged.clone() };
-    assert!(matches!(nexus_crm::crm::promote(&mut broken), Err(CrmError::CorruptDocument { .. })));
+    assert!(matches!(nexus_crm::level1::promote(&mut broken), Err(CrmError::CorruptDocument { .. })));
     assert_eq!((db.dump(), &broken.document), (state, &damaged));
 
-    let promotion = nexus_crm::crm::promote(&mut host).expect("promoted once the cause is gone");
+    let promotion = nexus_crm::level1::promote(&mut host).expect("promoted once the cause is gone");
     assert_eq!(promotion.entries, 6);
 }
 

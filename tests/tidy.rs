@@ -25,8 +25,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Persistence: names as text, data as JSON; nothing of the compiler or the engine.
     ("store", &[]),
     // The interpreter, bottom up.
-    ("engine::eval", &["ir"]),
-    ("engine::data", &["ir", "engine::eval"]),
+    // Instance data: validation, records, JSON; reads JSON literals the way definitions do (`check::literal`).
+    ("engine::data", &["ir", "check"]),
+    ("engine::eval", &["ir", "engine::data"]),
     ("engine::machine", &["diagnostic", "ir", "engine::eval", "engine::data"]),
     (
         "engine::service",
@@ -38,7 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("level1", &["codes", "diagnostic", "ir", "check", "report", "store", "engine::eval", "engine::data"]),
     // The boundary: rendering, the IR dump, scenario runs, the command line.
     ("report", &["codes", "diagnostic"]),
-    ("dump", &["ir", "syntax"]),
+    ("dump", &["ir", "syntax", "engine::data"]),
     (
         "scenario",
         &[

@@ -5,6 +5,7 @@
 
 pub mod expr;
 pub(crate) mod graph;
+pub(crate) mod literal;
 pub(crate) mod locate;
 pub(crate) mod lower;
 pub mod satisfiable;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{EvalArgs, Exit, Output, Stream};
 use crate::check::expr::{ExprEnv, compile};
 use crate::codes::Code;
+use crate::engine::data::value_to_json;
 use crate::engine::eval::{Context, Record, evaluate};
 use crate::ir::{DataSchema, Definition};
 use crate::report::Report;
@@ -69,7 +70,7 @@ fn evaluate_args(args: &EvalArgs) -> Result<Output, Output> {
     let context = Context { data: &record, stage: &stage, entity: &entity, actor: None, now };
     match evaluate(&expr, &context) {
         Ok(value) => {
-            let mut stdout = value.to_json().to_string();
+            let mut stdout = value_to_json(&value).to_string();
             stdout.push('\n');
             Ok(Output { stdout, stderr, exit: Exit::Clean })
         }

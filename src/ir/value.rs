@@ -25,7 +25,8 @@ pub enum Value {
     Str(Arc<str>),
     /// A list.
     List(Arc<[Value]>),
-    /// An object; keys are kept sorted, so [`Value::to_json`] writes them in that order.
+    /// An object; keys are kept sorted, so its JSON form (`engine::data::value_to_json`) has them
+    /// in that order.
     Object(Arc<BTreeMap<String, Value>>),
 }
 
@@ -60,22 +61,6 @@ impl Value {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
-        }
-    }
-
-    /// The value as JSON. Object keys come out sorted.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Null => serde_json::Value::Null,
-            Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
-            // `Float` is finite by construction in the evaluator; a non-finite one has no JSON form.
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
-            Value::Str(s) => serde_json::Value::String(s.to_string()),
-            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
-            Value::Object(map) => {
-                serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
         }
     }
 }
@@ -122,31 +107,6 @@ impl PartialEq for Value {
             (Value::Object(a), Value::Object(b)) => a == b,
             (a, b) => compare_numbers(a, b) == Some(Ordering::Equal),
         }
-    }
-}
-
-impl From<&serde_json::Value> for Value {
-    fn from(json: &serde_json::Value) -> Self {
-        match json {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => Value::Int(i),
-                // Beyond i64 (a large u64) or a decimal: serde_json numbers are always finite.
-                None => Value::Float(n.as_f64().unwrap_or(0.0)),
-            },
-            serde_json::Value::String(s) => Value::Str(s.as_str().into()),
-            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from).collect()),
-            serde_json::Value::Object(map) => {
-                Value::Object(Arc::new(map.iter().map(|(k, v)| (k.clone(), Value::from(v))).collect()))
-            }
-        }
-    }
-}
-
-impl From<serde_json::Value> for Value {
-    fn from(json: serde_json::Value) -> Self {
-        Value::from(&json)
     }
 }
 
@@ -237,13 +197,6 @@ mod tests {
         assert_eq!(compare_int_float(i64::MIN, -9_223_372_036_854_775_808.0), Some(Ordering::Equal));
         assert_eq!(compare_int_float(i64::MAX, 1e19), Some(Ordering::Less));
         assert_ne!(Value::Int(1), Value::from("1"));
-    }
-
-    #[test]
-    fn json_round_trips() {
-        let json = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {"c": 18446744073709551615u64}});
-        let value = Value::from(&json);
-        assert_eq!(Value::from(&value.to_json()), value);
     }
 
     #[test]

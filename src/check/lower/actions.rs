@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use crate::check::literal::lower_literal;
 use crate::check::locate::ptr;
 use crate::check::lower::Cx;
 use crate::check::lower::data::json_fits;
@@ -144,7 +145,7 @@ impl Cx<'_, '_> {
                 }
                 ir::ActionKind::SetField {
                     field: field.unwrap_or(ir::FieldId(u32::MAX)),
-                    value: spec.value.as_ref().map(ir::Value::from).unwrap_or(ir::Value::Null),
+                    value: spec.value.as_ref().map(lower_literal).unwrap_or(ir::Value::Null),
                 }
             }
             T::Assign => {

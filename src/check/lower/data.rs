@@ -1,5 +1,6 @@
 //! `dataSchema`: field types, bounds, patterns and `enum` values.
 
+use crate::check::literal::lower_literal;
 use crate::check::locate::ptr;
 use crate::check::lower::Cx;
 use crate::diagnostic::{Code, Diagnostic};
@@ -85,7 +86,7 @@ impl Cx<'_, '_> {
                         .with_label(format!("`{name}` is declared as {}", ty.name())),
                     );
                 }
-                allowed.push(ir::Value::from(value));
+                allowed.push(lower_literal(value));
             }
             fields.push(ir::Field {
                 name: name.clone(),

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::check::lower::Cx;
-use crate::check::lower::entities::EntitySpecs;
 use crate::check::lower::names::Names;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir;
@@ -11,8 +10,13 @@ use crate::syntax::duration::{in_words, parse_duration};
 use crate::syntax::model;
 
 impl Cx<'_, '_> {
-    pub(super) fn stage_slas(&mut self, stages: &mut [ir::Stage], names: &Names<'_>, specs: &EntitySpecs) {
-        for (stage, pointer) in stages.iter_mut().zip(&specs.stage_pointers) {
+    pub(super) fn stage_slas(
+        &mut self,
+        stages: &mut [ir::Stage],
+        names: &Names<'_>,
+        stage_pointers: &[String],
+    ) {
+        for (stage, pointer) in stages.iter_mut().zip(stage_pointers) {
             if stage.sla.is_none() {
                 continue;
             }

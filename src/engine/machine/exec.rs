@@ -17,8 +17,8 @@ use super::state::{
     TokenStatus, Vote,
 };
 use super::step::{HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events};
-use super::validate::Change;
-use super::{Decision, Directory, MAX_AUTO_STEPS, Machine, RECHECK_EVERY, SYSTEM_ACTOR};
+use super::{Decision, Directory, ENGINE_ACTOR, MAX_AUTO_STEPS, Machine, RECHECK_EVERY};
+use crate::engine::data::{Change, value_to_json};
 use crate::engine::eval::{Actor, Context, Record, evaluate_condition};
 use crate::ir::{
     self, ActionId, ActionKind, BranchCompletion, Condition, Definition, EntityId, FieldId, Gateway,
@@ -291,13 +291,13 @@ impl<'m> Exec<'m> {
             ("run", string(&run.to_string())),
             ("compensation", compensation),
         ]);
-        self.record(events::ACTION_SUCCEEDED, before, after, &SYSTEM_ACTOR, payload);
+        self.record(events::ACTION_SUCCEEDED, before, after, &ENGINE_ACTOR, payload);
         if let Some((gateway, branch)) = done.branch
             && self.state.status == InstanceStatus::Active
             && let Some(token) = self.active_token(Some(gateway), branch)
         {
-            self.complete_token(token, &SYSTEM_ACTOR);
-            self.try_join(&SYSTEM_ACTOR);
+            self.complete_token(token, &ENGINE_ACTOR);
+            self.try_join(&ENGINE_ACTOR);
         }
         self.prune(done.group);
         Ok(())
@@ -330,7 +330,7 @@ impl<'m> Exec<'m> {
             ("reason", string(reason)),
             ("compensations", Json::Array(compensations)),
         ]);
-        self.record(events::ACTION_FAILED, before, after, &SYSTEM_ACTOR, payload);
+        self.record(events::ACTION_FAILED, before, after, &ENGINE_ACTOR, payload);
         self.emit(events::ACTION_FAILED, obj([("action", string(action)), ("reason", string(reason))]));
         if let Some((gateway, branch)) = failed.branch
             && let Some(index) = self.active_token(Some(gateway), branch)
@@ -342,7 +342,7 @@ impl<'m> Exec<'m> {
                 self.cancel_stage_timers(stage);
             }
             let payload = self.branch_payload(gateway, branch);
-            self.record(events::BRANCH_FAILED, Json::Null, Json::Null, &SYSTEM_ACTOR, payload.clone());
+            self.record(events::BRANCH_FAILED, Json::Null, Json::Null, &ENGINE_ACTOR, payload.clone());
             self.emit(events::BRANCH_FAILED, payload);
         }
         self.prune(failed.group);
@@ -374,7 +374,7 @@ impl<'m> Exec<'m> {
                     (events::SLA_AT_RISK, Vec::new())
                 };
                 let (before, after) = with_data(&changes);
-                self.record(event, before, after, &SYSTEM_ACTOR, obj([("stage", scope(stage))]));
+                self.record(event, before, after, &ENGINE_ACTOR, obj([("stage", scope(stage))]));
                 self.emit(event, obj([("stage", scope(stage))]));
             }
             TimerKind::Reminder { index } => {
@@ -383,7 +383,7 @@ impl<'m> Exec<'m> {
                     self.run_actions(&[reminder.action], None, || obj([("reminder", Json::from(index))]));
                 let (before, after) = with_data(&changes);
                 let payload = obj([("action", string(&def.action(reminder.action).name))]);
-                self.record(events::REMINDER_SENT, before, after, &SYSTEM_ACTOR, payload);
+                self.record(events::REMINDER_SENT, before, after, &ENGINE_ACTOR, payload);
             }
             TimerKind::Escalation { index, stage } => {
                 let escalation = entity.escalations.get(index).ok_or_else(stale)?;
@@ -393,20 +393,20 @@ impl<'m> Exec<'m> {
                     ("action", string(&def.action(escalation.action).name)),
                 ]);
                 let holds = match &escalation.condition {
-                    Some(c) => evaluate_condition(&c.expr, &self.context(stage, &SYSTEM_ACTOR)).map_err(
+                    Some(c) => evaluate_condition(&c.expr, &self.context(stage, &ENGINE_ACTOR)).map_err(
                         |source| MachineError::Evaluation { expression: c.source.clone(), source },
                     )?,
                     None => true,
                 };
                 if !holds {
-                    self.record(events::ESCALATION_SKIPPED, Json::Null, Json::Null, &SYSTEM_ACTOR, payload);
+                    self.record(events::ESCALATION_SKIPPED, Json::Null, Json::Null, &ENGINE_ACTOR, payload);
                     return Ok(());
                 }
                 let changes = self.run_actions(&[escalation.action], None, || {
                     obj([("escalation", Json::from(escalation.level))])
                 });
                 let (before, after) = with_data(&changes);
-                self.record(events::ESCALATED, before, after, &SYSTEM_ACTOR, payload.clone());
+                self.record(events::ESCALATED, before, after, &ENGINE_ACTOR, payload.clone());
                 self.emit(events::ESCALATED, payload);
             }
             // Nothing to record: `finish` settles, taking any automatic transition that holds now,
@@ -582,7 +582,7 @@ impl<'m> Exec<'m> {
                 events::APPROVAL_CANCELLED,
                 before,
                 after,
-                &SYSTEM_ACTOR,
+                &ENGINE_ACTOR,
                 obj([("transition", string(&t.name))]),
             );
         }
@@ -726,14 +726,14 @@ impl<'m> Exec<'m> {
                 Auto::Transition(id, target) => {
                     self.auto_path.push(&self.def.transition(id).name);
                     if self.def.transition(id).approval.is_some() {
-                        self.request_approval(id, target, &SYSTEM_ACTOR);
+                        self.request_approval(id, target, &ENGINE_ACTOR);
                     } else {
-                        self.apply(id, target, &SYSTEM_ACTOR);
+                        self.apply(id, target, &ENGINE_ACTOR);
                     }
                 }
                 Auto::Fork(id, branches) => {
                     self.auto_path.push(&self.def.gateway(id).name);
-                    self.start_branches(id, &branches, &SYSTEM_ACTOR);
+                    self.start_branches(id, &branches, &ENGINE_ACTOR);
                 }
             }
         }
@@ -754,7 +754,7 @@ impl<'m> Exec<'m> {
                     continue;
                 }
                 if self.auto_admissible(&g.name, &g.guards, g.condition.as_ref(), stage) {
-                    match self.branches(g, &SYSTEM_ACTOR) {
+                    match self.branches(g, &ENGINE_ACTOR) {
                         Ok(branches) => return Some(Auto::Fork(id, branches)),
                         Err(MachineError::NoBranchApplies { .. }) => {}
                         Err(e) => self.refuse(&g.name, &e),
@@ -815,7 +815,7 @@ impl<'m> Exec<'m> {
         condition: Option<&Condition>,
         stage: StageId,
     ) -> bool {
-        match self.admissible(name, guards, condition, stage, &SYSTEM_ACTOR) {
+        match self.admissible(name, guards, condition, stage, &ENGINE_ACTOR) {
             Ok(()) => true,
             Err(MachineError::GuardRefused { .. } | MachineError::ConditionFalse { .. }) => false,
             Err(e) => {
@@ -831,7 +831,7 @@ impl<'m> Exec<'m> {
         }
         self.refused.push(name);
         let payload = obj([("transition", string(name)), ("error", string(&error.to_string()))]);
-        self.record(events::AUTO_TRANSITION_REFUSED, Json::Null, Json::Null, &SYSTEM_ACTOR, payload);
+        self.record(events::AUTO_TRANSITION_REFUSED, Json::Null, Json::Null, &ENGINE_ACTOR, payload);
     }
 
     // ----- checks -------------------------------------------------------------------------------
@@ -1045,13 +1045,13 @@ impl<'m> Exec<'m> {
     fn set_field(&mut self, field: FieldId, value: &ir::Value) -> Change {
         let name = self.def.data.field(field).name.clone();
         let data = Arc::make_mut(&mut self.state.data);
-        let before = data.get(field).map_or(Json::Null, ir::Value::to_json);
+        let before = data.get(field).map_or(Json::Null, value_to_json);
         if value.is_null() {
             data.clear(field);
         } else {
             data.set(field, value.clone());
         }
-        Change { name, before, after: value.to_json() }
+        Change { name, before, after: value_to_json(value) }
     }
 
     fn pending_run(&self, run: RunId) -> Result<usize, MachineError> {

@@ -69,7 +69,6 @@ mod exec;
 mod guard;
 mod state;
 mod step;
-pub(crate) mod validate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -78,7 +77,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value as Json};
 
 pub use self::approval::{ApprovalStrategy, Decision, Directory, NoDirectory};
-pub use self::error::{MachineError, Problem, Violation};
+pub use self::error::MachineError;
 use self::exec::Exec;
 pub use self::guard::GuardEvaluator;
 pub use self::state::{
@@ -86,8 +85,8 @@ pub use self::state::{
     TokenStatus, Vote,
 };
 pub use self::step::{HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events};
-pub use self::validate::Validator;
 use crate::diagnostic::unknown_name_help;
+pub use crate::engine::data::{Problem, Validator, Violation};
 use crate::engine::eval::Actor;
 use crate::ir::{Definition, EntityId, Field, FieldId, GatewayId, StageId, TransitionId, Trigger};
 
@@ -100,8 +99,8 @@ pub const MAX_AUTO_STEPS: usize = 32;
 /// The user id automatic steps act as.
 pub const SYSTEM: &str = "system";
 
-/// The actor of automatic steps: no roles, no permissions.
-pub(crate) static SYSTEM_ACTOR: LazyLock<Actor> =
+/// The actor of automatic steps, with id [`SYSTEM`]: no roles, no permissions.
+pub(crate) static ENGINE_ACTOR: LazyLock<Actor> =
     LazyLock::new(|| Actor { id: SYSTEM.to_owned(), roles: Vec::new(), permissions: Vec::new() });
 
 /// A compiled definition ready to run: its data validator and the host's custom guards and
@@ -208,7 +207,7 @@ impl Machine {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Step, MachineError> {
-        let record = self.validator.record(&self.def.data, data)?;
+        let record = self.validator.record(&self.def.data, data).map_err(invalid_data)?;
         Exec::create(self, entity, record, actor, now)
     }
 
@@ -237,7 +236,8 @@ impl Machine {
         now: DateTime<Utc>,
     ) -> Result<Step, MachineError> {
         let mut exec = Exec::new(self, state, now)?;
-        let (record, changes) = self.validator.patch(&self.def.data, &state.data, patch)?;
+        let (record, changes) =
+            self.validator.patch(&self.def.data, &state.data, patch).map_err(invalid_data)?;
         exec.data_updated(record, changes, actor);
         exec.finish()
     }
@@ -387,6 +387,11 @@ impl Machine {
             help: unknown_name_help(name, "transition", names),
         }
     }
+}
+
+/// The refusal of data that breaks `dataSchema`.
+fn invalid_data(violations: Vec<Violation>) -> MachineError {
+    MachineError::InvalidData { violations }
 }
 
 /// [`Machine::rechecks`] for every stage of `def`.

@@ -68,8 +68,8 @@ use crate::diagnostic::unknown_name_help;
 use crate::engine::Context;
 use crate::engine::eval::Actor;
 use crate::engine::machine::{
-    ApprovalResponse, ApprovalStrategy, Decision, Directory, GuardEvaluator, InstanceState, Machine,
-    MachineError, NoDirectory, RunId, SYSTEM_ACTOR, Step, Vote,
+    ApprovalResponse, ApprovalStrategy, Decision, Directory, ENGINE_ACTOR, GuardEvaluator, InstanceState,
+    Machine, MachineError, NoDirectory, RunId, Step, Vote,
 };
 use crate::store::{Commit, HistoryRow, Store, StoreError, TenantId, new_id};
 
@@ -305,7 +305,7 @@ impl<S: Store> Engine<S> {
         id: &str,
         run: RunId,
     ) -> Result<InstanceView, EngineError> {
-        self.run(tenant, id, None, &SYSTEM_ACTOR, |m, state, now| m.action_succeeded(state, run, now)).await
+        self.run(tenant, id, None, &ENGINE_ACTOR, |m, state, now| m.action_succeeded(state, run, now)).await
     }
 
     /// Reports that the action run `run` failed for good: the compensations of its group's
@@ -318,7 +318,7 @@ impl<S: Store> Engine<S> {
         run: RunId,
         reason: &str,
     ) -> Result<InstanceView, EngineError> {
-        self.run(tenant, id, None, &SYSTEM_ACTOR, |m, state, now| m.action_failed(state, run, reason, now))
+        self.run(tenant, id, None, &ENGINE_ACTOR, |m, state, now| m.action_failed(state, run, reason, now))
             .await
     }
 

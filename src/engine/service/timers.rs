@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use super::{Engine, EngineError, persist};
-use crate::engine::machine::{MachineError, SYSTEM_ACTOR, TimerKind};
+use crate::engine::machine::{ENGINE_ACTOR, MachineError, TimerKind};
 use crate::store::{InstanceWrite, Store, TimerRow, TimerWrite};
 
 /// What one pass over the due timers did.
@@ -95,7 +95,7 @@ impl<S: Store> Engine<S> {
             InstanceWrite::Unchanged { id: timer.instance_id.clone(), expected_version: loaded.row.version }
         };
         let (mut commit, _token_ids) =
-            persist::commit(&machine, write, Some(&loaded), step, &SYSTEM_ACTOR, &*self.directory, now)?;
+            persist::commit(&machine, write, Some(&loaded), step, &ENGINE_ACTOR, &*self.directory, now)?;
         // First: the step may cancel pending timers of this kind, and this one fired.
         commit.timers.insert(0, TimerWrite::Fired { id: timer.id.clone() });
         let committed = self.store.commit(&timer.tenant, commit).await;

@@ -9,7 +9,7 @@
 //! ```
 //! use std::sync::LazyLock;
 //!
-//! use nexus_crm::crm::{CrmConfig, HasCrm};
+//! use nexus_crm::level1::{CrmConfig, HasCrm};
 //! use serde_json::{Value, json};
 //!
 //! struct User {
@@ -30,7 +30,7 @@
 //!     fn crm_document_mut(&mut self) -> &mut Value { &mut self.crm }
 //! }
 //!
-//! # fn main() -> Result<(), nexus_crm::crm::CrmError> {
+//! # fn main() -> Result<(), nexus_crm::level1::CrmError> {
 //! let mut user = User { name: "Ada".into(), crm: Value::Null };
 //! let john = user.crm().add_contact(json!({
 //!     "name": "John Doe",
@@ -81,7 +81,7 @@
 //! without changing the code that uses its CRM.
 //!
 //! ```
-//! # use nexus_crm::crm::{CrmConfig, CrmError, CrmStore, HasCrm, TenantId, promote};
+//! # use nexus_crm::level1::{CrmConfig, CrmError, CrmStore, HasCrm, TenantId, promote};
 //! # use serde_json::{Value, json};
 //! # struct User { crm: Value, config: CrmConfig }
 //! # impl HasCrm for User {
@@ -146,59 +146,25 @@
 mod backend;
 mod clock;
 mod config;
+mod document;
 mod error;
 mod handle;
+mod host;
 mod model;
 mod promote;
 mod store;
 mod validate;
 
-use serde_json::Value as Json;
-
-pub use backend::{
-    Change, ChangeKind, ContactBackend, ContactBackendMut, DOCUMENT_VERSION, Document, HostBackend,
-};
-pub use clock::{Clock, SystemClock};
-pub use config::{CONTACT, CrmConfig, CrmConfigBuilder, EntityBuilder, HookContext, ID_KEY, Veto};
-pub use error::{ConfigError, ConfigProblem, CrmError, FieldError};
-pub use handle::{Crm, SYSTEM_ACTOR};
-pub use model::{Action, Contact, ContactId, CrmEvent, Fields, HistoryEntry, MAX_ID_LEN};
-pub use promote::{Promotion, promote, promote_as};
-pub use store::CrmStore;
-
-pub use crate::store::TenantId;
-
+pub use self::backend::{Change, ChangeKind, ContactBackend, ContactBackendMut};
+pub use self::clock::{Clock, SystemClock};
+pub use self::config::{CONTACT, CrmConfig, CrmConfigBuilder, EntityBuilder, HookContext, ID_KEY, Veto};
+pub use self::document::{DOCUMENT_VERSION, Document};
+pub use self::error::{ConfigError, ConfigProblem, CrmError, FieldError};
+pub use self::handle::{Crm, SYSTEM_ACTOR};
+pub use self::host::{HasCrm, HostBackend, HostCrm, HostCrmView};
+pub use self::model::{Action, Contact, ContactId, CrmEvent, Fields, HistoryEntry, MAX_ID_LEN};
+pub use self::promote::{Promotion, promote, promote_as};
+pub use self::store::CrmStore;
+pub use crate::engine::data::{Problem, Violation};
 pub use crate::engine::eval::Actor;
-
-/// A host's CRM handle, as [`HasCrm::crm`] returns it.
-pub type HostCrm<'a> = Crm<HostBackend<&'a mut Json>>;
-
-/// A host's read-only CRM handle, as [`HasCrm::crm_view`] returns it.
-pub type HostCrmView<'a> = Crm<HostBackend<&'a Json>>;
-
-/// A type with a CRM: implement the three required methods, then call `host.crm()`.
-pub trait HasCrm {
-    /// The CRM configuration (typically a `static`; see the [module docs](self)).
-    fn crm_config(&self) -> &CrmConfig;
-
-    /// The JSON document where this host's contacts and history live; `null` for a new host.
-    fn crm_document(&self) -> &Json;
-
-    /// The same document, to change it. Only the CRM should write it.
-    fn crm_document_mut(&mut self) -> &mut Json;
-
-    /// This host's CRM, acting as the [`SYSTEM_ACTOR`]; see [`Crm::with_actor`].
-    fn crm(&mut self) -> HostCrm<'_> {
-        // The config is an `Arc` inside: cloning it ends the shared borrow before the mutable one.
-        let config = self.crm_config().clone();
-        let backend = HostBackend::for_host(&config, self.crm_document_mut());
-        Crm::new(config, backend)
-    }
-
-    /// This host's CRM for reading (`contacts`, `history`, `can`) through a shared reference.
-    fn crm_view(&self) -> HostCrmView<'_> {
-        let config = self.crm_config().clone();
-        let backend = HostBackend::for_host(&config, self.crm_document());
-        Crm::new(config, backend)
-    }
-}
+pub use crate::store::TenantId;

@@ -1,194 +1,17 @@
-//! Where contacts and history live: the [`ContactBackend`] traits and the document backend.
-//!
-//! A backend only reads and stores; every rule (validation, guards, hooks, events, the shape of
-//! history entries) lives in the [`Crm`](super::Crm) handle, so two backends cannot disagree about
-//! behaviour. The one obligation a backend has beyond storage is atomicity: [`commit`] applies the
-//! contact change *and* appends its history entry, or does nothing.
-//!
-//! [`commit`]: ContactBackendMut::commit
+//! The document backend: a host's contacts and history in one JSON document it owns (the seed's
+//! "JSON column"), and the promotion pointer that replaces the document once the host's CRM moved
+//! to the database store.
 
 use std::borrow::{Borrow, BorrowMut};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::config::CrmConfig;
-use super::error::CrmError;
-use super::model::{Action, Contact, ContactId, Fields, HistoryEntry};
-use super::store::{StoreHost, pointer_host};
-use super::validate::kind;
-
-/// Reads a CRM's contacts and history.
-pub trait ContactBackend {
-    /// Every contact, in the order they were added.
-    fn contacts(&self) -> Result<Vec<Contact>, CrmError>;
-    /// The contact with this id, if any.
-    fn contact(&self, id: &str) -> Result<Option<Contact>, CrmError>;
-    /// The whole history, oldest first.
-    fn history(&self) -> Result<Vec<HistoryEntry>, CrmError>;
-}
-
-/// Stores changes to a CRM.
-pub trait ContactBackendMut: ContactBackend {
-    /// Applies `change` and appends its history entry (numbered after the last) atomically: on
-    /// `Err` nothing changed. Refuses an add whose id exists ([`CrmError::DuplicateId`]) and an edit
-    /// or delete of a contact that does not ([`CrmError::NotFound`]).
-    fn commit(&mut self, change: &Change) -> Result<HistoryEntry, CrmError>;
-}
-
-/// One change the handle asks a backend to store; only the handle makes these.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Change {
-    /// What happens to which contact.
-    pub kind: ChangeKind,
-    /// When (becomes the history entry's timestamp).
-    pub at: DateTime<Utc>,
-    /// The actor's id.
-    pub actor: String,
-}
-
-/// What a [`Change`] does.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum ChangeKind {
-    /// Insert a new contact.
-    Add(Contact),
-    /// Replace a contact's fields.
-    Edit {
-        /// The contact as it is stored.
-        before: Contact,
-        /// The contact as it will be (same id).
-        after: Contact,
-    },
-    /// Remove a contact (its history stays).
-    Delete(Contact),
-}
-
-impl Change {
-    pub(crate) fn new(kind: ChangeKind, at: DateTime<Utc>, actor: String) -> Self {
-        Self { kind, at, actor }
-    }
-
-    /// The action it records.
-    pub fn action(&self) -> Action {
-        match self.kind {
-            ChangeKind::Add(_) => Action::Add,
-            ChangeKind::Edit { .. } => Action::Edit,
-            ChangeKind::Delete(_) => Action::Delete,
-        }
-    }
-
-    /// The contact before; `None` for an add.
-    pub fn before(&self) -> Option<&Contact> {
-        match &self.kind {
-            ChangeKind::Add(_) => None,
-            ChangeKind::Edit { before, .. } | ChangeKind::Delete(before) => Some(before),
-        }
-    }
-
-    /// The contact after; `None` for a delete.
-    pub fn after(&self) -> Option<&Contact> {
-        match &self.kind {
-            ChangeKind::Add(after) | ChangeKind::Edit { after, .. } => Some(after),
-            ChangeKind::Delete(_) => None,
-        }
-    }
-
-    /// The id of the contact it changes.
-    pub fn contact_id(&self) -> &ContactId {
-        match &self.kind {
-            ChangeKind::Add(contact)
-            | ChangeKind::Delete(contact)
-            | ChangeKind::Edit { after: contact, .. } => &contact.id,
-        }
-    }
-
-    /// The history entry recording this change as entry number `seq`.
-    pub fn entry(&self, seq: u64) -> HistoryEntry {
-        HistoryEntry {
-            seq,
-            at: self.at,
-            actor: self.actor.clone(),
-            action: self.action(),
-            contact: self.contact_id().clone(),
-            before: self.before().map(|c| c.fields.clone()),
-            after: self.after().map(|c| c.fields.clone()),
-        }
-    }
-}
-
-/// The backend a host's [`crm()`](super::HasCrm::crm) uses: the host's own document, or the
-/// database store for a promoted host (see the
-/// [module docs](super#promotion-to-the-database-store)), chosen by configuration. Code naming
-/// this type works the same with either.
-#[derive(Debug)]
-pub struct HostBackend<D>(HostStorage<D>);
-
-#[derive(Debug)]
-enum HostStorage<D> {
-    Document(Document<D>),
-    Store(StoreHost<D>),
-}
-
-impl<D: Borrow<Json>> HostBackend<D> {
-    /// The store when `config` has one and the document is a promotion pointer or empty; the
-    /// document otherwise (a host with contacts in its document stays there until promoted).
-    pub(crate) fn for_host(config: &CrmConfig, document: D) -> Self {
-        if let Some(store) = config.store() {
-            let doc = document.borrow();
-            let host = pointer_host(doc).map(str::to_owned);
-            let empty = matches!(doc, Json::Null) || doc.as_object().is_some_and(|root| root.is_empty());
-            if host.is_some() || empty {
-                return Self(HostStorage::Store(StoreHost::new(
-                    store.clone(),
-                    config.clone(),
-                    host,
-                    document,
-                )));
-            }
-        }
-        Self(HostStorage::Document(Document(document)))
-    }
-
-    /// Whether this is the database store (the host is promoted, or starts in the store).
-    pub fn is_store(&self) -> bool {
-        matches!(self.0, HostStorage::Store(_))
-    }
-}
-
-impl<D: Borrow<Json>> ContactBackend for HostBackend<D> {
-    fn contacts(&self) -> Result<Vec<Contact>, CrmError> {
-        match &self.0 {
-            HostStorage::Document(document) => document.contacts(),
-            HostStorage::Store(store) => store.contacts(),
-        }
-    }
-
-    fn contact(&self, id: &str) -> Result<Option<Contact>, CrmError> {
-        match &self.0 {
-            HostStorage::Document(document) => document.contact(id),
-            HostStorage::Store(store) => store.contact(id),
-        }
-    }
-
-    fn history(&self) -> Result<Vec<HistoryEntry>, CrmError> {
-        match &self.0 {
-            HostStorage::Document(document) => document.history(),
-            HostStorage::Store(store) => store.history(),
-        }
-    }
-}
-
-impl<D: BorrowMut<Json>> ContactBackendMut for HostBackend<D> {
-    fn commit(&mut self, change: &Change) -> Result<HistoryEntry, CrmError> {
-        match &mut self.0 {
-            HostStorage::Document(document) => document.commit(change),
-            HostStorage::Store(store) => store.commit(change),
-        }
-    }
-}
+use crate::engine::data::json_kind;
+use crate::level1::backend::{Change, ChangeKind, ContactBackend, ContactBackendMut};
+use crate::level1::error::CrmError;
+use crate::level1::model::{Action, Contact, ContactId, Fields, HistoryEntry};
 
 /// The Level 1 backend: contacts and history in one JSON document (the seed's "JSON column").
 ///
@@ -300,7 +123,7 @@ impl<'a> Layout<'a> {
             Json::Null => return Ok(Self::empty()),
             Json::Object(root) if root.is_empty() => return Ok(Self::empty()),
             Json::Object(root) => root,
-            other => return Err(corrupt(format!("expected an object, found {}", kind(other)))),
+            other => return Err(corrupt(format!("expected an object, found {}", json_kind(other)))),
         };
         if let Some(host) = pointer_host(document) {
             return Err(CrmError::Moved { host: host.to_owned() });
@@ -339,7 +162,7 @@ impl<'a> Layout<'a> {
 fn contact(id: &str, fields: &Json) -> Result<Contact, CrmError> {
     match fields {
         Json::Object(fields) => Ok(Contact::new(ContactId::new(id), fields.clone())),
-        other => Err(corrupt(format!("contact `{id}` is {}, not an object", kind(other)))),
+        other => Err(corrupt(format!("contact `{id}` is {}, not an object", json_kind(other)))),
     }
 }
 
@@ -400,4 +223,16 @@ fn stored_entry(entry: &HistoryEntry) -> Json {
 
 fn corrupt(reason: String) -> CrmError {
     CrmError::CorruptDocument { reason }
+}
+
+/// The promotion pointer a promoted host's document holds.
+pub(crate) fn pointer(host: &str) -> Json {
+    serde_json::json!({"version": DOCUMENT_VERSION, "store": host})
+}
+
+/// The host id, if `document` is a promotion pointer.
+pub(crate) fn pointer_host(document: &Json) -> Option<&str> {
+    let root = document.as_object()?;
+    let is_pointer = root.len() == 2 && root.get("version").and_then(Json::as_u64) == Some(DOCUMENT_VERSION);
+    if is_pointer { root.get("store").and_then(Json::as_str) } else { None }
 }

@@ -1,14 +1,26 @@
-//! Instance data against `dataSchema`: types, `required`, `min`/`max`, `enum`, `pattern`.
+//! Instance data: JSON in and out ([`value_from_json`], [`value_to_json`], [`Record`]) and the one
+//! validator of data against `dataSchema` fields ([`Validator`]: types, `required`, `min`/`max`,
+//! `enum`, `pattern`). The engine's machine and Level 1 both validate through it, so data valid at
+//! Level 1 stays valid after promotion by construction.
 //!
 //! Every problem is collected, so a form can show them all at once. Keys the schema does not
 //! declare are kept: the compiler already warns about reading them, and host applications attach
-//! their own keys to records.
+//! their own keys to records. Depends on `ir` (and on `check::literal`, the one JSON-to-`Value`
+//! mapping, which definition literals share); `engine::machine` and `level1` use it, never the
+//! reverse.
+
+mod json;
+mod problem;
+mod record;
 
 use regex::Regex;
 use serde_json::{Map, Value as Json};
 
-use super::error::{MachineError, Problem, Violation};
-use crate::engine::eval::Record;
+pub(crate) use self::json::json_kind;
+pub use self::json::{value_from_json, value_to_json};
+pub use self::problem::{PatternError, Problem, Violation};
+pub(crate) use self::record::NULL;
+pub use self::record::Record;
 use crate::ir::data::{DataSchema, Field, FieldId, FieldType};
 use crate::ir::value::{Temporal, Value};
 
@@ -29,7 +41,7 @@ pub(crate) struct Change {
 
 impl Validator {
     /// Compiles the patterns of every field of `schema`.
-    pub fn new(schema: &DataSchema) -> Result<Self, MachineError> {
+    pub fn new(schema: &DataSchema) -> Result<Self, PatternError> {
         let mut validator = Validator::default();
         for field in schema.fields() {
             validator.push(field)?;
@@ -37,17 +49,17 @@ impl Validator {
         Ok(validator)
     }
 
-    /// Adds the next field's slot (a custom field defined at run time, seed FR-L3-005).
-    pub fn push(&mut self, field: &Field) -> Result<(), MachineError> {
-        let pattern = match &field.pattern {
-            Some(pattern) => Some(Regex::new(pattern).map_err(|e| MachineError::InvalidPattern {
-                field: field.name.clone(),
-                message: e.to_string(),
-            })?),
-            None => None,
+    /// Adds the next field's slot (a custom field defined at run time, seed FR-L3-005). The slot
+    /// is added even when the pattern does not compile (it is then empty), so later slots keep
+    /// their [`FieldId`]s while every bad pattern is reported.
+    pub fn push(&mut self, field: &Field) -> Result<(), PatternError> {
+        let compiled = field.pattern.as_deref().map(Regex::new).transpose();
+        let (pattern, result) = match compiled {
+            Ok(pattern) => (pattern, Ok(())),
+            Err(e) => (None, Err(PatternError { field: field.name.clone(), message: e.to_string() })),
         };
         self.patterns.push(pattern);
-        Ok(())
+        result
     }
 
     /// Every problem of complete data (`null` counts as absent); `data` must be an object or `null`.
@@ -65,21 +77,24 @@ impl Validator {
                 violations
             }
             other => {
-                vec![Violation { field: String::new(), problem: Problem::NotAnObject { found: kind(other) } }]
+                vec![Violation {
+                    field: String::new(),
+                    problem: Problem::NotAnObject { found: json_kind(other) },
+                }]
             }
         }
     }
 
     /// Builds the record of complete data, or reports every problem.
-    pub(crate) fn record(&self, schema: &DataSchema, data: &Json) -> Result<Record, MachineError> {
+    pub(crate) fn record(&self, schema: &DataSchema, data: &Json) -> Result<Record, Vec<Violation>> {
         let violations = self.check(schema, data);
         if !violations.is_empty() {
-            return Err(MachineError::InvalidData { violations });
+            return Err(violations);
         }
         let mut record = Record::new(schema);
         if let Json::Object(map) = data {
             for (key, value) in map.iter().filter(|(_, v)| !v.is_null()) {
-                set(&mut record, schema, key, Value::from(value));
+                set(&mut record, schema, key, value_from_json(value));
             }
         }
         Ok(record)
@@ -92,7 +107,7 @@ impl Validator {
         schema: &DataSchema,
         current: &Record,
         patch: &Map<String, Json>,
-    ) -> Result<(Record, Vec<Change>), MachineError> {
+    ) -> Result<(Record, Vec<Change>), Vec<Violation>> {
         let mut violations = Vec::new();
         for (key, value) in patch {
             match (schema.lookup(key), value) {
@@ -111,7 +126,7 @@ impl Validator {
             self.missing(schema, |name| patch.contains_key(name) || get(current, schema, name).is_some()),
         );
         if !violations.is_empty() {
-            return Err(MachineError::InvalidData { violations });
+            return Err(violations);
         }
 
         let mut record = current.clone();
@@ -119,13 +134,13 @@ impl Validator {
         let mut removed_extra = false;
         for (key, value) in patch {
             let before = get(current, schema, key);
-            let after = (!value.is_null()).then(|| Value::from(value));
+            let after = (!value.is_null()).then(|| value_from_json(value));
             if before == after.as_ref() {
                 continue;
             }
             changes.push(Change {
                 name: key.clone(),
-                before: before.map_or(Json::Null, Value::to_json),
+                before: before.map_or(Json::Null, value_to_json),
                 after: value.clone(),
             });
             match (after, schema.lookup(key)) {
@@ -144,7 +159,8 @@ impl Validator {
         Ok((record, changes))
     }
 
-    fn missing(&self, schema: &DataSchema, present: impl Fn(&str) -> bool) -> Vec<Violation> {
+    /// A [`Problem::Missing`] for each `required` field that is not `present`, in schema order.
+    pub(crate) fn missing(&self, schema: &DataSchema, present: impl Fn(&str) -> bool) -> Vec<Violation> {
         schema
             .fields()
             .iter()
@@ -153,16 +169,27 @@ impl Validator {
             .collect()
     }
 
+    /// Checks one non-null value of the declared field `id` (type, bounds, enum, pattern), adding
+    /// every problem to `out`. Level 1 contacts and Level 2 instances share this, so data is valid
+    /// by the same rules at both levels.
+    pub(crate) fn check_field(
+        &self,
+        schema: &DataSchema,
+        id: FieldId,
+        value: &Json,
+        out: &mut Vec<Violation>,
+    ) {
+        let field = schema.field(id);
+        self.check_value(field, id, &field.name, value, out);
+    }
+
     fn check_value(&self, field: &Field, id: FieldId, path: &str, value: &Json, out: &mut Vec<Violation>) {
         let pattern = self.patterns.get(id.index()).and_then(Option::as_ref);
         check_field_value(field, pattern, path, value, out);
     }
 }
 
-/// Checks one non-null value against its declared field (type, bounds, enum, pattern), adding
-/// every problem to `out`. Level 1 contacts and Level 2 instances share this, so data is valid by
-/// the same rules at both levels.
-pub(crate) fn check_field_value(
+fn check_field_value(
     field: &Field,
     pattern: Option<&Regex>,
     path: &str,
@@ -186,8 +213,8 @@ pub(crate) fn check_field_value(
             out.push(violation(path, Problem::AboveMax { max, found, length }));
         }
     }
-    if !field.allowed.is_empty() && !field.allowed.contains(&Value::from(value)) {
-        let allowed = field.allowed.iter().map(|v| v.to_json().to_string()).collect();
+    if !field.allowed.is_empty() && !field.allowed.contains(&value_from_json(value)) {
+        let allowed = field.allowed.iter().map(|v| value_to_json(v).to_string()).collect();
         out.push(violation(path, Problem::NotAllowed { allowed }));
     }
     if let (Some(regex), Json::String(s)) = (pattern, value)
@@ -240,22 +267,11 @@ fn check_type(ty: &FieldType, path: &str, value: &Json, out: &mut Vec<Violation>
         _ => {
             let found = match value {
                 Json::Number(_) if *ty == FieldType::Integer => "a decimal",
-                other => kind(other),
+                other => json_kind(other),
             };
             out.push(violation(path, Problem::WrongType { expected: ty.name(), found }));
             false
         }
-    }
-}
-
-fn kind(value: &Json) -> &'static str {
-    match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 

@@ -3,10 +3,10 @@
 //! Every variant's docs name an input that triggers it. Operations fail as a whole: whatever the
 //! error, the contacts and the history are exactly as they were before the call.
 
-use crate::engine::EvalError;
+use crate::engine::data::Violation;
+use crate::engine::eval::EvalError;
+use crate::level1::model::ContactId;
 use crate::report::Report;
-
-use super::model::ContactId;
 
 /// Why a CRM operation was refused or failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -213,10 +213,18 @@ pub enum CrmError {
     },
 }
 
-/// One problem with one field of contact data.
+/// One problem with one field of contact data: a problem Level 2 data can have too, in the
+/// engine's words ([`Violation`]), or one only Level 1 has.
 #[derive(Clone, Debug, PartialEq, thiserror::Error, miette::Diagnostic)]
 #[non_exhaustive]
 pub enum FieldError {
+    /// The value breaks the field's declaration, checked by the engine's validator exactly as a
+    /// Level 2 `dataSchema` is: a wrong type (`{"name": 42}` for an untyped, string field), a
+    /// `required` field absent or `null`, a date that is not one, a value outside `min`/`max`, not
+    /// one of the `enum` values, or not matching the `pattern`.
+    #[error("field {0}")]
+    #[diagnostic(code(crm::field::invalid))]
+    Violation(Violation),
     /// The field is not declared, e.g. `fax` when the fields are `name, email, phone, company`.
     #[error("unknown field `{field}`")]
     #[diagnostic(code(crm::field::unknown))]
@@ -226,63 +234,6 @@ pub enum FieldError {
         /// A did-you-mean or the list of declared fields.
         #[help]
         help: Option<String>,
-    },
-    /// A required field is absent or `null`, e.g. `{"email": "a@b.c"}` when `name` is required.
-    #[error("missing required field `{field}`")]
-    #[diagnostic(code(crm::field::missing))]
-    Missing {
-        /// The field.
-        field: String,
-    },
-    /// The value has the wrong JSON type, e.g. `{"name": 42}` for an untyped (string) field.
-    #[error("field `{field}` must be of type {expected}, found {found}")]
-    #[diagnostic(code(crm::field::wrong_type))]
-    WrongType {
-        /// The field, with an index for array items (`tags[2]`).
-        field: String,
-        /// The declared type.
-        expected: &'static str,
-        /// What the value is.
-        found: &'static str,
-    },
-    /// A `date` or `datetime` field holds another string, e.g. `{"born": "yesterday"}`.
-    #[error("field `{field}` must be {expected}, found {value:?}")]
-    #[diagnostic(code(crm::field::invalid_temporal), help("dates are `YYYY-MM-DD`, date-times RFC 3339"))]
-    InvalidTemporal {
-        /// The field.
-        field: String,
-        /// `"a date"` or `"a date-time"`.
-        expected: &'static str,
-        /// The string found.
-        value: String,
-    },
-    /// The value is outside the declared `min`/`max` (of the number, or the length of a string or
-    /// array), e.g. `{"score": 120}` with `max: 100`.
-    #[error("field `{field}` {problem}")]
-    #[diagnostic(code(crm::field::out_of_bounds))]
-    OutOfBounds {
-        /// The field.
-        field: String,
-        /// What is out of bounds, e.g. `must be at most 100`.
-        problem: String,
-    },
-    /// The value is not one of the declared `enum` values, e.g. `{"status": "gone"}`.
-    #[error("field `{field}` must be one of {allowed}")]
-    #[diagnostic(code(crm::field::not_allowed))]
-    NotAllowed {
-        /// The field.
-        field: String,
-        /// The allowed values, as JSON.
-        allowed: String,
-    },
-    /// The string does not match the declared `pattern`, e.g. `{"phone": "call me"}`.
-    #[error("field `{field}` does not match the pattern `{pattern}`")]
-    #[diagnostic(code(crm::field::pattern))]
-    PatternMismatch {
-        /// The field.
-        field: String,
-        /// The pattern.
-        pattern: String,
     },
     /// An update tries to change the contact's id, e.g. `update_contact(id, json!({"id": "other"}))`.
     #[error("field `{field}` cannot be changed")]

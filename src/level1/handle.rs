@@ -8,13 +8,12 @@
 use serde_json::Value as Json;
 
 use crate::diagnostic::unknown_name_help;
-use crate::engine::eval::{Actor, Context, Record, evaluate_condition};
-use crate::ir::value::Value;
-
-use super::backend::{Change, ChangeKind, ContactBackend, ContactBackendMut};
-use super::config::{CrmConfig, Guard, HookContext};
-use super::error::CrmError;
-use super::model::{Action, Contact, ContactId, CrmEvent, HistoryEntry};
+use crate::engine::data::Record;
+use crate::engine::eval::{Actor, Context, evaluate_condition};
+use crate::level1::backend::{Change, ChangeKind, ContactBackend, ContactBackendMut};
+use crate::level1::config::{CrmConfig, Guard, HookContext};
+use crate::level1::error::CrmError;
+use crate::level1::model::{Action, Contact, ContactId, CrmEvent, HistoryEntry};
 
 /// The id of the actor a handle acts as unless told otherwise.
 pub const SYSTEM_ACTOR: &str = "system";
@@ -127,7 +126,8 @@ impl<B: ContactBackend> Crm<B> {
             let holds = match guard {
                 Guard::Closure { f, .. } => f(contact),
                 Guard::Expr { expr, .. } => {
-                    let data = record.get_or_insert_with(|| record_of(&entity.schema, contact));
+                    let data =
+                        record.get_or_insert_with(|| Record::from_object(&entity.schema, &contact.fields));
                     let ctx = Context {
                         data,
                         stage: "",
@@ -240,16 +240,4 @@ impl<B: ContactBackendMut> Crm<B> {
         self.config.publish(&event);
         Ok(entry)
     }
-}
-
-/// A contact's fields as the evaluator reads them (`data.<field>`).
-fn record_of(schema: &crate::ir::data::DataSchema, contact: &Contact) -> Record {
-    let mut record = Record::new(schema);
-    for (name, value) in &contact.fields {
-        match schema.lookup(name) {
-            Some(id) => record.set(id, Value::from(value)),
-            None => record.set_extra(name.as_str(), Value::from(value)),
-        }
-    }
-    record
 }

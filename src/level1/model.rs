@@ -1,6 +1,6 @@
 //! The data the CRM hands out: contacts, history entries, actions and events.
 //!
-//! These are API types, separate from the document's storage rows (`backend::document`), so the
+//! These are API types, separate from the document's storage rows (the `document` module), so the
 //! storage format can evolve (or move to the database) without changing what callers see.
 
 use std::fmt;

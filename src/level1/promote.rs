@@ -7,13 +7,12 @@
 
 use serde_json::Value as Json;
 
+use crate::level1::backend::ContactBackend;
+use crate::level1::document::{Document, pointer, pointer_host};
+use crate::level1::error::CrmError;
+use crate::level1::host::HasCrm;
+use crate::level1::model::{Fields, MAX_ID_LEN};
 use crate::store::level1::{Level1ContactRow, Level1EntryRow, Level1Import, Level1Refusal};
-
-use super::HasCrm;
-use super::backend::{ContactBackend, Document};
-use super::error::CrmError;
-use super::model::MAX_ID_LEN;
-use super::store::{pointer, pointer_host};
 
 /// What [`promote`] moved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +67,7 @@ fn promote_to<H: HasCrm + ?Sized>(host: &mut H, id: Option<&str>) -> Result<Prom
     // Reads and checks the whole document; a damaged one is reported and nothing moves.
     let backend = Document::new(document);
     let (contacts, history) = (backend.contacts()?, backend.history()?);
-    let object = |fields: &super::Fields| Json::Object(fields.clone());
+    let object = |fields: &Fields| Json::Object(fields.clone());
     let import = Level1Import {
         contacts: contacts
             .iter()

@@ -9,19 +9,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use regex::Regex;
 
 use crate::check::expr::{ExprEnv, compile_condition};
 use crate::diagnostic::{did_you_mean, unknown_name_help};
+use crate::engine::data::Validator;
 use crate::engine::eval::Actor;
 use crate::ir::data::{DataSchema, Field, FieldType};
 use crate::ir::expr::Expr;
+use crate::level1::clock::{Clock, SystemClock};
+use crate::level1::error::{ConfigError, ConfigProblem};
+use crate::level1::model::{Action, Contact, CrmEvent};
+use crate::level1::store::CrmStore;
 use crate::report::Report;
-
-use super::clock::{Clock, SystemClock};
-use super::error::{ConfigError, ConfigProblem};
-use super::model::{Action, Contact, CrmEvent};
-use super::store::CrmStore;
 
 /// The name of the one entity Level 1 manages (the seed's `entities.contact`).
 pub const CONTACT: &str = "contact";
@@ -258,8 +257,8 @@ impl EntityBuilder {
                 }
             }
         }
-        let patterns = fields.iter().map(|field| compile_pattern(field, problems)).collect();
         let schema = DataSchema::new(fields);
+        let validator = validator(&schema, problems);
 
         let mut guards: HashMap<String, Vec<Guard>> = HashMap::new();
         for (action, source) in self.guards {
@@ -292,7 +291,7 @@ impl EntityBuilder {
         EntityConfig {
             name: CONTACT,
             schema,
-            patterns,
+            validator,
             guards,
             before: hooks_by_action(self.before, problems),
             after: hooks_by_action(self.after, problems),
@@ -383,21 +382,27 @@ impl Guard {
 pub(crate) struct EntityConfig {
     pub(crate) name: &'static str,
     pub(crate) schema: DataSchema,
-    /// The compiled `pattern` of each field, by field position.
-    pub(crate) patterns: Vec<Option<Regex>>,
+    /// The engine's validator of `schema`, the one Level 2 data is checked with.
+    pub(crate) validator: Validator,
     pub(crate) guards: HashMap<String, Vec<Guard>>,
     pub(crate) before: HashMap<Action, Vec<BeforeHook>>,
     pub(crate) after: HashMap<Action, Vec<AfterHook>>,
 }
 
-fn compile_pattern(field: &Field, problems: &mut Vec<ConfigProblem>) -> Option<Regex> {
-    let pattern = field.pattern.as_deref()?;
-    let problem = |message: String| ConfigProblem::InvalidPattern { field: field.name.clone(), message };
-    if field.ty != FieldType::String {
-        problems.push(problem(format!("patterns apply to string fields, this is a {}", field.ty.name())));
-        return None;
+/// The engine's validator of `schema`, with a problem for each pattern it cannot use: one that
+/// does not compile, or one on a field that is not a string (Level 1 refuses those outright).
+fn validator(schema: &DataSchema, problems: &mut Vec<ConfigProblem>) -> Validator {
+    let mut validator = Validator::default();
+    for field in schema.fields() {
+        let compiled = validator.push(field);
+        if field.pattern.is_some() && field.ty != FieldType::String {
+            let message = format!("patterns apply to string fields, this is a {}", field.ty.name());
+            problems.push(ConfigProblem::InvalidPattern { field: field.name.clone(), message });
+        } else if let Err(error) = compiled {
+            problems.push(ConfigProblem::InvalidPattern { field: error.field, message: error.message });
+        }
     }
-    Regex::new(pattern).map_err(|error| problems.push(problem(error.to_string()))).ok()
+    validator
 }
 
 fn hooks_by_action<H>(hooks: Vec<(String, H)>, problems: &mut Vec<ConfigProblem>) -> HashMap<Action, Vec<H>> {
