@@ -215,7 +215,7 @@ pub enum CrmError {
 
 /// One problem with one field of contact data: a problem Level 2 data can have too, in the
 /// engine's words ([`Violation`]), or one only Level 1 has.
-#[derive(Clone, Debug, PartialEq, thiserror::Error, miette::Diagnostic)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FieldError {
     /// The value breaks the field's declaration, checked by the engine's validator exactly as a
@@ -223,25 +223,42 @@ pub enum FieldError {
     /// `required` field absent or `null`, a date that is not one, a value outside `min`/`max`, not
     /// one of the `enum` values, or not matching the `pattern`.
     #[error("field {0}")]
-    #[diagnostic(code(crm::field::invalid))]
     Violation(Violation),
     /// The field is not declared, e.g. `fax` when the fields are `name, email, phone, company`.
     #[error("unknown field `{field}`")]
-    #[diagnostic(code(crm::field::unknown))]
     Unknown {
         /// The field.
         field: String,
         /// A did-you-mean or the list of declared fields.
-        #[help]
         help: Option<String>,
     },
     /// An update tries to change the contact's id, e.g. `update_contact(id, json!({"id": "other"}))`.
     #[error("field `{field}` cannot be changed")]
-    #[diagnostic(code(crm::field::immutable))]
     Immutable {
         /// The field (`id`).
         field: String,
     },
+}
+
+// By hand rather than derived: a violation's code names its kind of problem
+// (`crm::field::missing`, `crm::field::wrong_type`, …), as Level 1's codes always have.
+impl miette::Diagnostic for FieldError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let name = match self {
+            FieldError::Violation(violation) => violation.problem.code_name(),
+            FieldError::Unknown { .. } => "unknown",
+            FieldError::Immutable { .. } => "immutable",
+        };
+        Some(Box::new(format!("crm::field::{name}")))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self {
+            FieldError::Violation(violation) => violation.problem.help().map(|h| Box::new(h) as Box<dyn fmt::Display>),
+            FieldError::Unknown { help, .. } => help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>),
+            FieldError::Immutable { .. } => None,
+        }
+    }
 }
 
 /// A configuration that cannot be used, with every problem found in it.

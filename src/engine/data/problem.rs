@@ -97,6 +97,30 @@ impl fmt::Display for Problem {
     }
 }
 
+impl Problem {
+    /// The last segment of the diagnostic code that names this kind of problem (`missing`,
+    /// `wrong_type`, …), stable like every code.
+    pub const fn code_name(&self) -> &'static str {
+        match self {
+            Problem::NotAnObject { .. } => "not_an_object",
+            Problem::Missing => "missing",
+            Problem::WrongType { .. } => "wrong_type",
+            Problem::InvalidTemporal { .. } => "invalid_temporal",
+            Problem::BelowMin { .. } | Problem::AboveMax { .. } => "out_of_bounds",
+            Problem::NotAllowed { .. } => "not_allowed",
+            Problem::PatternMismatch { .. } => "pattern",
+        }
+    }
+
+    /// How to write a valid value, where the message alone does not say.
+    pub const fn help(&self) -> Option<&'static str> {
+        match self {
+            Problem::InvalidTemporal { .. } => Some("dates are `YYYY-MM-DD`, date-times RFC 3339"),
+            _ => None,
+        }
+    }
+}
+
 fn verb(length: bool) -> &'static str {
     if length { "have length" } else { "be" }
 }
