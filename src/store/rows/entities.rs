@@ -86,7 +86,8 @@ pub struct Stored<T> {
 pub enum EntityWrite<T> {
     /// Insert; an existing id is a [`Duplicate`](crate::store::StoreError::Duplicate).
     Insert(T),
-    /// Replace every field of an existing row; a missing row is [`NotFound`](crate::store::StoreError::NotFound).
+    /// Replace every field of an existing row; a missing row is
+    /// [`NotFound`](crate::store::StoreError::NotFound).
     Update(T),
 }
 

@@ -148,7 +148,8 @@ pub enum InstanceWrite {
     Unchanged {
         /// The instance.
         id: String,
-        /// The version the bookkeeping was computed from; another is a [`StoreError::Conflict`](crate::store::StoreError::Conflict).
+        /// The version the bookkeeping was computed from; another is a
+        /// [`StoreError::Conflict`](crate::store::StoreError::Conflict).
         expected_version: u64,
     },
 }

@@ -168,8 +168,8 @@ pub struct StoredPendingApproval {
 /// A change to the commit's instance's approvals, applied in the order given.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApprovalWrite {
-    /// Open the next round for `transition`; refused with [`Duplicate`](crate::store::StoreError::Duplicate)
-    /// while one is pending.
+    /// Open the next round for `transition`; refused with
+    /// [`Duplicate`](crate::store::StoreError::Duplicate) while one is pending.
     Request {
         /// The transition.
         transition: String,

@@ -69,10 +69,10 @@ pub(super) async fn escalations<DB: Backend>(
     store.read_all(stmt, escalation_row).await
 }
 
-/// The statement behind [`Store::load_state`](crate::store::Store::load_state) in one dialect: `$agg` aggregates objects into a
-/// JSON array (in the order given), `$obj` builds an object, and `$json` reads a stored JSON
-/// column as JSON rather than text. One statement sees one snapshot on both databases, so no
-/// transaction is needed, and the whole state costs one round trip.
+/// The statement behind [`Store::load_state`](crate::store::Store::load_state) in one dialect:
+/// `$agg` aggregates objects into a JSON array (in the order given), `$obj` builds an object, and
+/// `$json` reads a stored JSON column as JSON rather than text. One statement sees one snapshot
+/// on both databases, so no transaction is needed, and the whole state costs one round trip.
 macro_rules! load_state_sql {
     ($agg:literal, $obj:literal, $json:literal) => {
         concat_sql!(

@@ -85,10 +85,10 @@ macro_rules! concat_sql {
     }};
 }
 
-/// Declares a column list and the reader that decodes a row of it, from one list of
-/// `field: "column" => read` entries, so the `SELECT` list and the decoding order cannot drift.
-/// `read` reads the next column through the reader named in the header; a `Stored<T>` reader
-/// also reads `created_at` and `updated_at`, appended to the list.
+/// Declares a column list and the reader that decodes a row of it from one list of
+/// `field: "column" => expr` entries, so the `SELECT` list and the decoding order cannot drift:
+/// each `expr` reads the next column through the [`Reader`] the header names (`fn name(r)`), in
+/// the order listed. A `Stored<T>` reader also reads `created_at, updated_at`, appended to the list.
 macro_rules! columns {
     (
         $(#[$meta:meta])*
@@ -96,7 +96,8 @@ macro_rules! columns {
         fn $read:ident($r:ident) -> Stored<$row:ident> { $($field:ident: $col:literal => $get:expr,)+ }
     ) => {
         $(#[$meta])*
-        pub(super) const $cols: &str = $crate::store::sql::join_columns(concat!($(", ", $col,)+ ", created_at, updated_at"));
+        pub(super) const $cols: &str =
+            $crate::store::sql::join_columns(concat!($(", ", $col,)+ ", created_at, updated_at"));
 
         pub(super) fn $read<DB: Backend>($r: &mut Reader<DB>) -> Decoded<Stored<$row>> {
             let value = $row { $($field: $get,)+ };
