@@ -1,7 +1,7 @@
 //! The engine: the pure [`Machine`] run against a [`Store`], one transaction per command.
 //!
 //! Every call is scoped to a tenant. A command loads the instance (rows → [`InstanceState`]),
-//! lets the machine compute a [`Step`], turns it into one [`Commit`](crate::store::Commit) (instance under its
+//! lets the machine compute a [`Step`], turns it into one [`Commit`] (instance under its
 //! optimistic lock, history, outbox, timers, tokens, approvals, assignment) and commits it. A
 //! refused command writes nothing; a stale version is an [`EngineError::Conflict`], never a lost
 //! update.

@@ -81,7 +81,7 @@ pub struct Stored<T> {
     pub updated_at: DateTime<Utc>,
 }
 
-/// How a commit writes a domain entity; times come from [`Commit::at`].
+/// How a commit writes a domain entity; times come from [`Commit::at`](crate::store::Commit::at).
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntityWrite<T> {
     /// Insert; an existing id is a [`Duplicate`](crate::store::StoreError::Duplicate).

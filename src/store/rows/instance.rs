@@ -84,11 +84,11 @@ pub struct RunRow {
     pub status: StoredRunStatus,
 }
 
-/// An instance to create, at version 1 with all times [`Commit::at`] (`ended_at` too, when it
-/// is created `completed`).
+/// An instance to create, at version 1 with all times [`Commit::at`](crate::store::Commit::at)
+/// (`ended_at` too, when it is created `completed`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewInstance {
-    /// Its id, usually [`new_id`].
+    /// Its id, usually [`new_id`](crate::store::new_id).
     pub id: String,
     /// The definition it runs.
     pub definition_id: String,

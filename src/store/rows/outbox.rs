@@ -60,10 +60,11 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
-/// An outbox item to enqueue, due at [`Commit::at`], tied to the commit's instance if it has one.
+/// An outbox item to enqueue, due at [`Commit::at`](crate::store::Commit::at), tied to the
+/// commit's instance if it has one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutbox {
-    /// Item id, usually [`new_id`].
+    /// Item id, usually [`new_id`](crate::store::new_id).
     pub id: String,
     /// Event, action or compensation.
     pub kind: StoredOutboxKind,

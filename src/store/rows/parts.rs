@@ -85,9 +85,9 @@ pub struct TokenRow {
 /// which its tokens are no longer read back with the instance.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenWrite {
-    /// Start a branch (status `active`, created and entered at [`Commit::at`]).
+    /// Start a branch (status `active`, created and entered at [`Commit::at`](crate::store::Commit::at)).
     Start {
-        /// Token id, usually [`new_id`].
+        /// Token id, usually [`new_id`](crate::store::new_id).
         id: String,
         /// The gateway.
         gateway: String,
@@ -180,7 +180,7 @@ pub enum ApprovalWrite {
     },
     /// Record a response to the pending round of `transition`; one per approver and round.
     Respond {
-        /// Response id, usually [`new_id`].
+        /// Response id, usually [`new_id`](crate::store::new_id).
         id: String,
         /// The transition.
         transition: String,
@@ -216,7 +216,7 @@ pub struct AssignmentRow {
 /// A change of the commit's instance's assignment; the previous one becomes inactive.
 ///
 /// The instance's `assignee` column is what the dashboard reads; keep it in step through
-/// [`InstanceUpdate::assignee`].
+/// [`InstanceUpdate::assignee`](crate::store::InstanceUpdate::assignee).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AssignmentChange {
     /// Assign to `user_id`.
@@ -260,7 +260,7 @@ pub struct TimerRow {
 pub enum TimerWrite {
     /// Schedule a timer.
     Schedule {
-        /// Timer id, usually [`new_id`].
+        /// Timer id, usually [`new_id`](crate::store::new_id).
         id: String,
         /// What kind of timer.
         kind: String,
@@ -314,7 +314,7 @@ pub struct SlaRow {
 pub enum SlaWrite {
     /// Start a clock (status `on_track`).
     Start {
-        /// SLA id, usually [`new_id`].
+        /// SLA id, usually [`new_id`](crate::store::new_id).
         id: String,
         /// Entity or stage name.
         scope: String,
@@ -357,10 +357,10 @@ pub struct EscalationRow {
     pub escalated_at: DateTime<Utc>,
 }
 
-/// An escalation of the commit's instance, recorded at [`Commit::at`].
+/// An escalation of the commit's instance, recorded at [`Commit::at`](crate::store::Commit::at).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEscalation {
-    /// Escalation id, usually [`new_id`].
+    /// Escalation id, usually [`new_id`](crate::store::new_id).
     pub id: String,
     /// 1, 2, …
     pub level: u32,
