@@ -117,7 +117,7 @@ async fn lead_transitions_from_new_to_qualified_based_on_score() {
             .expect("outbox");
         let mut actions: Vec<&str> = outbox
             .iter()
-            .filter(|o| o.kind == nexus_crm::store::OutboxKind::Action)
+            .filter(|o| o.kind == nexus_crm::store::StoredOutboxKind::Action)
             .map(|o| o.name.as_str())
             .collect();
         actions.sort_unstable();

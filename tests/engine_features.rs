@@ -14,12 +14,16 @@ use nexus_crm::engine::service::{
     ActionHandler, ActionResult, Delivered, Engine, EngineError, InstanceView, NewDelegation, TimerReport,
 };
 use nexus_crm::store::{
-    AnyStore, OutboxKind, OutboxStatus, PendingQuery, PendingReason, SlaRow, SlaStatus, Store, TenantId,
+    AnyStore, OutboxStatus, Page, PendingItem, PendingQuery, PendingReason, SlaRow, SlaStatus, Store,
+    StoredOutboxKind, TenantId,
 };
 use serde_json::json;
 use support::db::each_backend;
 
 const LEASE: Duration = Duration::from_secs(60);
+
+// The dashboard follows chains as deep as any definition may ask (BR-005).
+const _: () = assert!(nexus_crm::ir::MAX_DELEGATION_DEPTH <= nexus_crm::store::DELEGATION_DEPTH_BOUND);
 
 /// A virtual clock the test moves.
 #[derive(Clone)]
@@ -167,6 +171,58 @@ async fn assignment_follows_delegations_and_refuses_self_assignment() {
             assert!(matches!(refused, Err(EngineError::InvalidDelegation { .. })), "{refused:?}");
         }
         assert_eq!(engine.delegations(&acme()).await.expect("list").len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_dashboard_follows_delegations_only_as_deep_as_the_definition_allows() {
+    each_backend(|db| async move {
+        let clock = Clock::new();
+        let engine = engine(db.store, &clock);
+        // The shipped pipeline follows chains 3 deep (the default); a copy of it only 1 deep.
+        let mut shallow: serde_json::Value = serde_json::from_str(&shipped("sales-pipeline")).expect("JSON");
+        shallow["id"] = json!("shallow-pipeline");
+        shallow["delegation"] = json!({"max_depth": 1});
+        engine.deploy(&acme(), &shipped("sales-pipeline")).await.expect("deploy");
+        engine.deploy(&acme(), &shallow.to_string()).await.expect("deploy");
+        let mut leads = Vec::new();
+        for definition in ["sales-pipeline", "shallow-pipeline"] {
+            let lead = engine
+                .create_instance(&acme(), &user("ana"), definition, "lead", &json!({}))
+                .await
+                .expect("create");
+            engine.assign(&acme(), &user("ana"), &lead.id, "bob", None).await.expect("assign");
+            leads.push(lead.id);
+        }
+        // bob → carol → dave: carol is one hop from bob's work, dave two.
+        for (delegator, delegatee) in [("bob", "carol"), ("carol", "dave")] {
+            let delegation = NewDelegation {
+                delegator: delegator.into(),
+                delegatee: delegatee.into(),
+                ..NewDelegation::default()
+            };
+            engine.add_delegation(&acme(), delegation).await.expect("delegate");
+        }
+        let ids = |page: Page<PendingItem>| {
+            let mut ids: Vec<String> = page.items.into_iter().map(|item| item.instance.id).collect();
+            ids.sort();
+            ids
+        };
+        let mut both = leads.clone();
+        both.sort();
+        let query = PendingQuery::default();
+        let carol = engine.pending_for_user(&acme(), "carol", &query).await.expect("dash");
+        assert_eq!(ids(carol), both);
+        let dave = engine.pending_for_user(&acme(), "dave", &query).await.expect("dash");
+        assert_eq!(ids(dave), [leads[0].clone()], "the shallow pipeline's lead is two hops from dave");
+        for (definition, expected) in
+            [("shallow-pipeline", vec![]), ("sales-pipeline", vec![leads[0].clone()])]
+        {
+            let only = PendingQuery { definition: Some(definition.into()), ..PendingQuery::default() };
+            let dave = engine.pending_for_user(&acme(), "dave", &only).await.expect("dash");
+            assert_eq!(ids(dave), expected, "{definition}");
+        }
     })
     .await;
 }
@@ -350,7 +406,10 @@ async fn an_action_that_keeps_failing_is_dead_lettered() {
         assert_eq!(dead.len(), 1, "{dead:?}");
         let id = dead[0].split(':').next().expect("an id");
         let item = engine.store().outbox_item(&acme(), id).await.expect("read").expect("the item");
-        assert_eq!((item.kind, item.status, item.attempts), (OutboxKind::Action, OutboxStatus::Dead, 6));
+        assert_eq!(
+            (item.kind, item.status, item.attempts),
+            (StoredOutboxKind::Action, OutboxStatus::Dead, 6)
+        );
         assert_eq!(item.last_error.as_deref(), Some("no action handler is registered"));
         clock.advance(24 * 60);
         assert_eq!(engine.deliver_outbox("w1", LEASE, 100).await.expect("deliver").claimed, 0);

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use nexus_crm::engine::eval::Actor;
 use nexus_crm::engine::machine::{InstanceStatus, MachineError, RunId, TokenStatus, Vote, events};
 use nexus_crm::engine::service::{Engine, EngineError, InstanceView, parse_run_id};
-use nexus_crm::store::{AnyStore, OutboxKind, OutboxRow, Store, TenantId};
+use nexus_crm::store::{AnyStore, OutboxRow, Store, StoredOutboxKind, TenantId};
 use serde_json::{Value as Json, json};
 use support::db::{TestDb, each_backend};
 
@@ -80,7 +80,7 @@ async fn action_runs(store: &AnyStore) -> Vec<(String, RunId)> {
     let items = store.claim_outbox(now(), 100, "test", Duration::from_secs(60)).await.expect("claims");
     let mut runs: Vec<(String, RunId)> = items
         .iter()
-        .filter(|o| o.kind == OutboxKind::Action)
+        .filter(|o| o.kind == StoredOutboxKind::Action)
         .filter_map(|o| Some((o.name.clone(), parse_run_id(o.payload.get("run")?.as_str()?)?)))
         .collect();
     for item in &items {
@@ -216,7 +216,7 @@ async fn compensations_follow_a_failure_reported_after_restarts() {
             .expect("reported");
         let items = db.store.claim_outbox(now(), 100, "test", Duration::from_secs(60)).await.expect("claims");
         let compensations: Vec<&OutboxRow> =
-            items.iter().filter(|o| o.kind == OutboxKind::Compensation).collect();
+            items.iter().filter(|o| o.kind == StoredOutboxKind::Compensation).collect();
         assert_eq!(compensations.len(), 1);
         assert_eq!(compensations[0].name, "close_account");
         assert_eq!(compensations[0].payload["compensates"], json!("open_account"));
@@ -279,8 +279,8 @@ async fn an_instance_created_in_a_terminal_stage_is_stored_completed() {
             .expect("created");
         assert_eq!((lead.stage.as_str(), lead.status), ("rejected", InstanceStatus::Completed));
         let row = db.store.load_instance(&acme(), &lead.id).await.expect("loads").expect("exists");
-        assert_eq!((row.state.as_str(), row.ended_at), ("rejected", Some(now())));
-        assert_eq!(row.status, nexus_crm::store::InstanceStatus::Completed);
+        assert_eq!((row.stage.as_str(), row.ended_at), ("rejected", Some(now())));
+        assert_eq!(row.status, nexus_crm::store::StoredInstanceStatus::Completed);
         let err = restarted(&db).await.fire(&acme(), &user("ana"), &lead.id, "win", None).await;
         assert!(matches!(err, Err(EngineError::Machine(MachineError::InstanceCompleted { .. }))), "{err:?}");
 
@@ -289,7 +289,7 @@ async fn an_instance_created_in_a_terminal_stage_is_stored_completed() {
             .await
             .expect("created");
         let row = db.store.load_instance(&acme(), &open.id).await.expect("loads").expect("exists");
-        assert_eq!((row.status, row.ended_at), (nexus_crm::store::InstanceStatus::Active, None));
+        assert_eq!((row.status, row.ended_at), (nexus_crm::store::StoredInstanceStatus::Active, None));
     })
     .await;
 }

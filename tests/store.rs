@@ -38,8 +38,8 @@ fn new_instance(assignee: Option<&str>) -> NewInstance {
         entity: "lead".into(),
         subject_type: None,
         subject_id: None,
-        state: "new".into(),
-        status: InstanceStatus::Active,
+        stage: "new".into(),
+        status: StoredInstanceStatus::Active,
         data: json!({"score": 10}),
         assignee: assignee.map(str::to_owned),
         runs: Vec::new(),
@@ -66,7 +66,7 @@ fn transition(row: &InstanceRow, state: &str, when: DateTime<Utc>) -> Commit {
     commit.instance = Some(InstanceWrite::Update(InstanceUpdate {
         id: row.id.clone(),
         expected_version: row.version,
-        state: state.into(),
+        stage: state.into(),
         status: row.status,
         data: row.data.clone(),
         assignee: row.assignee.clone(),
@@ -76,7 +76,7 @@ fn transition(row: &InstanceRow, state: &str, when: DateTime<Utc>) -> Commit {
     }));
     commit.history.push(NewHistory {
         event: "transition".into(),
-        before: Some(json!({"state": row.state})),
+        before: Some(json!({"state": row.stage})),
         after: Some(json!({"state": state})),
         actor_id: Some("ann".into()),
         payload: None,
@@ -114,12 +114,12 @@ async fn deploying_identical_source_is_a_no_op_and_changes_make_versions() {
     each_backend(|db: TestDb| async move {
         let store = &db.store;
         let first = store.deploy_definition(&acme(), "sales", "Sales", SOURCE).await.unwrap();
-        assert_eq!(first, Deployed { version: 1, created: true });
+        assert_eq!(first, DeployedVersion { version: 1, created: true });
         let same = store.deploy_definition(&acme(), "sales", "Sales", SOURCE).await.unwrap();
-        assert_eq!(same, Deployed { version: 1, created: false });
+        assert_eq!(same, DeployedVersion { version: 1, created: false });
         let changed = r#"{"id": "sales", "entities": {"lead": {}}}"#;
         let second = store.deploy_definition(&acme(), "sales", "Sales v2", changed).await.unwrap();
-        assert_eq!(second, Deployed { version: 2, created: true });
+        assert_eq!(second, DeployedVersion { version: 2, created: true });
 
         let old = store.definition(&acme(), "sales", Some(1)).await.unwrap().unwrap();
         assert_eq!((old.source.as_str(), old.active), (SOURCE, false));
@@ -143,7 +143,7 @@ async fn commit_inserts_and_updates_everything_in_it() {
         deploy(store, &acme()).await;
         let id = create(store, &acme(), new_instance(Some("ann")), at(0)).await;
         let row = load(store, &acme(), &id).await;
-        assert_eq!((row.state.as_str(), row.version, row.status), ("new", 1, InstanceStatus::Active));
+        assert_eq!((row.stage.as_str(), row.version, row.status), ("new", 1, StoredInstanceStatus::Active));
         assert_eq!((row.started_at, row.updated_at, row.stage_entered_at), (at(0), at(0), at(0)));
         assert_eq!(row.data, json!({"score": 10}));
 
@@ -169,7 +169,7 @@ async fn commit_inserts_and_updates_everything_in_it() {
             id: new_id(),
             transition: "qualify".into(),
             approver: "bob".into(),
-            decision: Decision::Approve,
+            decision: StoredDecision::Approve,
             comment: Some("fine".into()),
         });
         commit.timers.push(TimerWrite::Schedule {
@@ -196,14 +196,14 @@ async fn commit_inserts_and_updates_everything_in_it() {
         commit.assignment = Some(AssignmentChange::Assign { user_id: "ann".into(), assigned_by: None });
         commit.outbox.push(NewOutbox {
             id: new_id(),
-            kind: OutboxKind::Event,
+            kind: StoredOutboxKind::Event,
             name: "lead.qualifying".into(),
             payload: json!({"id": id}),
         });
         assert_eq!(store.commit(&acme(), commit).await.unwrap(), 2);
 
         let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
-        assert_eq!((state.instance.state.as_str(), state.instance.version), ("qualifying", 2));
+        assert_eq!((state.instance.stage.as_str(), state.instance.version), ("qualifying", 2));
         assert_eq!(state.instance.updated_at, at(5));
         assert_eq!(state.tokens.iter().map(|t| t.branch.as_str()).collect::<Vec<_>>(), ["credit", "legal"]);
         assert_eq!(state.approvals.len(), 1);
@@ -224,7 +224,7 @@ async fn commit_inserts_and_updates_everything_in_it() {
         commit.tokens.push(TokenWrite::Set {
             id: "tok-1".into(),
             stage: None,
-            status: TokenStatus::Completed,
+            status: StoredTokenStatus::Completed,
             entered_at: at(10),
         });
         commit
@@ -245,7 +245,7 @@ async fn commit_inserts_and_updates_everything_in_it() {
         let tokens: Vec<_> = state.tokens.iter().map(|t| (t.id.as_str(), t.status, t.entered_at)).collect();
         assert_eq!(
             tokens,
-            [("tok-1", TokenStatus::Completed, at(10)), ("tok-2", TokenStatus::Active, at(5))]
+            [("tok-1", StoredTokenStatus::Completed, at(10)), ("tok-2", StoredTokenStatus::Active, at(5))]
         );
         assert_eq!(state.tokens[0].completed_at, Some(at(10)));
         assert!(state.approvals.is_empty() && state.timers.is_empty());
@@ -279,7 +279,7 @@ async fn a_stale_version_is_a_conflict_and_writes_nothing() {
         let mut late = transition(&stale, "lost", at(2));
         late.outbox.push(NewOutbox {
             id: new_id(),
-            kind: OutboxKind::Event,
+            kind: StoredOutboxKind::Event,
             name: "x".into(),
             payload: json!({}),
         });
@@ -289,7 +289,7 @@ async fn a_stale_version_is_a_conflict_and_writes_nothing() {
             error.to_string(),
             format!("instance `{id}` was changed concurrently: expected version 1, found 2")
         );
-        assert_eq!(load(store, &acme(), &id).await.state, "contacted");
+        assert_eq!(load(store, &acme(), &id).await.stage, "contacted");
         assert_eq!(store.history(&acme(), &id).await.unwrap().len(), 2);
         assert!(store.claim_outbox(at(10), 10, "w", Duration::from_secs(60)).await.unwrap().is_empty());
     })
@@ -347,7 +347,7 @@ async fn a_failure_midway_leaves_nothing_half_written() {
         }
         commit.outbox.push(NewOutbox {
             id: new_id(),
-            kind: OutboxKind::Action,
+            kind: StoredOutboxKind::Action,
             name: "email".into(),
             payload: json!({}),
         });
@@ -355,7 +355,7 @@ async fn a_failure_midway_leaves_nothing_half_written() {
         assert!(matches!(error, StoreError::Duplicate { what: "token id" }), "{error:?}");
 
         let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
-        assert_eq!((state.instance.state.as_str(), state.instance.version), ("new", 1));
+        assert_eq!((state.instance.stage.as_str(), state.instance.version), ("new", 1));
         assert!(state.tokens.is_empty());
         assert_eq!(store.history(&acme(), &id).await.unwrap().len(), 1);
         assert!(store.claim_outbox(at(10), 10, "w", Duration::from_secs(60)).await.unwrap().is_empty());
@@ -365,7 +365,7 @@ async fn a_failure_midway_leaves_nothing_half_written() {
         commit.tokens.push(TokenWrite::Set {
             id: "nope".into(),
             stage: None,
-            status: TokenStatus::Completed,
+            status: StoredTokenStatus::Completed,
             entered_at: at(1),
         });
         let error = store.commit(&acme(), commit).await.unwrap_err();
@@ -414,7 +414,7 @@ async fn every_read_and_write_is_tenant_scoped() {
 
         let error = store.commit(&globex(), transition(&row, "hijacked", at(1))).await.unwrap_err();
         assert!(matches!(error, StoreError::NotFound { what: "instance", .. }), "{error:?}");
-        assert_eq!(load(store, &acme(), &id).await.state, "new");
+        assert_eq!(load(store, &acme(), &id).await.stage, "new");
 
         // Another tenant cannot create an instance under the same id, nor use this one's definition.
         let mut copy = new_instance(None);
@@ -539,7 +539,7 @@ async fn dashboard_includes_delegated_and_approval_items_and_filters() {
                     id: new_id(),
                     transition: "approve_deal".into(),
                     approver: "ann".into(),
-                    decision: Decision::Approve,
+                    decision: StoredDecision::Approve,
                     comment: None,
                 });
             }
@@ -602,15 +602,17 @@ async fn approval_rounds_count_each_vote_once() {
             comment: None,
         };
         let commit_with = |row: &InstanceRow, approvals: Vec<ApprovalWrite>| {
-            let mut commit = transition(row, &row.state, at(1));
+            let mut commit = transition(row, &row.stage, at(1));
             commit.approvals = approvals;
             commit
         };
 
         // No pending request: a vote has nothing to answer.
         let row = load(store, &acme(), &id).await;
-        let error =
-            store.commit(&acme(), commit_with(&row, vec![vote("bob", Decision::Approve)])).await.unwrap_err();
+        let error = store
+            .commit(&acme(), commit_with(&row, vec![vote("bob", StoredDecision::Approve)]))
+            .await
+            .unwrap_err();
         assert!(matches!(
             error,
             StoreError::NotFound { what: "pending approval request for transition", .. }
@@ -622,14 +624,16 @@ async fn approval_rounds_count_each_vote_once() {
             requested_by: Some("ann".into()),
         };
         store
-            .commit(&acme(), commit_with(&row, vec![request.clone(), vote("bob", Decision::Reject)]))
+            .commit(&acme(), commit_with(&row, vec![request.clone(), vote("bob", StoredDecision::Reject)]))
             .await
             .unwrap();
 
         // A second vote by bob in the same round, or a second open request, is a duplicate.
         let row = load(store, &acme(), &id).await;
-        let error =
-            store.commit(&acme(), commit_with(&row, vec![vote("bob", Decision::Approve)])).await.unwrap_err();
+        let error = store
+            .commit(&acme(), commit_with(&row, vec![vote("bob", StoredDecision::Approve)]))
+            .await
+            .unwrap_err();
         assert!(matches!(error, StoreError::Duplicate { what: "approval response" }), "{error:?}");
         let error = store.commit(&acme(), commit_with(&row, vec![request.clone()])).await.unwrap_err();
         assert!(matches!(error, StoreError::Duplicate { what: "pending approval request" }), "{error:?}");
@@ -637,7 +641,7 @@ async fn approval_rounds_count_each_vote_once() {
         // Rejected, then asked again: round 2, and bob may vote again.
         let reject = ApprovalWrite::Resolve { transition: "qualify".into(), status: RequestStatus::Rejected };
         store
-            .commit(&acme(), commit_with(&row, vec![reject, request, vote("bob", Decision::Approve)]))
+            .commit(&acme(), commit_with(&row, vec![reject, request, vote("bob", StoredDecision::Approve)]))
             .await
             .unwrap();
         let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
@@ -645,7 +649,7 @@ async fn approval_rounds_count_each_vote_once() {
         assert_eq!(pending.request.round, 2);
         assert_eq!(
             pending.responses.iter().map(|r| (r.round, r.decision)).collect::<Vec<_>>(),
-            [(2, Decision::Approve)]
+            [(2, StoredDecision::Approve)]
         );
 
         let pending_as_status =
@@ -739,7 +743,7 @@ async fn outbox_keeps_retry_bookkeeping() {
         for name in ["email", "webhook"] {
             commit.outbox.push(NewOutbox {
                 id: name.into(),
-                kind: OutboxKind::Action,
+                kind: StoredOutboxKind::Action,
                 name: name.into(),
                 payload: json!({"to": "ann@example.com"}),
             });
@@ -799,7 +803,7 @@ async fn domain_entities_round_trip_in_commits() {
         commit.contacts.push(EntityWrite::Insert(contact.clone()));
         commit.outbox.push(NewOutbox {
             id: new_id(),
-            kind: OutboxKind::Event,
+            kind: StoredOutboxKind::Event,
             name: "lead.created".into(),
             payload: json!({"id": contact.id}),
         });
@@ -923,13 +927,13 @@ async fn tokens_are_read_back_until_their_gateway_run_ends() {
             TokenWrite::Set {
                 id: "a-1".into(),
                 stage: Some("review".into()),
-                status: TokenStatus::Active,
+                status: StoredTokenStatus::Active,
                 entered_at: at(2),
             },
             TokenWrite::Set {
                 id: "a-2".into(),
                 stage: Some("open".into()),
-                status: TokenStatus::Cancelled,
+                status: StoredTokenStatus::Cancelled,
                 entered_at: at(1),
             },
         ];
@@ -943,9 +947,9 @@ async fn tokens_are_read_back_until_their_gateway_run_ends() {
         assert_eq!(
             tokens,
             [
-                ("a-1", Some("review"), TokenStatus::Active, at(1), at(2)),
-                ("a-2", Some("open"), TokenStatus::Cancelled, at(1), at(1)),
-                ("a-3", Some("open"), TokenStatus::Active, at(1), at(1)),
+                ("a-1", Some("review"), StoredTokenStatus::Active, at(1), at(2)),
+                ("a-2", Some("open"), StoredTokenStatus::Cancelled, at(1), at(1)),
+                ("a-3", Some("open"), StoredTokenStatus::Active, at(1), at(1)),
             ],
             "the cancelled branch is still there, and each token says when it entered its stage"
         );
@@ -956,7 +960,7 @@ async fn tokens_are_read_back_until_their_gateway_run_ends() {
         commit.tokens.push(TokenWrite::Set {
             id: "a-2".into(),
             stage: None,
-            status: TokenStatus::Completed,
+            status: StoredTokenStatus::Completed,
             entered_at: at(3),
         });
         let error = store.commit(&acme(), commit).await.unwrap_err();
@@ -964,7 +968,8 @@ async fn tokens_are_read_back_until_their_gateway_run_ends() {
 
         // Ending the run cancels what still runs and hides all three; a new fork starts afresh.
         let mut commit = transition(&row, "checking", at(4));
-        commit.tokens = vec![TokenWrite::End { status: TokenStatus::Cancelled }, start("b-1", "credit")];
+        commit.tokens =
+            vec![TokenWrite::End { status: StoredTokenStatus::Cancelled }, start("b-1", "credit")];
         store.commit(&acme(), commit).await.unwrap();
         let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
         assert_eq!(state.tokens.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["b-1"]);
@@ -973,7 +978,7 @@ async fn tokens_are_read_back_until_their_gateway_run_ends() {
         commit.tokens.push(TokenWrite::Set {
             id: "a-3".into(),
             stage: None,
-            status: TokenStatus::Completed,
+            status: StoredTokenStatus::Completed,
             entered_at: at(5),
         });
         let error = store.commit(&acme(), commit).await.unwrap_err();
@@ -987,7 +992,7 @@ async fn runs_completion_at_creation_and_many_rows_per_commit_round_trip() {
     each_backend(|db: TestDb| async move {
         let store = &db.store;
         deploy(store, &acme()).await;
-        let run = |id: &str, status: RunStatus| RunRow {
+        let run = |id: &str, status: StoredRunStatus| RunRow {
             id: id.into(),
             group: "1.0".into(),
             action: "send".into(),
@@ -998,40 +1003,43 @@ async fn runs_completion_at_creation_and_many_rows_per_commit_round_trip() {
 
         // Created already in a terminal stage: stored completed, with its end time.
         let done = NewInstance {
-            status: InstanceStatus::Completed,
-            state: "closed".into(),
+            status: StoredInstanceStatus::Completed,
+            stage: "closed".into(),
             assignee: Some("ann".into()),
             ..new_instance(None)
         };
         let done = create(store, &acme(), done, at(0)).await;
         let row = load(store, &acme(), &done).await;
-        assert_eq!((row.status, row.ended_at), (InstanceStatus::Completed, Some(at(0))));
+        assert_eq!((row.status, row.ended_at), (StoredInstanceStatus::Completed, Some(at(0))));
         let page = store.pending_for_user(&acme(), "ann", &PendingQuery::default()).await.unwrap();
         assert!(page.items.is_empty(), "a completed instance is nobody's pending item");
 
         // Runs written at creation and replaced by an update.
-        let new = NewInstance { runs: vec![run("1.0", RunStatus::Pending)], ..new_instance(None) };
+        let new = NewInstance { runs: vec![run("1.0", StoredRunStatus::Pending)], ..new_instance(None) };
         let id = create(store, &acme(), new, at(0)).await;
         let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
-        assert_eq!(state.runs, [run("1.0", RunStatus::Pending)]);
+        assert_eq!(state.runs, [run("1.0", StoredRunStatus::Pending)]);
 
         let mut commit = transition(&state.instance, "next", at(1));
         if let Some(InstanceWrite::Update(update)) = &mut commit.instance {
-            update.runs = vec![run("1.0", RunStatus::Succeeded), run("1.1", RunStatus::Pending)];
+            update.runs = vec![run("1.0", StoredRunStatus::Succeeded), run("1.1", StoredRunStatus::Pending)];
         }
         // Several history rows and outbox items: numbered and stored in order.
         for n in 0..3 {
             commit.history.push(created(&format!("extra-{n}")));
             commit.outbox.push(NewOutbox {
                 id: format!("out-{n}"),
-                kind: OutboxKind::Event,
+                kind: StoredOutboxKind::Event,
                 name: format!("event-{n}"),
                 payload: json!({"n": n}),
             });
         }
         store.commit(&acme(), commit).await.unwrap();
         let state = store.load_state(&acme(), &id).await.unwrap().unwrap();
-        assert_eq!(state.runs, [run("1.0", RunStatus::Succeeded), run("1.1", RunStatus::Pending)]);
+        assert_eq!(
+            state.runs,
+            [run("1.0", StoredRunStatus::Succeeded), run("1.1", StoredRunStatus::Pending)]
+        );
         let history = store.history(&acme(), &id).await.unwrap();
         let events: Vec<_> = history.iter().map(|h| (h.seq, h.event.as_str())).collect();
         assert_eq!(
@@ -1066,7 +1074,7 @@ async fn a_commit_with_hundreds_of_rows_numbers_history_without_gaps() {
             commit.history.push(created(&format!("step-{n}")));
             commit.outbox.push(NewOutbox {
                 id: format!("out-{n:03}"),
-                kind: OutboxKind::Event,
+                kind: StoredOutboxKind::Event,
                 name: "step".into(),
                 payload: json!({"n": n}),
             });

@@ -28,7 +28,7 @@ pub trait Backend: Database + sealed::Sealed {
     #[doc(hidden)]
     const MULTI_STATEMENT: bool;
     /// The one statement that reads an instance with everything execution needs (see
-    /// `load_state_sql!` in `sql.rs`): one round trip, one snapshot.
+    /// `load_state_sql!` in `sql/load.rs`): one round trip, one snapshot.
     #[doc(hidden)]
     const LOAD_STATE: &'static str;
     /// Appended to a worker's claim sub-select so concurrent claimers skip each other's rows.

@@ -56,7 +56,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         name: &str,
         source: &str,
-    ) -> impl Future<Output = StoreResult<Deployed>> + Send;
+    ) -> impl Future<Output = StoreResult<DeployedVersion>> + Send;
 
     /// A definition by version, or its latest version for `None`.
     fn definition(
@@ -83,7 +83,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         id: &str,
-    ) -> impl Future<Output = StoreResult<Option<InstanceState>>> + Send;
+    ) -> impl Future<Output = StoreResult<Option<StoredInstanceState>>> + Send;
 
     /// Writes a unit of work in one transaction; the instance's version afterwards (1 for an
     /// insert), or 0 when the commit writes no instance. A stale `expected_version` is a
@@ -105,7 +105,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<EscalationRow>>> + Send;
 
     /// The dashboard: active instances assigned to `user`, assigned to someone who delegated to
-    /// `user` (chains up to 3 deep, within their dates and entity), or awaiting `user`'s approval;
+    /// `user` (within their dates and entity, through chains no longer than the instance's
+    /// definition allows by [`PendingQuery::delegation_depth`]), or awaiting `user`'s approval;
     /// filtered, sorted and keyset-paginated.
     fn pending_for_user(
         &self,
@@ -293,7 +294,7 @@ impl Store for AnyStore {
         id: &str,
         name: &str,
         source: &str,
-    ) -> StoreResult<Deployed> {
+    ) -> StoreResult<DeployedVersion> {
         dispatch!(self.deploy_definition(tenant, id, name, source))
     }
 
@@ -314,7 +315,7 @@ impl Store for AnyStore {
         dispatch!(self.load_instance(tenant, id))
     }
 
-    async fn load_state(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceState>> {
+    async fn load_state(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<StoredInstanceState>> {
         dispatch!(self.load_state(tenant, id))
     }
 

@@ -4,7 +4,10 @@
 //! before the definition's own `delegation.rules` (seed BR-009), then refuses to hand the
 //! instance to the acting user unless the entity allows self-assignment (BR-001). The dashboard
 //! ([`Engine::pending_for_user`]) lists what is assigned to a user, what is assigned to someone who
-//! delegated to them, and what awaits their approval.
+//! delegated to them (no more hops away than the instance's definition follows, BR-005), and
+//! what awaits their approval.
+
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
@@ -90,7 +93,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// The dashboard of `user`: assigned to them, delegated to them, or awaiting their approval.
-    /// Delegations are judged on the engine's "today" unless the query sets one.
+    /// Delegations are judged on the engine's "today" unless the query sets one, and followed
+    /// as many hops as each definition's `delegation.max_depth` allows.
     pub async fn pending_for_user(
         &self,
         tenant: &TenantId,
@@ -99,7 +103,29 @@ impl<S: Store> Engine<S> {
     ) -> Result<Page<PendingItem>, EngineError> {
         let mut query = query.clone();
         query.today = query.today.or_else(|| Some(self.now().date_naive()));
+        query.delegation_depth = self.delegation_depths(tenant, query.definition.as_deref()).await?;
         Ok(self.store.pending_for_user(tenant, user, &query).await?)
+    }
+
+    /// The `delegation.max_depth` of each definition (its latest version), or of `only`.
+    async fn delegation_depths(
+        &self,
+        tenant: &TenantId,
+        only: Option<&str>,
+    ) -> Result<BTreeMap<String, u32>, EngineError> {
+        let rows = match only {
+            Some(id) => self.store.definition(tenant, id, None).await?.into_iter().collect(),
+            None => self.store.definitions(tenant).await?,
+        };
+        let mut depths = BTreeMap::new();
+        for row in rows {
+            // A stored source that no longer compiles runs no command; listing its instances
+            // with the store's default depth beats refusing the whole dashboard.
+            if let Ok(machine) = self.compiled(tenant, &row) {
+                depths.insert(row.id, machine.definition().delegation.max_depth);
+            }
+        }
+        Ok(depths)
     }
 }
 

@@ -17,8 +17,8 @@ use serde_json::{Map, Value as Json, json};
 use super::{Engine, EngineError, InstanceView};
 use crate::engine::eval::Actor;
 use crate::store::{
-    Campaign, Commit, Contact, EntityWrite, NewHistory, NewOutbox, Opportunity, OutboxKind, Store,
-    StoreError, Stored, TenantId, new_id,
+    Campaign, Commit, Contact, EntityWrite, NewHistory, NewOutbox, Opportunity, Store, StoreError, Stored,
+    StoredOutboxKind, TenantId, new_id,
 };
 
 /// The domain events this module emits, as delivered to subscribers.
@@ -265,7 +265,7 @@ impl<S: Store> Engine<S> {
 
 /// A domain event for the outbox.
 fn event(name: &str, payload: Json) -> NewOutbox {
-    NewOutbox { id: new_id(), kind: OutboxKind::Event, name: name.to_owned(), payload }
+    NewOutbox { id: new_id(), kind: StoredOutboxKind::Event, name: name.to_owned(), payload }
 }
 
 /// A checked contact row with a fresh id.

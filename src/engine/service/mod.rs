@@ -1,7 +1,7 @@
 //! The engine: the pure [`Machine`] run against a [`Store`], one transaction per command.
 //!
 //! Every call is scoped to a tenant. A command loads the instance (rows → [`InstanceState`]),
-//! lets the machine compute a [`Step`], turns it into one [`Commit`](crate::store::Commit) (instance under its
+//! lets the machine compute a [`Step`], turns it into one [`Commit`] (instance under its
 //! optimistic lock, history, outbox, timers, tokens, approvals, assignment) and commits it. A
 //! refused command writes nothing; a stale version is an [`EngineError::Conflict`], never a lost
 //! update.
@@ -46,7 +46,6 @@ mod domain;
 mod error;
 mod outbox;
 mod persist;
-mod sla;
 mod timers;
 mod view;
 
@@ -71,10 +70,10 @@ use crate::engine::machine::{
     ApprovalResponse, ApprovalStrategy, Decision, Directory, ENGINE_ACTOR, GuardEvaluator, InstanceState,
     Machine, MachineError, NoDirectory, RunId, Step, Vote,
 };
-use crate::store::{Commit, HistoryRow, Store, StoreError, TenantId, new_id};
+use crate::store::{Commit, DefinitionRow, HistoryRow, InstanceRow, Store, StoreError, TenantId, new_id};
 
 /// The engine's notion of "now": the wall clock, or a virtual one in tests and scenarios.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub type NowFn = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// What [`Engine::deploy`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +99,7 @@ pub fn parse_run_id(text: &str) -> Option<RunId> {
 /// Runs deployed definitions against persisted instances. Cheap to share behind an `Arc`.
 pub struct Engine<S: Store> {
     store: S,
-    clock: Clock,
+    clock: NowFn,
     machines: RwLock<HashMap<(TenantId, String, u64), Arc<Machine>>>,
     /// The last state this engine committed or read per instance, validated by the version check
     /// of the next commit (see the module docs).
@@ -418,7 +417,7 @@ impl<S: Store> Engine<S> {
     async fn pinned_machine(
         &self,
         tenant: &TenantId,
-        row: &crate::store::InstanceRow,
+        row: &InstanceRow,
     ) -> Result<Arc<Machine>, EngineError> {
         Ok(self.machine(tenant, &row.definition_id, Some(row.definition_version)).await?.0)
     }
@@ -474,8 +473,13 @@ impl<S: Store> Engine<S> {
             .definition(tenant, definition, version)
             .await?
             .ok_or_else(|| EngineError::UnknownDefinition { id: definition.to_owned() })?;
-        if let Some(machine) = self.cache_get(tenant, definition, row.version) {
-            return Ok((machine, row.version));
+        Ok((self.compiled(tenant, &row)?, row.version))
+    }
+
+    /// The machine of a stored definition version: from the cache, or compiled from its source.
+    fn compiled(&self, tenant: &TenantId, row: &DefinitionRow) -> Result<Arc<Machine>, EngineError> {
+        if let Some(machine) = self.cache_get(tenant, &row.id, row.version) {
+            return Ok(machine);
         }
         let mut machine = Machine::new(compile(&row.source)?)?;
         for (name, guard) in &self.guards {
@@ -484,7 +488,7 @@ impl<S: Store> Engine<S> {
         for (name, strategy) in &self.strategies {
             machine = machine.with_strategy(name.clone(), SharedStrategy(strategy.clone()));
         }
-        let key = (tenant.clone(), definition.to_owned(), row.version);
+        let key = (tenant.clone(), row.id.clone(), row.version);
         // Two callers may compile the same version at once; keep the first, they are equal.
         let machine = self
             .machines
@@ -493,7 +497,7 @@ impl<S: Store> Engine<S> {
             .entry(key)
             .or_insert(Arc::new(machine))
             .clone();
-        Ok((machine, row.version))
+        Ok(machine)
     }
 
     fn cache_get(&self, tenant: &TenantId, definition: &str, version: u64) -> Option<Arc<Machine>> {

@@ -21,7 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value as Json;
 
 use super::{Engine, EngineError};
-use crate::store::{OutboxFailure, OutboxKind, OutboxRow, Store, TenantId};
+use crate::store::{OutboxFailure, OutboxRow, Store, StoredOutboxKind, TenantId};
 
 /// The retries of an action whose definition cannot be read any more (the seed's default).
 const DEFAULT_MAX_RETRIES: u32 = 5;
@@ -42,7 +42,7 @@ pub struct Delivered {
     /// The instance it came from.
     pub instance_id: Option<String>,
     /// Event, action or compensation.
-    pub kind: OutboxKind,
+    pub kind: StoredOutboxKind,
     /// The event name (`instance_created`, `transition_completed`, `opportunity_created`, …) or the
     /// action's name in the definition.
     pub name: String,
@@ -133,14 +133,14 @@ impl<S: Store> Engine<S> {
         for row in &items {
             let item = Delivered::from(row);
             let outcome = match row.kind {
-                OutboxKind::Event => {
+                StoredOutboxKind::Event => {
                     for subscriber in &self.subscribers {
                         subscriber.on_event(&item);
                     }
                     report.events += 1;
                     Ok(())
                 }
-                OutboxKind::Action | OutboxKind::Compensation => match &self.action_handler {
+                StoredOutboxKind::Action | StoredOutboxKind::Compensation => match &self.action_handler {
                     Some(handler) => handler.handle(&item).await,
                     None => Err("no action handler is registered".to_owned()),
                 },
@@ -148,7 +148,7 @@ impl<S: Store> Engine<S> {
             let now = self.now();
             match outcome {
                 Ok(()) => {
-                    if row.kind != OutboxKind::Event {
+                    if row.kind != StoredOutboxKind::Event {
                         report.actions += 1;
                         // Reported before the item is marked done: a crash in between delivers
                         // it again, and a second report of the same run is ignored below.

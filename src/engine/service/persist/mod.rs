@@ -1,23 +1,31 @@
-//! Between the interpreter's typed state and the store's rows: an instance's rows become an
-//! [`InstanceState`], a [`Step`] becomes one [`Commit`].
+//! Between the interpreter's typed state and the store's rows: an instance's rows
+//! ([`StoredInstanceState`]) become an [`InstanceState`], a [`Step`] becomes one [`Commit`]
+//! (its SLA clocks and escalations by [`sla`]).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
-use super::EngineError;
 use crate::engine::eval::{Actor, Record};
 use crate::engine::machine::{
-    self as m, Directory, InstanceState, Machine, OutboxItem, Step, TimerChange, events,
+    ActionRun, ApprovalResponse, Directory, InstanceState, InstanceStatus, Machine, OutboxItem, OutboxKind,
+    PendingApproval, RunId, RunStatus, SYSTEM, Step, TimerChange, Token, TokenStatus, Vote, events,
 };
+use crate::engine::service::EngineError;
 use crate::ir::{Definition, StageId};
-use crate::store::{self as s, Commit, InstanceWrite, NewHistory, NewOutbox, TimerWrite, TokenWrite};
+use crate::store::{
+    ApprovalWrite, AssignmentChange, Commit, InstanceRow, InstanceUpdate, InstanceWrite, NewHistory,
+    NewInstance, NewOutbox, RequestStatus, RunRow, StoredDecision, StoredInstanceState, StoredInstanceStatus,
+    StoredOutboxKind, StoredRunStatus, StoredTokenStatus, TimerWrite, TokenWrite, new_id,
+};
+
+mod sla;
 
 /// An instance as read: the machine's state plus what the store needs to write it back.
 pub(super) struct Loaded {
     /// The instance row as read (ids, pinned definition, `ended_at`).
-    pub row: s::InstanceRow,
+    pub row: InstanceRow,
     /// The state the machine runs on.
     pub state: InstanceState,
     /// The store ids of `state.tokens`, in the same order.
@@ -27,7 +35,7 @@ pub(super) struct Loaded {
 /// Builds the machine's state from the store's snapshot: every token of the running gateway
 /// (finished ones too, so a join still waits for a cancelled branch), the action runs, and the
 /// pending approval with its requester.
-pub(super) fn load(machine: &Machine, rows: s::InstanceState) -> Result<Loaded, EngineError> {
+pub(super) fn load(machine: &Machine, rows: StoredInstanceState) -> Result<Loaded, EngineError> {
     let def = machine.definition();
     let row = rows.instance;
     let bad = |detail: String| EngineError::Inconsistent { id: row.id.clone(), detail };
@@ -47,7 +55,7 @@ pub(super) fn load(machine: &Machine, rows: s::InstanceState) -> Result<Loaded, 
             .iter()
             .position(|b| b.name == t.branch)
             .ok_or_else(|| bad(format!("unknown branch `{}` of `{}`", t.branch, t.gateway)))?;
-        tokens.push(m::Token {
+        tokens.push(Token {
             gateway,
             branch,
             stage: t.stage.as_deref().map(stage_of).transpose()?,
@@ -57,7 +65,7 @@ pub(super) fn load(machine: &Machine, rows: s::InstanceState) -> Result<Loaded, 
         token_ids.push(t.id);
     }
 
-    let stage = stage_of(&row.state)?;
+    let stage = stage_of(&row.stage)?;
     let pending_approval = match rows.approvals.into_iter().next() {
         None => None,
         Some(p) => {
@@ -72,24 +80,22 @@ pub(super) fn load(machine: &Machine, rows: s::InstanceState) -> Result<Loaded, 
             } else {
                 tokens
                     .iter()
-                    .find(|t| {
-                        t.status == m::TokenStatus::Active && t.stage.is_some_and(|s| from.contains(&s))
-                    })
+                    .find(|t| t.status == TokenStatus::Active && t.stage.is_some_and(|s| from.contains(&s)))
                     .map(|t| t.branch)
             };
-            Some(m::PendingApproval {
+            Some(PendingApproval {
                 transition,
                 branch,
-                requested_by: p.request.requested_by.unwrap_or_else(|| m::SYSTEM.to_owned()),
+                requested_by: p.request.requested_by.unwrap_or_else(|| SYSTEM.to_owned()),
                 requested_at: p.request.requested_at,
                 responses: p
                     .responses
                     .into_iter()
-                    .map(|r| m::ApprovalResponse {
+                    .map(|r| ApprovalResponse {
                         approver: r.approver,
                         vote: match r.decision {
-                            s::Decision::Approve => m::Vote::Approve,
-                            s::Decision::Reject => m::Vote::Reject,
+                            StoredDecision::Approve => Vote::Approve,
+                            StoredDecision::Reject => Vote::Reject,
                         },
                         at: r.created_at,
                     })
@@ -102,8 +108,8 @@ pub(super) fn load(machine: &Machine, rows: s::InstanceState) -> Result<Loaded, 
         entity,
         stage,
         status: match row.status {
-            s::InstanceStatus::Active => m::InstanceStatus::Active,
-            s::InstanceStatus::Completed => m::InstanceStatus::Completed,
+            StoredInstanceStatus::Active => InstanceStatus::Active,
+            StoredInstanceStatus::Completed => InstanceStatus::Completed,
         },
         // Written by this engine after validation; re-validating would refuse instances whose
         // data predates a tightened custom field.
@@ -126,14 +132,14 @@ pub(super) fn insert(
     state: &InstanceState,
 ) -> InstanceWrite {
     let def = machine.definition();
-    InstanceWrite::Insert(s::NewInstance {
+    InstanceWrite::Insert(NewInstance {
         id: id.to_owned(),
         definition_id: def.id.clone(),
         definition_version,
         entity: def.entity(state.entity).name.clone(),
         subject_type: None,
         subject_id: None,
-        state: machine.stage_name(state).to_owned(),
+        stage: machine.stage_name(state).to_owned(),
         status: store_status(state.status),
         data: machine.data_json(state),
         assignee: state.assignee.clone(),
@@ -148,11 +154,11 @@ pub(super) fn update(
     state: &InstanceState,
     now: DateTime<Utc>,
 ) -> InstanceWrite {
-    let completed = state.status == m::InstanceStatus::Completed;
-    InstanceWrite::Update(s::InstanceUpdate {
+    let completed = state.status == InstanceStatus::Completed;
+    InstanceWrite::Update(InstanceUpdate {
         id: loaded.row.id.clone(),
         expected_version: loaded.row.version,
-        state: machine.stage_name(state).to_owned(),
+        stage: machine.stage_name(state).to_owned(),
         status: store_status(state.status),
         data: machine.data_json(state),
         assignee: state.assignee.clone(),
@@ -166,18 +172,18 @@ pub(super) fn update(
 /// what a reload would read, so the engine can keep it instead of reading it again.
 pub(super) fn written_row(
     write: &InstanceWrite,
-    before: Option<&s::InstanceRow>,
+    before: Option<&InstanceRow>,
     now: DateTime<Utc>,
-) -> Option<s::InstanceRow> {
+) -> Option<InstanceRow> {
     Some(match write {
-        InstanceWrite::Insert(new) => s::InstanceRow {
+        InstanceWrite::Insert(new) => InstanceRow {
             id: new.id.clone(),
             definition_id: new.definition_id.clone(),
             definition_version: new.definition_version,
             entity: new.entity.clone(),
             subject_type: new.subject_type.clone(),
             subject_id: new.subject_id.clone(),
-            state: new.state.clone(),
+            stage: new.stage.clone(),
             status: new.status,
             data: new.data.clone(),
             assignee: new.assignee.clone(),
@@ -185,11 +191,11 @@ pub(super) fn written_row(
             stage_entered_at: now,
             started_at: now,
             updated_at: now,
-            ended_at: (new.status == s::InstanceStatus::Completed).then_some(now),
+            ended_at: (new.status == StoredInstanceStatus::Completed).then_some(now),
         },
         InstanceWrite::Unchanged { .. } => return None,
-        InstanceWrite::Update(update) => s::InstanceRow {
-            state: update.state.clone(),
+        InstanceWrite::Update(update) => InstanceRow {
+            stage: update.stage.clone(),
             status: update.status,
             data: update.data.clone(),
             assignee: update.assignee.clone(),
@@ -222,10 +228,8 @@ pub(super) fn commit(
     let before_assignee = before.and_then(|b| b.state.assignee.as_deref());
     if step.state.assignee.as_deref() != before_assignee {
         commit.assignment = Some(match &step.state.assignee {
-            Some(user) => {
-                s::AssignmentChange::Assign { user_id: user.clone(), assigned_by: user_id(&actor.id) }
-            }
-            None => s::AssignmentChange::Unassign,
+            Some(user) => AssignmentChange::Assign { user_id: user.clone(), assigned_by: user_id(&actor.id) },
+            None => AssignmentChange::Unassign,
         });
     }
     let (tokens, token_ids) = token_writes(def, before, &step);
@@ -234,7 +238,7 @@ pub(super) fn commit(
     for change in &step.timers {
         commit.timers.extend(timer_writes(def, change));
     }
-    (commit.sla, commit.escalations) = super::sla::writes(def, &id, before, &step, now);
+    (commit.sla, commit.escalations) = sla::writes(def, &id, before, &step, now);
     commit.outbox = step.outbox.into_iter().map(outbox).collect();
     commit.history = step
         .history
@@ -252,28 +256,28 @@ pub(super) fn commit(
 
 /// The store's actor column: `None` for the machine's system actor, as the store documents.
 fn user_id(actor: &str) -> Option<String> {
-    (actor != m::SYSTEM).then(|| actor.to_owned())
+    (actor != SYSTEM).then(|| actor.to_owned())
 }
 
 fn non_null(json: Json) -> Option<Json> {
     (!json.is_null()).then_some(json)
 }
 
-fn store_status(status: m::InstanceStatus) -> s::InstanceStatus {
+fn store_status(status: InstanceStatus) -> StoredInstanceStatus {
     match status {
-        m::InstanceStatus::Active => s::InstanceStatus::Active,
-        m::InstanceStatus::Completed => s::InstanceStatus::Completed,
+        InstanceStatus::Active => StoredInstanceStatus::Active,
+        InstanceStatus::Completed => StoredInstanceStatus::Completed,
     }
 }
 
 /// A run id as the outbox payload and the store write it: `"<step>.<seq>"`.
-pub(super) fn parse_run(text: &str) -> Option<m::RunId> {
+pub(super) fn parse_run(text: &str) -> Option<RunId> {
     let (step, seq) = text.split_once('.')?;
-    Some(m::RunId { step: step.parse().ok()?, seq: seq.parse().ok()? })
+    Some(RunId { step: step.parse().ok()?, seq: seq.parse().ok()? })
 }
 
 /// A stored run as the machine's; the error says what does not fit the definition.
-fn action_run(def: &Definition, r: &s::RunRow) -> Result<m::ActionRun, String> {
+fn action_run(def: &Definition, r: &RunRow) -> Result<ActionRun, String> {
     let run = |text: &str| parse_run(text).ok_or_else(|| format!("malformed run id `{text}`"));
     let action = def.action_named(&r.action).ok_or_else(|| format!("unknown action `{}`", r.action))?;
     let branch = match (&r.gateway, &r.branch) {
@@ -291,51 +295,51 @@ fn action_run(def: &Definition, r: &s::RunRow) -> Result<m::ActionRun, String> {
         _ => return Err(format!("run `{}` names a gateway or a branch without the other", r.id)),
     };
     let status = match r.status {
-        s::RunStatus::Pending => m::RunStatus::Pending,
-        s::RunStatus::Succeeded => m::RunStatus::Succeeded,
-        s::RunStatus::Failed => m::RunStatus::Failed,
-        s::RunStatus::Compensated => m::RunStatus::Compensated,
+        StoredRunStatus::Pending => RunStatus::Pending,
+        StoredRunStatus::Succeeded => RunStatus::Succeeded,
+        StoredRunStatus::Failed => RunStatus::Failed,
+        StoredRunStatus::Compensated => RunStatus::Compensated,
     };
-    Ok(m::ActionRun { id: run(&r.id)?, group: run(&r.group)?, action, branch, status })
+    Ok(ActionRun { id: run(&r.id)?, group: run(&r.group)?, action, branch, status })
 }
 
-fn run_rows(def: &Definition, runs: &[m::ActionRun]) -> Vec<s::RunRow> {
+fn run_rows(def: &Definition, runs: &[ActionRun]) -> Vec<RunRow> {
     runs.iter()
         .map(|r| {
             let branch = r.branch.map(|(g, b)| {
                 let g = def.gateway(g);
                 (g.name.clone(), g.branches[b].name.clone())
             });
-            s::RunRow {
+            RunRow {
                 id: r.id.to_string(),
                 group: r.group.to_string(),
                 action: def.action(r.action).name.clone(),
                 gateway: branch.as_ref().map(|(g, _)| g.clone()),
                 branch: branch.map(|(_, b)| b),
                 status: match r.status {
-                    m::RunStatus::Pending => s::RunStatus::Pending,
-                    m::RunStatus::Succeeded => s::RunStatus::Succeeded,
-                    m::RunStatus::Failed => s::RunStatus::Failed,
-                    m::RunStatus::Compensated => s::RunStatus::Compensated,
+                    RunStatus::Pending => StoredRunStatus::Pending,
+                    RunStatus::Succeeded => StoredRunStatus::Succeeded,
+                    RunStatus::Failed => StoredRunStatus::Failed,
+                    RunStatus::Compensated => StoredRunStatus::Compensated,
                 },
             }
         })
         .collect()
 }
 
-fn token_status(status: s::TokenStatus) -> m::TokenStatus {
+fn token_status(status: StoredTokenStatus) -> TokenStatus {
     match status {
-        s::TokenStatus::Active => m::TokenStatus::Active,
-        s::TokenStatus::Completed => m::TokenStatus::Completed,
-        s::TokenStatus::Cancelled => m::TokenStatus::Cancelled,
+        StoredTokenStatus::Active => TokenStatus::Active,
+        StoredTokenStatus::Completed => TokenStatus::Completed,
+        StoredTokenStatus::Cancelled => TokenStatus::Cancelled,
     }
 }
 
-fn store_token_status(status: m::TokenStatus) -> s::TokenStatus {
+fn store_token_status(status: TokenStatus) -> StoredTokenStatus {
     match status {
-        m::TokenStatus::Active => s::TokenStatus::Active,
-        m::TokenStatus::Completed => s::TokenStatus::Completed,
-        m::TokenStatus::Cancelled => s::TokenStatus::Cancelled,
+        TokenStatus::Active => StoredTokenStatus::Active,
+        TokenStatus::Completed => StoredTokenStatus::Completed,
+        TokenStatus::Cancelled => StoredTokenStatus::Cancelled,
     }
 }
 
@@ -356,7 +360,7 @@ fn token_writes(def: &Definition, before: Option<&Loaded>, step: &Step) -> (Vec<
             let found = old.iter().position(|o| o.gateway == t.gateway && o.branch == t.branch);
             let (Some(i), Some(id)) = (found, found.and_then(|i| old_ids.get(i))) else {
                 // The machine only adds tokens by forking; a stray one still gets a row.
-                let id = s::new_id();
+                let id = new_id();
                 start_token(def, &mut writes, &id, t);
                 ids.push(id);
                 continue;
@@ -377,12 +381,12 @@ fn token_writes(def: &Definition, before: Option<&Loaded>, step: &Step) -> (Vec<
 
     if !old.is_empty() {
         let joined = step.history.iter().any(|h| h.event == events::GATEWAY_JOINED);
-        let status = if joined { s::TokenStatus::Completed } else { s::TokenStatus::Cancelled };
+        let status = if joined { StoredTokenStatus::Completed } else { StoredTokenStatus::Cancelled };
         writes.push(TokenWrite::End { status });
     }
     // One id prefix per fork, suffixed by branch position: the store lists tokens by
     // (created_at, id), which keeps them in branch order, as the machine expects.
-    let prefix = s::new_id();
+    let prefix = new_id();
     for t in &step.state.tokens {
         let id = format!("{prefix}-{:04}", t.branch);
         start_token(def, &mut writes, &id, t);
@@ -392,7 +396,7 @@ fn token_writes(def: &Definition, before: Option<&Loaded>, step: &Step) -> (Vec<
 }
 
 /// The rows of a new token: started active, then set if it is already done.
-fn start_token(def: &Definition, writes: &mut Vec<TokenWrite>, id: &str, t: &m::Token) {
+fn start_token(def: &Definition, writes: &mut Vec<TokenWrite>, id: &str, t: &Token) {
     let g = def.gateway(t.gateway);
     let stage = t.stage.map(|s| def.stage(s).name.clone());
     writes.push(TokenWrite::Start {
@@ -401,7 +405,7 @@ fn start_token(def: &Definition, writes: &mut Vec<TokenWrite>, id: &str, t: &m::
         branch: g.branches[t.branch].name.clone(),
         stage: stage.clone(),
     });
-    if t.status != m::TokenStatus::Active {
+    if t.status != TokenStatus::Active {
         writes.push(TokenWrite::Set {
             id: id.to_owned(),
             stage,
@@ -418,7 +422,7 @@ fn approval_writes(
     instance: &str,
     step: &Step,
     directory: &dyn Directory,
-) -> Result<Vec<s::ApprovalWrite>, EngineError> {
+) -> Result<Vec<ApprovalWrite>, EngineError> {
     let field = |payload: &Json, key: &str| {
         payload.get(key).and_then(Json::as_str).map(str::to_owned).ok_or_else(|| EngineError::Inconsistent {
             id: instance.to_owned(),
@@ -439,26 +443,26 @@ fn approval_writes(
                 }
                 assignees.sort_unstable();
                 assignees.dedup();
-                s::ApprovalWrite::Request { transition, assignees, requested_by: user_id(&h.actor) }
+                ApprovalWrite::Request { transition, assignees, requested_by: user_id(&h.actor) }
             }
-            events::APPROVAL_RESPONDED => s::ApprovalWrite::Respond {
-                id: s::new_id(),
+            events::APPROVAL_RESPONDED => ApprovalWrite::Respond {
+                id: new_id(),
                 transition: field(&h.payload, "transition")?,
                 approver: field(&h.payload, "approver")?,
-                decision: if field(&h.payload, "vote")? == m::Vote::Reject.as_str() {
-                    s::Decision::Reject
+                decision: if field(&h.payload, "vote")? == Vote::Reject.as_str() {
+                    StoredDecision::Reject
                 } else {
-                    s::Decision::Approve
+                    StoredDecision::Approve
                 },
                 comment: None,
             },
             events::APPROVAL_GRANTED | events::APPROVAL_REJECTED | events::APPROVAL_CANCELLED => {
                 let status = match h.event {
-                    events::APPROVAL_GRANTED => s::RequestStatus::Approved,
-                    events::APPROVAL_REJECTED => s::RequestStatus::Rejected,
-                    _ => s::RequestStatus::Cancelled,
+                    events::APPROVAL_GRANTED => RequestStatus::Approved,
+                    events::APPROVAL_REJECTED => RequestStatus::Rejected,
+                    _ => RequestStatus::Cancelled,
                 };
-                s::ApprovalWrite::Resolve { transition: field(&h.payload, "transition")?, status }
+                ApprovalWrite::Resolve { transition: field(&h.payload, "transition")?, status }
             }
             _ => continue,
         };
@@ -474,7 +478,7 @@ fn timer_writes(def: &Definition, change: &TimerChange) -> Vec<TimerWrite> {
             let kind = timer.kind.encode(def);
             vec![
                 TimerWrite::CancelKind { kind: kind.clone() },
-                TimerWrite::Schedule { id: s::new_id(), kind, trigger_at: timer.due, payload: json!({}) },
+                TimerWrite::Schedule { id: new_id(), kind, trigger_at: timer.due, payload: json!({}) },
             ]
         }
         TimerChange::Cancel(kind) => vec![TimerWrite::CancelKind { kind: kind.encode(def) }],
@@ -489,11 +493,11 @@ fn outbox(item: OutboxItem) -> NewOutbox {
         map.insert("run".to_owned(), Json::String(run.to_string()));
     }
     NewOutbox {
-        id: s::new_id(),
+        id: new_id(),
         kind: match item.kind {
-            m::OutboxKind::Event => s::OutboxKind::Event,
-            m::OutboxKind::Action => s::OutboxKind::Action,
-            m::OutboxKind::Compensation => s::OutboxKind::Compensation,
+            OutboxKind::Event => StoredOutboxKind::Event,
+            OutboxKind::Action => StoredOutboxKind::Action,
+            OutboxKind::Compensation => StoredOutboxKind::Compensation,
         },
         name: item.name.into_owned(),
         payload,

@@ -13,7 +13,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value as Json;
 
-use super::persist::Loaded;
+use super::Loaded;
 use crate::engine::machine::{Step, TimerChange, TimerKind, TokenStatus, events};
 use crate::ir::{ActionKind, Definition, EntityId, Sla, StageId};
 use crate::store::{NewEscalation, SlaStatus, SlaWrite, new_id};
