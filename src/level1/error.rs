@@ -3,6 +3,8 @@
 //! Every variant's docs name an input that triggers it. Operations fail as a whole: whatever the
 //! error, the contacts and the history are exactly as they were before the call.
 
+use std::fmt;
+
 use crate::engine::data::Violation;
 use crate::engine::eval::EvalError;
 use crate::level1::model::ContactId;
@@ -254,7 +256,9 @@ impl miette::Diagnostic for FieldError {
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         match self {
-            FieldError::Violation(violation) => violation.problem.help().map(|h| Box::new(h) as Box<dyn fmt::Display>),
+            FieldError::Violation(violation) => {
+                violation.problem.help().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+            }
             FieldError::Unknown { help, .. } => help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>),
             FieldError::Immutable { .. } => None,
         }

@@ -64,8 +64,8 @@ pub use self::timers::{TimerOutcome, TimerReport};
 pub use self::view::{ApprovalView, InstanceView, TokenView};
 use crate::check::check_source;
 use crate::diagnostic::unknown_name_help;
-use crate::engine::Context;
 use crate::engine::eval::Actor;
+use crate::engine::eval::Context;
 use crate::engine::machine::{
     ApprovalResponse, ApprovalStrategy, Decision, Directory, ENGINE_ACTOR, GuardEvaluator, InstanceState,
     Machine, MachineError, NoDirectory, RunId, Step, Vote,

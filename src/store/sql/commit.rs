@@ -7,7 +7,8 @@ use serde_json::{Value as Json, json};
 
 use super::entities::{write_campaign, write_contact, write_opportunity};
 use super::parts::{
-    write_approval, write_assignment, write_escalation, write_sla, write_timer, write_tokens,
+    ROWS_PER_INSERT, Scope, write_approval, write_assignment, write_escalation, write_sla, write_timer,
+    write_tokens,
 };
 use super::{Conn, SqlStore, fetch};
 use crate::store::backend::{Backend, Stmt, micros};
@@ -100,7 +101,7 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
         write_campaign::<DB>(conn, tenant, write, at).await?;
     }
     if let Some(instance_id) = instance_id {
-        let scope = Scope { tenant, instance: instance_id, at };
+        let scope = Scope::new(tenant, instance_id, at);
         write_tokens::<DB>(conn, &scope, &commit.tokens).await?;
         for write in &commit.approvals {
             write_approval::<DB>(conn, &scope, write).await?;
@@ -137,7 +138,7 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
 fn append_stmts(tenant: &str, instance_id: Option<&str>, at: DateTime<Utc>, commit: &Commit) -> Vec<Stmt> {
     let mut stmts = Vec::new();
     if let Some(instance) = instance_id {
-        history_inserts(&Scope { tenant, instance, at }, &commit.history, &mut stmts);
+        history_inserts(&Scope::new(tenant, instance, at), &commit.history, &mut stmts);
     }
     for chunk in commit.outbox.chunks(ROWS_PER_INSERT) {
         let mut stmt = Stmt::new(
@@ -156,29 +157,6 @@ fn append_stmts(tenant: &str, instance_id: Option<&str>, at: DateTime<Utc>, comm
         stmts.push(stmt);
     }
     stmts
-}
-
-/// Rows per multi-row `INSERT`: few statements per commit, far below both databases' limits on
-/// bound parameters.
-pub(super) const ROWS_PER_INSERT: usize = 100;
-
-/// The tenant, instance and time every instance-scoped row of a commit shares.
-pub(super) struct Scope<'a> {
-    tenant: &'a str,
-    instance: &'a str,
-    at: DateTime<Utc>,
-}
-
-impl Scope<'_> {
-    /// A statement with the tenant as `$1` and the instance as `$2`.
-    pub(super) fn stmt(&self, sql: &'static str) -> Stmt {
-        Stmt::new(sql).arg(self.tenant).arg(self.instance)
-    }
-
-    /// A statement with the tenant as `$1`, the instance as `$2` and the commit's time as `$3`.
-    pub(super) fn stamped(&self, sql: &'static str) -> Stmt {
-        self.stmt(sql).arg(self.at)
-    }
 }
 
 async fn insert_instance<DB: Backend>(

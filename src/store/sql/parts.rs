@@ -1,14 +1,42 @@
 //! The instance-scoped parts of a commit: gateway tokens, approvals, timers, SLA clocks,
 //! escalations and the assignment, each written in the commit's transaction.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
-use super::commit::{ROWS_PER_INSERT, Scope};
 use super::{Conn, exactly_one};
-use crate::store::backend::Backend;
+use crate::store::backend::{Backend, Stmt};
 use crate::store::{
     ApprovalWrite, AssignmentChange, NewEscalation, SlaWrite, StoreResult, TimerWrite, TokenWrite,
 };
+
+/// Rows per multi-row `INSERT`: few statements per commit, far below both databases' limits on
+/// bound parameters.
+pub(super) const ROWS_PER_INSERT: usize = 100;
+
+/// The tenant, instance and time every instance-scoped row of a commit shares.
+pub(super) struct Scope<'a> {
+    tenant: &'a str,
+    instance: &'a str,
+    at: DateTime<Utc>,
+}
+
+impl<'a> Scope<'a> {
+    /// The scope of one instance's writes at `at`.
+    pub(super) fn new(tenant: &'a str, instance: &'a str, at: DateTime<Utc>) -> Self {
+        Scope { tenant, instance, at }
+    }
+
+    /// A statement with the tenant as `$1` and the instance as `$2`.
+    pub(super) fn stmt(&self, sql: &'static str) -> Stmt {
+        Stmt::new(sql).arg(self.tenant).arg(self.instance)
+    }
+
+    /// A statement with the tenant as `$1`, the instance as `$2` and the commit's time as `$3`.
+    pub(super) fn stamped(&self, sql: &'static str) -> Stmt {
+        self.stmt(sql).arg(self.at)
+    }
+}
 
 /// Applies token writes in order; consecutive starts (a fork) go in one statement.
 pub(super) async fn write_tokens<DB: Backend>(
