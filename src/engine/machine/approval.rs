@@ -20,12 +20,12 @@ pub enum Decision {
 ///
 /// `assignees` is the number of people asked (users, plus members of the roles, plus anyone who
 /// responded through a role the directory did not list); `responses` are in the order given.
-pub trait ApprovalStrategy: Send + Sync {
+pub trait CustomStrategy: Send + Sync {
     /// Decides the approval.
     fn decide(&self, assignees: usize, responses: &[ApprovalResponse]) -> Decision;
 }
 
-impl<F> ApprovalStrategy for F
+impl<F> CustomStrategy for F
 where
     F: Fn(usize, &[ApprovalResponse]) -> Decision + Send + Sync,
 {

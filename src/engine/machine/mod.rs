@@ -76,7 +76,7 @@ use std::sync::{Arc, LazyLock};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value as Json};
 
-pub use self::approval::{ApprovalStrategy, Decision, Directory, NoDirectory};
+pub use self::approval::{CustomStrategy, Decision, Directory, NoDirectory};
 pub use self::error::MachineError;
 use self::exec::Exec;
 pub use self::guard::GuardEvaluator;
@@ -109,7 +109,7 @@ pub struct Machine {
     def: Arc<Definition>,
     validator: Validator,
     guards: HashMap<String, Box<dyn GuardEvaluator>>,
-    strategies: HashMap<String, Box<dyn ApprovalStrategy>>,
+    strategies: HashMap<String, Box<dyn CustomStrategy>>,
     /// By stage: whether an automatic transition or gateway leaving it has a condition that time
     /// alone can make true (`days_since(…) > 7`), so waiting there needs [`RECHECK_EVERY`].
     rechecked: Vec<bool>,
@@ -150,11 +150,7 @@ impl Machine {
     }
 
     /// Registers the strategy of approvals with `"strategy": "custom", "custom": NAME`.
-    pub fn with_strategy(
-        mut self,
-        name: impl Into<String>,
-        strategy: impl ApprovalStrategy + 'static,
-    ) -> Self {
+    pub fn with_strategy(mut self, name: impl Into<String>, strategy: impl CustomStrategy + 'static) -> Self {
         self.strategies.insert(name.into(), Box::new(strategy));
         self
     }

@@ -67,7 +67,7 @@ use crate::diagnostic::unknown_name_help;
 use crate::engine::eval::Actor;
 use crate::engine::eval::Context;
 use crate::engine::machine::{
-    ApprovalResponse, ApprovalStrategy, Decision, Directory, ENGINE_ACTOR, GuardEvaluator, InstanceState,
+    ApprovalResponse, CustomStrategy, Decision, Directory, ENGINE_ACTOR, GuardEvaluator, InstanceState,
     Machine, MachineError, NoDirectory, RunId, Step, Vote,
 };
 use crate::store::{Commit, DefinitionRow, HistoryRow, InstanceRow, Store, StoreError, TenantId, new_id};
@@ -106,7 +106,7 @@ pub struct Engine<S: Store> {
     states: Mutex<HashMap<(TenantId, String), Arc<Loaded>>>,
     directory: Arc<dyn Directory + Send + Sync>,
     guards: Vec<(String, Arc<dyn GuardEvaluator>)>,
-    strategies: Vec<(String, Arc<dyn ApprovalStrategy>)>,
+    strategies: Vec<(String, Arc<dyn CustomStrategy>)>,
     subscribers: Vec<Arc<dyn Subscriber>>,
     action_handler: Option<Arc<dyn ActionHandler>>,
 }
@@ -153,11 +153,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Registers the custom approval strategy `NAME`, for every definition.
-    pub fn with_strategy(
-        mut self,
-        name: impl Into<String>,
-        strategy: impl ApprovalStrategy + 'static,
-    ) -> Self {
+    pub fn with_strategy(mut self, name: impl Into<String>, strategy: impl CustomStrategy + 'static) -> Self {
         self.strategies.push((name.into(), Arc::new(strategy)));
         self
     }
@@ -529,9 +525,9 @@ impl GuardEvaluator for SharedGuard {
 }
 
 /// One registered strategy shared by the machines of every definition.
-struct SharedStrategy(Arc<dyn ApprovalStrategy>);
+struct SharedStrategy(Arc<dyn CustomStrategy>);
 
-impl ApprovalStrategy for SharedStrategy {
+impl CustomStrategy for SharedStrategy {
     fn decide(&self, assignees: usize, responses: &[ApprovalResponse]) -> Decision {
         self.0.decide(assignees, responses)
     }
