@@ -53,6 +53,41 @@ const LAYERS: &[(&str, &[&str])] = &[
             "engine::service",
         ],
     ),
+    // Integrations: delivering outbox actions to the outside world (webhooks, e-mail, Slack, custom).
+    (
+        "integrations",
+        &[
+            "codes",
+            "diagnostic",
+            "ir",
+            "store",
+            "engine",
+            "engine::data",
+            "engine::service",
+            "engine::worker",
+        ],
+    ),
+    // The HTTP API (`crm serve`): calls the engine and store APIs, never SQL.
+    (
+        "http",
+        &[
+            "codes",
+            "diagnostic",
+            "ir",
+            "syntax",
+            "check",
+            "store",
+            "engine",
+            "engine::eval",
+            "engine::data",
+            "engine::machine",
+            "engine::service",
+            "engine::worker",
+            "integrations",
+            "report",
+            "dump",
+        ],
+    ),
     (
         "cli",
         &[
@@ -72,6 +107,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "report",
             "dump",
             "scenario",
+            "integrations",
+            "http",
         ],
     ),
     // The crate root declares the modules.
