@@ -7,6 +7,7 @@
 mod check;
 mod eval;
 mod graph;
+mod outbox;
 mod test;
 mod worker;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Fire due timers and deliver the outbox (until stopped, or once with --once).
     Worker(WorkerArgs),
+    /// List outbox items and their delivery attempts; replay or discard dead letters.
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Arguments of `crm worker`.
@@ -83,6 +86,16 @@ pub struct WorkerArgs {
     /// The pause between passes when idle.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub poll_ms: u64,
+    /// Print actions as JSON lines instead of delivering them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// An address, network (CIDR) or host name outgoing requests may reach although it is
+    /// loopback, private or link-local (repeatable).
+    #[arg(long = "allow", value_name = "ADDR")]
+    pub allow: Vec<String>,
+    /// The most one delivery attempt may take.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
 }
 
 /// Arguments of `crm migrate`.
@@ -283,6 +296,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Migrate(args) => migrate(&args),
         Command::Worker(args) => worker::run(&args),
+        Command::Outbox(args) => outbox::run(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()
