@@ -44,6 +44,7 @@
 //! reported. Reads ([`Engine::instance`]) always go to the store.
 
 mod assign;
+mod deploy;
 mod domain;
 mod error;
 mod outbox;
@@ -59,6 +60,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
 
 pub use self::assign::NewDelegation;
+pub use self::deploy::Deployed;
 pub use self::domain::{NewCampaign, NewContact, NewOpportunity, Running, domain_events};
 pub use self::error::EngineError;
 pub use self::outbox::{
@@ -80,17 +82,6 @@ use crate::store::{Commit, DefinitionRow, HistoryRow, InstanceRow, Store, StoreE
 
 /// The engine's notion of "now": the wall clock, or a virtual one in tests and scenarios.
 pub type NowFn = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// What [`Engine::deploy`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Deployed {
-    /// The definition's id.
-    pub id: String,
-    /// The version that holds the source.
-    pub version: u64,
-    /// False when the source was identical to the latest version (a no-op).
-    pub created: bool,
-}
 
 /// How often a command without an expected version is computed afresh and refused by a newer
 /// commit before it gives up with [`EngineError::Contention`].
@@ -181,15 +172,6 @@ impl<S: Store> Engine<S> {
         &self.store
     }
 
-    /// Compiles `source` and deploys it: identical to the latest version is a no-op, a change
-    /// becomes the next version. Errors in the source are [`EngineError::InvalidDefinition`].
-    pub async fn deploy(&self, tenant: &TenantId, source: &str) -> Result<Deployed, EngineError> {
-        let def = compile(source)?;
-        let name = def.label.as_deref().unwrap_or(&def.id);
-        let deployed = self.store.deploy_definition(tenant, &def.id, name, source).await?;
-        Ok(Deployed { id: def.id, version: deployed.version, created: deployed.created })
-    }
-
     /// Creates an instance of `entity` on the latest version of `definition`, as `actor`, with
     /// validated `data` (an object or `null`); automatic transitions run before it is saved.
     pub async fn create_instance(
@@ -218,7 +200,7 @@ impl<S: Store> Engine<S> {
         entity: &str,
         data: &Json,
     ) -> Result<(Commit, InstanceView, Option<Loaded>), EngineError> {
-        let (machine, version) = self.machine(tenant, definition, None).await?;
+        let (machine, version) = self.startable_machine(tenant, definition).await?;
         let def = machine.definition();
         let entity_id = def.entity_named(entity).ok_or_else(|| EngineError::UnknownEntity {
             definition: def.id.clone(),
