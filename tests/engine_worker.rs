@@ -332,3 +332,103 @@ async fn simultaneous_commands_without_a_version_all_apply() {
 async fn history_events(engine: &Engine<AnyStore>, id: &str) -> Vec<String> {
     engine.history(&acme(), id).await.expect("history").into_iter().map(|h| h.event).collect()
 }
+
+/// A worker whose lease ran out while it was delivering: another worker has claimed the item
+/// since, so the first one's late result is refused and the second one's stands.
+#[tokio::test]
+async fn a_stale_workers_late_result_is_refused() {
+    use nexus_crm::store::{AttemptOutcome, NewAttempt, OutboxStatus, StoreError};
+
+    each_backend(|db| async move {
+        let engine = Engine::new(db.store.clone());
+        engine.deploy(&acme(), LAUNCH).await.expect("deploy");
+        engine.create_instance(&acme(), &agent(), "launch", "campaign", &Json::Null).await.expect("create");
+        let now = Utc::now();
+        let first = db.store.claim_outbox(now, 10, "slow", Duration::from_secs(1)).await.expect("claim");
+        let item = first.first().expect("an item").clone();
+        // The lease has ended: a second worker claims the same item.
+        let later = now + TimeDelta::seconds(2);
+        let second = db.store.claim_outbox(later, 10, "fast", Duration::from_secs(60)).await.expect("claim");
+        let retaken = second.iter().find(|i| i.id == item.id).expect("claimed again").clone();
+        assert_ne!(retaken.claim, item.claim, "each claim has its own token");
+
+        let attempt = |worker: &str| NewAttempt {
+            id: nexus_crm::store::new_id(),
+            attempt: 1,
+            worker: worker.to_owned(),
+            started_at: now,
+            latency_us: 10,
+            outcome: AttemptOutcome::Delivered,
+            http_status: Some(200),
+            error: None,
+            next_attempt_at: later,
+            finished_at: later,
+        };
+        let stale = item.claim.as_deref().expect("a token");
+        let refused = db.store.record_attempt(&acme(), &item.id, stale, &attempt("slow")).await;
+        assert!(matches!(refused, Err(StoreError::NotFound { .. })), "{refused:?}");
+        let current = retaken.claim.as_deref().expect("a token");
+        db.store.record_attempt(&acme(), &item.id, current, &attempt("fast")).await.expect("recorded");
+        // Settled once: the stale claim cannot touch it afterwards either.
+        let again = db.store.record_attempt(&acme(), &item.id, stale, &attempt("slow")).await;
+        assert!(again.is_err());
+        let stored = db.store.outbox_item(&acme(), &item.id).await.expect("read").expect("the item");
+        assert_eq!(stored.status, OutboxStatus::Done);
+        let attempts = db.store.outbox_attempts(&acme(), &item.id).await.expect("attempts");
+        assert_eq!(attempts.iter().map(|a| a.worker.as_str()).collect::<Vec<_>>(), ["fast"]);
+    })
+    .await;
+}
+
+/// `crm outbox` on a SQLite file: dead letters listed, shown with their attempts, replayed and
+/// discarded.
+#[tokio::test]
+async fn crm_outbox_lists_shows_replays_and_discards() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite:{}", dir.path().join("crm.db").display());
+    let store = AnyStore::open(&url).await.expect("a store");
+    let engine = Engine::new(store.clone());
+    engine.deploy(&acme(), LAUNCH).await.expect("deploy");
+    let launch =
+        engine.create_instance(&acme(), &agent(), "launch", "campaign", &Json::Null).await.expect("create");
+    engine.fire(&acme(), &agent(), &launch.id, "go", None).await.expect("fork");
+    // No handler: both branch actions (max_retries 0) are dead-lettered on their first attempt.
+    let pass = Worker::new(WorkerConfig::default()).run_once(&engine).await.expect("a pass");
+    assert_eq!(pass.outbox.dead.len(), 2, "{pass:?}");
+    store.close().await;
+
+    let outbox = |args: &[&str]| {
+        let mut all = vec!["outbox", "--database", &url, "--tenant", "acme"];
+        all.extend_from_slice(args);
+        crm(&all)
+    };
+    let (code, stdout, stderr) = outbox(&["list", "--status", "dead"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let dead: Vec<&str> = stdout.lines().collect();
+    assert_eq!(dead.len(), 2, "{stdout}");
+    assert!(
+        dead.iter().all(|l| l.contains("dead") && l.contains("no action handler is registered")),
+        "{stdout}"
+    );
+    let first = dead[0].split_whitespace().next().expect("an id").to_owned();
+    let second = dead[1].split_whitespace().next().expect("an id").to_owned();
+
+    let (code, stdout, _) = outbox(&["show", &first, "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let shown: Json = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(shown["status"], "dead");
+    assert_eq!(shown["attempt_history"][0]["outcome"], "dead");
+    assert_eq!(shown["attempt_history"][0]["error"], "no action handler is registered");
+
+    let (code, stdout, _) = outbox(&["replay", &first]);
+    assert_eq!((code, stdout.trim()), (Some(0), format!("replayed {first}").as_str()));
+    let (code, stdout, _) = outbox(&["discard", &second]);
+    assert_eq!((code, stdout.trim()), (Some(0), format!("discarded {second}").as_str()));
+    let (code, _, stderr) = outbox(&["discard", &second]);
+    assert_eq!(code, Some(2), "discarding twice is refused");
+    assert!(stderr.contains("no undelivered outbox item"), "{stderr}");
+    let (_, stdout, _) = outbox(&["list", "--status", "pending"]);
+    assert!(stdout.starts_with(&first), "the replayed item waits again: {stdout}");
+    let (_, stdout, _) = outbox(&["list", "--status", "dead"]);
+    assert!(stdout.contains("discarded") && stdout.starts_with(&second), "{stdout}");
+}
