@@ -114,6 +114,9 @@ pub struct WorkerArgs {
     /// The most one delivery attempt may take.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// How many instances' timers and outbox items a batch works on at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub lanes: usize,
 }
 
 /// Arguments of `crm migrate`.

@@ -58,7 +58,9 @@ pub fn run(args: &WorkerArgs) -> Output {
                 Err(error) => return Output::failure(error),
             }
         };
-        let engine = Engine::new(store.clone()).with_action_handler(registry.with_fallback(LogActions));
+        let engine = Engine::new(store.clone())
+            .with_action_handler(registry.with_fallback(LogActions))
+            .with_lanes(args.lanes);
         let worker = Worker::new(config);
         let result = if args.once {
             worker.run_once(&engine).await

@@ -117,6 +117,8 @@ pub struct Engine<S: Store> {
     subscribers: Vec<Arc<dyn Subscriber>>,
     action_handler: Option<Arc<dyn ActionHandler>>,
     retry: RetryPolicy,
+    /// How many instances' timers or outbox items one batch works on at once.
+    lanes: usize,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -140,6 +142,7 @@ impl<S: Store> Engine<S> {
             subscribers: Vec::new(),
             action_handler: None,
             retry: RetryPolicy::default(),
+            lanes: 1,
         }
     }
 
@@ -164,6 +167,14 @@ impl<S: Store> Engine<S> {
     /// Registers the custom approval strategy `NAME`, for every definition.
     pub fn with_strategy(mut self, name: impl Into<String>, strategy: impl CustomStrategy + 'static) -> Self {
         self.strategies.push((name.into(), Arc::new(strategy)));
+        self
+    }
+
+    /// Works on up to `lanes` instances at once within a batch of due timers or outbox items
+    /// (default 1). Items of one instance stay in order in one lane, so compensations still run
+    /// in reverse order; more lanes use more database connections.
+    pub fn with_lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes.max(1);
         self
     }
 
@@ -520,6 +531,50 @@ impl<S: Store> Engine<S> {
     fn now(&self) -> DateTime<Utc> {
         (self.clock)().trunc_subsecs(6)
     }
+}
+
+/// `items` split into at most `lanes` lanes, every item of one key (an instance) in the same lane
+/// and in its original order.
+pub(crate) fn lanes<T, K: PartialEq>(items: Vec<T>, lanes: usize, key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+    let lanes = lanes.max(1);
+    let mut out: Vec<Vec<T>> = (0..lanes).map(|_| Vec::new()).collect();
+    let mut keys: Vec<(K, usize)> = Vec::new();
+    for item in items {
+        let k = key(&item);
+        let lane = match keys.iter().find(|(seen, _)| *seen == k) {
+            Some((_, lane)) => *lane,
+            None => {
+                // Round robin over instances: the next new instance goes to the next lane.
+                let lane = keys.len() % lanes;
+                keys.push((k, lane));
+                lane
+            }
+        };
+        out[lane].push(item);
+    }
+    out.retain(|lane| !lane.is_empty());
+    out
+}
+
+/// Runs `futures` together on the current task (nothing is spawned, so they may borrow) and
+/// returns their outputs in order.
+pub(crate) async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// The wait after the `lost`-th lost race: "full jitter", a random share of an exponentially

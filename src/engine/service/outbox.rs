@@ -121,7 +121,7 @@ impl From<&OutboxRow> for Delivered {
     }
 }
 
-/// Receives domain events after they are committed; at least once, in enqueue order per pass.
+/// Receives domain events after they are committed; at least once, in enqueue order per instance.
 pub trait Subscriber: Send + Sync {
     /// Called once per delivery of an event.
     fn on_event(&self, event: &Delivered);
@@ -259,10 +259,34 @@ impl<S: Store> Engine<S> {
     ) -> Result<DeliveryReport, EngineError> {
         let items = self.store.claim_outbox(self.now(), limit, worker, lease).await?;
         let mut report = DeliveryReport { claimed: items.len(), ..DeliveryReport::default() };
-        for row in &items {
-            self.deliver_one(worker, row, &mut report).await?;
+        // An instance's items stay in order in one lane (compensations in reverse order, BR-004).
+        let lanes = super::lanes(items, self.lanes, |row| match &row.instance_id {
+            Some(instance) => (row.tenant.clone(), instance.clone()),
+            None => (row.tenant.clone(), row.id.clone()),
+        });
+        let lanes = lanes.into_iter().map(|lane| async move {
+            let mut report = DeliveryReport::default();
+            for row in &lane {
+                if let Err(error) = self.deliver_one(worker, row, &mut report).await {
+                    return (report, Some(error));
+                }
+            }
+            (report, None)
+        });
+        let mut failed = None;
+        for (lane, error) in super::join_all(lanes.collect()).await {
+            report.events += lane.events;
+            report.actions += lane.actions;
+            report.retried += lane.retried;
+            report.stale += lane.stale;
+            report.dead.extend(lane.dead);
+            report.unreported.extend(lane.unreported);
+            failed = failed.or(error);
         }
-        Ok(report)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
     }
 
     async fn deliver_one(

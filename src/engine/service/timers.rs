@@ -42,7 +42,8 @@ pub enum TimerOutcome {
 
 impl<S: Store> Engine<S> {
     /// Claims up to `limit` due timers of every tenant for `worker` (held for `lease`) and runs
-    /// each in its own transaction. A database failure ends the pass; what ran stays committed.
+    /// each in its own transaction, several instances at once with [`Engine::with_lanes`]. A
+    /// database failure ends the pass; what ran stays committed.
     pub async fn run_due_timers(
         &self,
         worker: &str,
@@ -51,14 +52,35 @@ impl<S: Store> Engine<S> {
     ) -> Result<TimerReport, EngineError> {
         let due = self.store.due_timers(self.now(), limit, worker, lease).await?;
         let mut report = TimerReport { claimed: due.len(), ..TimerReport::default() };
-        for timer in &due {
-            match self.process_timer(timer).await? {
-                TimerOutcome::Fired => report.fired += 1,
-                TimerOutcome::Skipped(reason) => report.skipped.push(format!("{}: {reason}", timer.id)),
-                TimerOutcome::Retry => report.retried += 1,
+        let lanes = super::lanes(due, self.lanes, |t| (t.tenant.clone(), t.instance_id.clone()));
+        let lanes = lanes.into_iter().map(|lane| async move {
+            let mut outcomes = Vec::with_capacity(lane.len());
+            for timer in lane {
+                let outcome = self.process_timer(&timer).await?;
+                outcomes.push((timer.id, outcome));
+            }
+            Ok::<_, EngineError>(outcomes)
+        });
+        // Every lane runs to its end even when another fails: what ran stays committed and counted.
+        let mut failed = None;
+        for lane in super::join_all(lanes.collect()).await {
+            match lane {
+                Ok(outcomes) => {
+                    for (id, outcome) in outcomes {
+                        match outcome {
+                            TimerOutcome::Fired => report.fired += 1,
+                            TimerOutcome::Skipped(reason) => report.skipped.push(format!("{id}: {reason}")),
+                            TimerOutcome::Retry => report.retried += 1,
+                        }
+                    }
+                }
+                Err(error) => failed = Some(error),
             }
         }
-        Ok(report)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
     }
 
     /// Runs one claimed timer now: its step and its `fired` mark in one transaction, or a
