@@ -432,3 +432,156 @@ async fn crm_outbox_lists_shows_replays_and_discards() {
     let (_, stdout, _) = outbox(&["list", "--status", "dead"]);
     assert!(stdout.contains("discarded") && stdout.starts_with(&second), "{stdout}");
 }
+
+/// A pipeline whose entity SLA (2 hours, at risk after 1) pages a local receiver on breach.
+fn paging(url: &str) -> String {
+    json!({
+        "id": "paging",
+        "entities": {"case": {"stages": ["open", "closed"], "terminal": ["closed"],
+                              "sla": {"duration": "2 hours", "at_risk": "1 hour", "breach_actions": ["page"]}}},
+        "actions": {"page": {"type": "webhook", "url": url, "max_retries": 20}},
+        "transitions": {"close": {"from": "open", "to": "closed"}}
+    })
+    .to_string()
+}
+
+/// Several `crm worker` processes on one database, one killed with SIGKILL mid-run while users
+/// close instances: every timer's effect is recorded once, every page is delivered (at least
+/// once, exactly once after the receiver's dedup on `webhook-id`), nothing is left due, and the
+/// surviving workers are still running until told to stop. 2 processes on SQLite, 4 on PostgreSQL.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_survive_a_killed_peer_and_deliver_everything() {
+    use std::collections::{HashMap, HashSet};
+    use std::process::Stdio;
+
+    use nexus_crm::store::{OutboxQuery, OutboxStatus, StoredOutboxKind};
+
+    const CASES: usize = 150;
+
+    each_backend(|db| async move {
+        // The receiver: counts deliveries per webhook id.
+        let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                *log.lock().expect("log").entry(id).or_default() += 1;
+                axum::http::StatusCode::NO_CONTENT
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("http://{}/page", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let then = Utc::now() - TimeDelta::hours(3);
+        let creator = Engine::new(db.store.clone()).with_clock(move || then);
+        creator.deploy(&acme(), &paging(&url)).await.expect("deploy");
+        let mut ids = Vec::new();
+        for _ in 0..CASES {
+            ids.push(
+                creator
+                    .create_instance(&acme(), &agent(), "paging", "case", &Json::Null)
+                    .await
+                    .expect("create")
+                    .id,
+            );
+        }
+
+        let processes = if db.backend() == "postgres" { 4 } else { 2 };
+        let spawn = |n: usize| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_crm"))
+                .args(["worker", "--database", &db.url, "--allow", "127.0.0.1", "--poll-ms", "50"])
+                .args(["--lease-seconds", "2", "--batch", "10", "--worker-id", &format!("p{n}")])
+                .env_remove("CRM_DATABASE_URL")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("crm worker starts")
+        };
+        let mut workers: Vec<_> = (0..processes).map(spawn).collect();
+
+        // Users close every third case while the workers run; one worker dies mid-run.
+        let engine = Engine::new(db.store.clone());
+        let mut closed = HashSet::new();
+        for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+            if i == 30 {
+                let victim = workers.remove(0);
+                let killed =
+                    std::process::Command::new("kill").args(["-9", &victim.id().to_string()]).status();
+                assert!(killed.is_ok_and(|s| s.success()), "kill -9");
+                let mut victim = victim;
+                let _ = victim.wait();
+            }
+            engine.fire(&acme(), &agent(), id, "close", None).await.expect("closed");
+            closed.insert(id.clone());
+        }
+
+        // Wait until nothing is due and every page is settled (the dead worker's leases end
+        // after 2 seconds).
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let due =
+                db.store.due_timers(Utc::now(), 1, "probe", Duration::from_millis(1)).await.expect("due");
+            let items =
+                db.store.outbox_items(&acme(), &OutboxQuery { limit: 500, ..OutboxQuery::default() }).await;
+            let mut all = items.expect("items");
+            let mut after = all.last().map(|i| i.id.clone());
+            while let Some(a) = after {
+                let page = db
+                    .store
+                    .outbox_items(
+                        &acme(),
+                        &OutboxQuery { after: Some(a), limit: 500, ..OutboxQuery::default() },
+                    )
+                    .await
+                    .expect("items");
+                after = page.last().map(|i| i.id.clone());
+                all.extend(page);
+            }
+            let unsettled = all
+                .iter()
+                .filter(|i| i.kind == StoredOutboxKind::Action && i.status != OutboxStatus::Done)
+                .count();
+            if due.is_empty() && unsettled == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} timers due, {unsettled} pages unsettled",
+                due.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // No worker exited on its own; each stops cleanly when asked.
+        for mut worker in workers {
+            assert!(worker.try_wait().expect("status").is_none(), "a worker exited by itself");
+            let signalled =
+                std::process::Command::new("kill").args(["-INT", &worker.id().to_string()]).status();
+            assert!(signalled.is_ok_and(|s| s.success()));
+            assert_eq!(worker.wait().expect("exits").code(), Some(0));
+        }
+
+        let mut breaches = 0;
+        for id in &ids {
+            let events = history_events(&engine, id).await;
+            let count = |e: &str| events.iter().filter(|x| *x == e).count();
+            assert!(count("sla_breached") <= 1 && count("sla_at_risk") <= 1, "{id}: {events:?}");
+            if !closed.contains(id) {
+                assert_eq!(count("sla_breached"), 1, "{id}: {events:?}");
+            }
+            breaches += count("sla_breached");
+        }
+        let seen = seen.lock().expect("log").clone();
+        let pages: HashSet<&String> = seen.keys().collect();
+        assert_eq!(pages.len(), breaches, "one page per breach after dedup");
+        eprintln!(
+            "crash test on {}: {breaches} breaches, {} deliveries for {} pages",
+            db.backend(),
+            seen.values().sum::<usize>(),
+            pages.len()
+        );
+    })
+    .await;
+}
