@@ -122,10 +122,17 @@ fn secret(byte: u8) -> (String, Vec<u8>) {
 
 /// Integrations allow-listing 127.0.0.1 (the receivers) and nothing else.
 fn registry(store: &AnyStore, timeout: Duration) -> Registry {
+    registry_with(store, timeout, "https://api.sendgrid.com")
+}
+
+/// The same, with SendGrid at `sendgrid`.
+fn registry_with(store: &AnyStore, timeout: Duration, sendgrid: &str) -> Registry {
     let http = HttpConfig {
+        sendgrid: reqwest::Url::parse(sendgrid).expect("a URL"),
         timeout,
         policy: Arc::new(AddressPolicy::with_allowed(vec![Allowed::parse("127.0.0.1").expect("an address")])),
         lookup: Arc::new(StaticLookup::default()),
+        ..HttpConfig::default()
     };
     Registry::standard(&http, Arc::new(StoreLedger(store.clone()))).expect("integrations")
 }
@@ -368,6 +375,7 @@ async fn the_ssrf_guard_refuses_internal_addresses_without_sending_a_packet() {
                 allow.into_iter().map(|a| Allowed::parse(a).expect("an entry")).collect(),
             )),
             lookup: Arc::new(lookup.clone()),
+            ..HttpConfig::default()
         };
         Registry::standard(&http, Arc::new(StoreLedger(store.clone()))).expect("integrations")
     };
@@ -465,6 +473,44 @@ async fn slack_messages_go_to_a_url_kept_as_a_secret() {
         assert!(!format!("{pass:?}").contains(&url));
         // Guarded like webhooks: the receiver is reached only because 127.0.0.1 is allow-listed.
         assert!(receiver.seen.lock().expect("ids").len() <= 1);
+    })
+    .await;
+}
+
+/// E-mail through a fake SendGrid on 127.0.0.1: the v3 request with the API key as a bearer
+/// token, the template id from `integrations.email.templates`, recipients from the data.
+#[tokio::test]
+async fn email_goes_through_sendgrids_v3_api() {
+    each_backend(|db| async move {
+        let sendgrid = Receiver::start(None, Arc::new(|_, _| StatusCode::ACCEPTED.into_response())).await;
+        db.store.put_secret(&acme(), "sendgrid_api_key", "SG.test-key", Utc::now()).await.expect("secret");
+        let definition = json!({
+            "id": "mail",
+            "dataSchema": {"subject": {"type": "string"}, "email": {"type": "string"}},
+            "entities": {"ticket": {"stages": ["open", "solved"], "terminal": ["solved"]}},
+            "actions": {"email_customer": {"type": "email", "template": "ticket_update", "to": ["data.email"]}},
+            "transitions": {"solve": {"from": "open", "to": "solved", "actions": ["email_customer"]}},
+            "integrations": {"email": {"provider": "sendgrid", "from": "support@example.com",
+                                       "templates": {"ticket_update": "d-123"}}}
+        });
+        let engine = Engine::new(db.store.clone())
+            .with_action_handler(registry_with(&db.store, Duration::from_secs(5), &sendgrid.url("/")));
+        engine.deploy(&acme(), &definition.to_string()).await.expect("deploy");
+        let data = json!({"subject": "VPN", "email": "pat@example.com"});
+        let ticket = engine.create_instance(&acme(), &ana(), "mail", "ticket", &data).await.expect("create");
+        engine.fire(&acme(), &ana(), &ticket.id, "solve", None).await.expect("solve");
+        let pass = worker().run_once(&engine).await.expect("a pass");
+        assert_eq!(pass.outbox.actions, 1, "{pass:?}");
+        let hits = sendgrid.hits();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].path, "/v3/mail/send");
+        assert_eq!(hits[0].headers["authorization"], "Bearer SG.test-key");
+        let body: Json = serde_json::from_slice(&hits[0].body).expect("JSON");
+        assert_eq!(body["template_id"], "d-123");
+        assert_eq!(body["from"]["email"], "support@example.com");
+        assert_eq!(body["personalizations"][0]["to"], json!([{"email": "pat@example.com"}]));
+        assert_eq!(body["personalizations"][0]["dynamic_template_data"]["data"]["subject"], "VPN");
+        assert_eq!(body["personalizations"][0]["dynamic_template_data"]["stage"], "solved");
     })
     .await;
 }

@@ -1,8 +1,8 @@
 //! `crm worker`: fires due timers and delivers the outbox against a database.
 //!
-//! Webhook and Slack actions are delivered for real ([`Registry::standard`]: signed, through the
+//! Webhook, Slack and e-mail (SendGrid) actions are delivered for real ([`Registry::standard`]: signed, through the
 //! SSRF guard, `--allow` widening it, `--timeout-ms` per attempt); actions no integration handles
-//! here (e-mail, notify, assign, custom plugins) are written as one JSON line each on stdout
+//! here (notify, assign, custom plugins) are written as one JSON line each on stdout
 //! (`{"action": …}`) and counted delivered, a line an operator can act on. `--dry-run` prints every
 //! action that way and sends nothing. Domain events have no subscribers here; they are marked
 //! delivered.

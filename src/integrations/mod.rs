@@ -7,7 +7,8 @@
 //! compensation item. The machine enqueues a failed group's compensations in reverse order and a
 //! worker delivers them in that order (BR-004).
 //!
-//! [`Registry::standard`] registers the built-in [`webhook::Webhooks`] and [`slack::Slack`], both
+//! [`Registry::standard`] registers the built-in [`webhook::Webhooks`], [`slack::Slack`] and
+//! [`email::SendGrid`], all
 //! through one [`webhook::GuardedClient`]: the SSRF guard ([`guard`]) as its resolver, no
 //! redirects, no proxies, a timeout per attempt. Secrets are referenced by name ([`secrets`]),
 //! never logged and never part of an error.
@@ -25,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod email;
 pub mod guard;
 pub mod secrets;
 pub mod slack;
@@ -149,14 +151,15 @@ impl Registry {
         Self::default()
     }
 
-    /// The built-in webhook and Slack integrations on one guarded client, with secrets from the
-    /// store's table and the environment.
+    /// The built-in webhook, Slack and e-mail (SendGrid at `http.sendgrid`) integrations on one
+    /// guarded client, with secrets from the store's table and the environment.
     pub fn standard(http: &webhook::HttpConfig, ledger: Arc<dyn Ledger>) -> Result<Self, IntegrationError> {
         let client = webhook::GuardedClient::new(http)?;
         let secrets = secrets::Secrets::new(ledger.clone(), true);
         Ok(Self::new()
             .register("webhook", webhook::Webhooks::new(client.clone(), secrets.clone(), ledger))
-            .register("slack", slack::Slack::new(client, secrets)))
+            .register("slack", slack::Slack::new(client.clone(), secrets.clone()))
+            .register("email", email::SendGrid::new(client, secrets, http.sendgrid.clone())))
     }
 
     /// Registers `integration` for actions of type `name`, or `custom` actions of plugin `name`;

@@ -81,6 +81,8 @@ pub struct HttpConfig {
     pub policy: Arc<AddressPolicy>,
     /// How names are resolved (the system's resolver; a fixed table in tests).
     pub lookup: Arc<dyn Lookup>,
+    /// Where SendGrid's API is (its own, or a fake one in tests).
+    pub sendgrid: Url,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -95,6 +97,7 @@ impl Default for HttpConfig {
             timeout: Duration::from_secs(10),
             policy: Arc::new(AddressPolicy::new()),
             lookup: Arc::new(super::guard::SystemLookup),
+            sendgrid: Url::parse(super::email::SENDGRID).expect("the SendGrid URL literal is valid"),
         }
     }
 }
