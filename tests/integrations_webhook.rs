@@ -132,7 +132,6 @@ fn registry_with(store: &AnyStore, timeout: Duration, sendgrid: &str) -> Registr
         timeout,
         policy: Arc::new(AddressPolicy::with_allowed(vec![Allowed::parse("127.0.0.1").expect("an address")])),
         lookup: Arc::new(StaticLookup::default()),
-        ..HttpConfig::default()
     };
     Registry::standard(&http, Arc::new(StoreLedger(store.clone()))).expect("integrations")
 }
