@@ -4,6 +4,9 @@
 //! with 4 tasks as well. Side by side in one run, with the ratio.
 //!
 //! Target (issue #12): on PostgreSQL ≥ 5,000 timers/s and ≥ 0.5× the baseline.
+//!
+//! Then webhook deliveries per second to a receiver on 127.0.0.1 with 4 workers, against a
+//! hand-written loop (claim with `SKIP LOCKED`, POST, mark done). Target: ≥ 2,000/s.
 //! PostgreSQL runs when `CRM_TEST_POSTGRES_URL` is set; SQLite (a WAL file) always.
 //! `CRM_BENCH_TIMERS` sets the number of due timers per side (default 4,000).
 
@@ -260,13 +263,198 @@ async fn sqlite(count: usize) {
     store.close().await;
 }
 
+/// A transition whose action posts to `url` (unsigned): one webhook item per fired instance.
+fn hooks(url: &str) -> String {
+    serde_json::json!({
+        "id": "hooks",
+        "entities": {"deal": {"stages": ["open", "sent"], "terminal": ["sent"]}},
+        "actions": {"notify": {"type": "webhook", "url": url}},
+        "transitions": {"send": {"from": "open", "to": "sent", "actions": ["notify"]}}
+    })
+    .to_string()
+}
+
+/// A receiver on 127.0.0.1 answering 204; its URL.
+async fn receiver() -> String {
+    let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// `count` webhook items of `tenant` (and their events), then every event delivered so only the
+/// webhooks are left.
+async fn seed_hooks(store: AnyStore, tenant: &TenantId, url: &str, count: usize) {
+    let engine = Engine::new(store);
+    engine.deploy(tenant, &hooks(url)).await.expect("deploys");
+    let actor = Actor { id: "ana".into(), ..Actor::default() };
+    for _ in 0..count {
+        let deal =
+            engine.create_instance(tenant, &actor, "hooks", "deal", &Json::Null).await.expect("creates");
+        engine.fire(tenant, &actor, &deal.id, "send", None).await.expect("fires");
+    }
+}
+
+/// Ours: 4 workers delivering until nothing is due; webhook deliveries and the time it took.
+async fn deliver_ours(store: AnyStore, lanes: usize) -> (usize, Duration) {
+    use nexus_crm::integrations::guard::{AddressPolicy, Allowed};
+    use nexus_crm::integrations::webhook::HttpConfig;
+    use nexus_crm::integrations::{Registry, StoreLedger};
+
+    let http = HttpConfig {
+        policy: std::sync::Arc::new(AddressPolicy::with_allowed(vec![
+            Allowed::parse("127.0.0.1").expect("ok"),
+        ])),
+        ..HttpConfig::default()
+    };
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for w in 0..WORKERS {
+        let store = store.clone();
+        let registry =
+            Registry::standard(&http, std::sync::Arc::new(StoreLedger(store.clone()))).expect("registry");
+        tasks.spawn(async move {
+            let engine = Engine::new(store).with_lanes(lanes).with_action_handler(registry);
+            let config = WorkerConfig { id: format!("w{w}"), batch: 100, ..WorkerConfig::default() };
+            let pass = Worker::new(config).run_once(&engine).await.expect("a pass");
+            pass.outbox.actions
+        });
+    }
+    let mut delivered = 0;
+    while let Some(n) = tasks.join_next().await {
+        delivered += n.expect("a worker");
+    }
+    (delivered, started.elapsed())
+}
+
+/// The baseline on PostgreSQL: 4 tasks claiming 100 actions with SKIP LOCKED, a plain POST each,
+/// then marking it done.
+async fn deliver_pg_baseline(
+    options: PgConnectOptions,
+    tenant: &'static str,
+    url: String,
+) -> (usize, Duration) {
+    let pool =
+        PgPoolOptions::new().max_connections(WORKERS as u32 * 2).connect_with(options).await.expect("pool");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for w in 0..WORKERS {
+        let (pool, client, url) = (pool.clone(), client.clone(), url.clone());
+        tasks.spawn(async move {
+            let mut delivered = 0;
+            loop {
+                let now = Utc::now();
+                let claimed = sqlx::query(
+                    "UPDATE crm_outbox SET locked_by = $1, next_attempt_at = $2 WHERE (tenant_id, id) IN (\
+                     SELECT tenant_id, id FROM crm_outbox WHERE tenant_id = $4 AND kind = 'action' \
+                     AND status = 'pending' AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT 100 \
+                     FOR UPDATE SKIP LOCKED) RETURNING id, payload",
+                )
+                .bind(format!("base{w}"))
+                .bind(now + TimeDelta::seconds(60))
+                .bind(now)
+                .bind(tenant)
+                .fetch_all(&pool)
+                .await
+                .expect("claims");
+                if claimed.is_empty() {
+                    return delivered;
+                }
+                for row in claimed {
+                    let (id, payload): (String, Json) = (row.get(0), row.get(1));
+                    let response = client.post(&url).header("webhook-id", &id).json(&payload).send().await;
+                    assert!(response.is_ok_and(|r| r.status().is_success()), "posted");
+                    sqlx::query("UPDATE crm_outbox SET status = 'done', processed_at = $3 WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(&id)
+                        .bind(Utc::now())
+                        .execute(&pool)
+                        .await
+                        .expect("done");
+                    delivered += 1;
+                }
+            }
+        });
+    }
+    let mut delivered = 0;
+    while let Some(n) = tasks.join_next().await {
+        delivered += n.expect("a task");
+    }
+    let elapsed = started.elapsed();
+    pool.close().await;
+    (delivered, elapsed)
+}
+
+async fn webhooks_postgres(admin_url: &str, count: usize) {
+    let database = format!("crm_bench_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connects to PostgreSQL");
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("creates");
+    let options = PgConnectOptions::from_str(admin_url).expect("a URL").database(&database);
+    let store = AnyStore::Postgres(PgStore::connect_with(options.clone()).await.expect("connects"));
+    let url = receiver().await;
+    println!("webhook deliveries, PostgreSQL, {WORKERS} workers, receiver on 127.0.0.1 ({count} per side):");
+    seed_hooks(store.clone(), &TenantId::new("base"), &url, count).await;
+    let base = line_of(
+        "hand-written claim, POST, mark done",
+        "deliveries",
+        deliver_pg_baseline(options, "base", url.clone()).await,
+    );
+    // Ours takes the baseline's events as well; they are few next to the webhooks and cheap.
+    seed_hooks(store.clone(), &TenantId::new("acme"), &url, count).await;
+    let ours = line_of(
+        "nexus-crm Worker, 8 lanes (signed, guarded, recorded)",
+        "deliveries",
+        deliver_ours(store.clone(), 8).await,
+    );
+    println!("  ratio ours/baseline: {:.2}×", ours / base);
+    store.close().await;
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE {database} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await
+        .expect("drops");
+}
+
+async fn webhooks_sqlite(count: usize) {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("hooks.db");
+    let store = AnyStore::Sqlite(SqliteStore::open(path.to_str().expect("UTF-8")).await.expect("opens"));
+    let url = receiver().await;
+    println!("webhook deliveries, SQLite file, {WORKERS} workers in one process ({count}):");
+    seed_hooks(store.clone(), &TenantId::new("acme"), &url, count).await;
+    line_of("nexus-crm Worker, 8 lanes", "deliveries", deliver_ours(store.clone(), 8).await);
+    store.close().await;
+}
+
+fn line_of(label: &str, what: &str, (n, took): (usize, Duration)) -> f64 {
+    let rate = n as f64 / took.as_secs_f64();
+    println!("  {label:<54} {n:>6} {what} in {:>8.1} ms  = {rate:>8.0}/s", took.as_secs_f64() * 1000.0);
+    rate
+}
+
 fn main() {
     let rt = Runtime::new().expect("a tokio runtime");
     let count = timers();
-    rt.block_on(sqlite(count));
-    if let Some(url) = std::env::var("CRM_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
-        rt.block_on(postgres(&url, count));
-    } else {
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let run = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    let pg = std::env::var("CRM_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    if pg.is_none() {
         println!("PostgreSQL skipped: set CRM_TEST_POSTGRES_URL");
+    }
+    if run("timers") {
+        rt.block_on(sqlite(count));
+        if let Some(url) = &pg {
+            rt.block_on(postgres(url, count));
+        }
+    }
+    if run("webhooks") {
+        rt.block_on(webhooks_sqlite(count / 2));
+        if let Some(url) = &pg {
+            rt.block_on(webhooks_postgres(url, count / 2));
+        }
     }
 }

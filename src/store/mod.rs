@@ -212,6 +212,15 @@ pub trait Store: Send + Sync + 'static {
         attempt: &NewAttempt,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Marks every event of the claim `claim` delivered in one statement (events go to
+    /// in-process subscribers, which cannot fail); how many it marked. Events another claim
+    /// holds by now are left to it.
+    fn complete_claimed_events(
+        &self,
+        claim: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// Every recorded delivery attempt of an outbox item, oldest first.
     fn outbox_attempts(
         &self,
@@ -507,6 +516,10 @@ impl Store for AnyStore {
         attempt: &NewAttempt,
     ) -> StoreResult<()> {
         dispatch!(self.record_attempt(tenant, id, claim, attempt))
+    }
+
+    async fn complete_claimed_events(&self, claim: &str, at: DateTime<Utc>) -> StoreResult<u64> {
+        dispatch!(self.complete_claimed_events(claim, at))
     }
 
     async fn outbox_attempts(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<AttemptRow>> {

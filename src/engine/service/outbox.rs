@@ -4,9 +4,11 @@
 //! delivered before that commit. [`Engine::deliver_outbox`] claims due items under a lease (each
 //! claim with a fresh token) and hands them over, so delivery is at least once: a worker that dies
 //! after a receiver saw an item but before recording it delivers it again later, with the same
-//! item id for the receiver to deduplicate on. Every attempt is recorded (`crm_outbox_attempts`:
-//! time, outcome, latency, HTTP status, error) under the claim's token, so a worker whose lease ran
-//! out cannot settle an item another worker holds now.
+//! item id for the receiver to deduplicate on. Every attempt of an action is recorded
+//! (`crm_outbox_attempts`: time, outcome, latency, HTTP status, error) under the claim's token, so
+//! a worker whose lease ran out cannot settle an item another worker holds now. Events (to
+//! in-process subscribers, which cannot fail) are marked delivered together, one statement per
+//! claim, under the same token.
 //!
 //! Subscribers cannot fail (they observe); an action handler can. A failed action is retried
 //! after an exponential backoff with full jitter and a cap ([`RetryPolicy`]), or when the receiver
@@ -259,8 +261,23 @@ impl<S: Store> Engine<S> {
     ) -> Result<DeliveryReport, EngineError> {
         let items = self.store.claim_outbox(self.now(), limit, worker, lease).await?;
         let mut report = DeliveryReport { claimed: items.len(), ..DeliveryReport::default() };
+        // Events go to the subscribers in order, then are marked delivered all at once: one
+        // statement for the whole claim rather than a transaction each.
+        let (events, actions): (Vec<OutboxRow>, Vec<OutboxRow>) =
+            items.into_iter().partition(|row| row.kind == StoredOutboxKind::Event);
+        if let Some(claim) = events.first().and_then(|e| e.claim.clone()) {
+            for row in &events {
+                let item = Delivered::from(row);
+                for subscriber in &self.subscribers {
+                    subscriber.on_event(&item);
+                }
+            }
+            report.events = events.len();
+            let marked = self.store.complete_claimed_events(&claim, self.now()).await?;
+            report.stale += events.len().saturating_sub(usize::try_from(marked).unwrap_or(usize::MAX));
+        }
         // An instance's items stay in order in one lane (compensations in reverse order, BR-004).
-        let lanes = super::lanes(items, self.lanes, |row| match &row.instance_id {
+        let lanes = super::lanes(actions, self.lanes, |row| match &row.instance_id {
             Some(instance) => (row.tenant.clone(), instance.clone()),
             None => (row.tenant.clone(), row.id.clone()),
         });

@@ -383,6 +383,10 @@ impl<DB: Backend> Store for SqlStore<DB> {
         outbox::record_attempt(self, tenant, id, claim, attempt).await
     }
 
+    async fn complete_claimed_events(&self, claim: &str, at: DateTime<Utc>) -> StoreResult<u64> {
+        outbox::complete_claimed_events(self, claim, at).await
+    }
+
     async fn outbox_attempts(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<AttemptRow>> {
         outbox::outbox_attempts(self, tenant, id).await
     }

@@ -304,3 +304,18 @@ pub(super) async fn put_secret<DB: Backend>(
     store.write_one(stmt).await?;
     Ok(())
 }
+
+pub(super) async fn complete_claimed_events<DB: Backend>(
+    store: &SqlStore<DB>,
+    claim: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<u64> {
+    // One token per claim, so the token alone names the batch's events, whatever their tenants.
+    let stmt = Stmt::new(
+        "UPDATE crm_outbox SET status = 'done', processed_at = $2, claim_token = NULL \
+         WHERE claim_token = $1 AND kind = 'event' AND status = 'pending'",
+    )
+    .arg(claim)
+    .arg(at);
+    store.write_one(stmt).await
+}
