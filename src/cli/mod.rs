@@ -21,6 +21,7 @@ use crate::codes::Code;
 use crate::dump;
 use crate::ir::Definition;
 use crate::report::{self, Report};
+pub use check::FileSize;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -113,6 +114,9 @@ pub struct CheckArgs {
     /// Exit with status 1 when there are warnings, too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Output formats of `crm check`.
@@ -133,7 +137,8 @@ pub enum CheckFormat {
 /// Arguments of `crm eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The expression, e.g. "data.lead_score > 50 AND stage == 'new'".
+    /// The expression, e.g. "data.lead_score > 50 AND stage == 'new'" (it may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     pub expr: String,
     /// Instance data: a JSON object.
     #[arg(long, value_name = "JSON", default_value = "{}")]
@@ -150,6 +155,9 @@ pub struct EvalArgs {
     /// The time `now()` returns, RFC 3339 (default: the current time).
     #[arg(long, value_name = "DATETIME")]
     pub now: Option<String>,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Arguments of `crm inspect`.
@@ -160,6 +168,9 @@ pub struct InspectArgs {
     /// How the IR is printed.
     #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
     pub format: InspectFormat,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Output formats of `crm inspect`.
@@ -182,6 +193,9 @@ pub struct GraphArgs {
     /// Draw only this entity (default: all, one subgraph each).
     #[arg(long, value_name = "NAME")]
     pub entity: Option<String>,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Output formats of `crm graph`.
@@ -320,16 +334,18 @@ fn human(reports: &[Report], stream: Stream) -> String {
     out
 }
 
-/// Reads a file as text, or explains on stderr why it cannot (exit status 2).
-fn read(path: &Path) -> Result<String, Output> {
-    std::fs::read_to_string(path)
-        .map_err(|error| Output::failure(format!("cannot read `{}`: {error}", path.display())))
+/// Reads a file of at most `limit` bytes as text, or explains on stderr why it cannot (exit status 2).
+fn read(path: &Path, limit: FileSize) -> Result<String, Output> {
+    let failure =
+        |error: &dyn std::fmt::Display| Output::failure(format!("cannot read `{}`: {error}", path.display()));
+    let bytes = check::read_bounded(path, limit).map_err(|error| failure(&error))?;
+    String::from_utf8(bytes).map_err(|_| failure(&"the file is not valid UTF-8"))
 }
 
 /// Reads and compiles one definition; on errors, the rendered diagnostics with exit status 1.
 /// Warnings of a definition that compiles are returned for the caller to print on stderr.
-fn compile(path: &Path) -> Result<(Definition, String), Output> {
-    let source = read(path)?;
+fn compile(path: &Path, limit: FileSize) -> Result<(Definition, String), Output> {
+    let source = read(path, limit)?;
     let checked = check_source(&source);
     let report = Report::new(path.display().to_string(), source, checked.diagnostics);
     match checked.definition {
@@ -347,7 +363,7 @@ fn compile(path: &Path) -> Result<(Definition, String), Output> {
 }
 
 fn inspect(args: &InspectArgs) -> Output {
-    let (definition, warnings) = match compile(&args.file) {
+    let (definition, warnings) = match compile(&args.file, args.max_file_size) {
         Ok(compiled) => compiled,
         Err(output) => return output,
     };
@@ -359,7 +375,7 @@ fn inspect(args: &InspectArgs) -> Output {
 }
 
 fn graph(args: &GraphArgs) -> Output {
-    let (definition, warnings) = match compile(&args.file) {
+    let (definition, warnings) = match compile(&args.file, args.max_file_size) {
         Ok(compiled) => compiled,
         Err(output) => return output,
     };
