@@ -41,7 +41,7 @@ pub(super) fn run(args: &CheckArgs) -> Output {
         }
     }
 
-    let stdout = render(args.format, &reports, &failures);
+    let stdout = render_run(args.format, &reports, &failures);
     let stderr: String =
         failures.iter().map(|f| format!("error: cannot read `{}`: {}\n", f.path, f.message)).collect();
 
@@ -57,7 +57,13 @@ pub(super) fn run(args: &CheckArgs) -> Output {
     Output { stdout, stderr, exit }
 }
 
-fn render(format: CheckFormat, reports: &[Report], failures: &[ToolFailure]) -> String {
+/// Renders `reports` in `format` (a run in which every file could be read).
+pub(super) fn render(format: CheckFormat, reports: &[Report]) -> String {
+    render_run(format, reports, &[])
+}
+
+/// Renders `reports` in `format`; SARIF also records the files that could not be checked.
+fn render_run(format: CheckFormat, reports: &[Report], failures: &[ToolFailure]) -> String {
     let mut out = String::new();
     // Writing into a `String` cannot fail.
     let _ = match format {
@@ -144,7 +150,7 @@ impl std::fmt::Display for FileSize {
 }
 
 /// Adds `path` (a file) or the `*.json` files under it (a directory, sorted) to `files`.
-fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+pub(super) fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if !std::fs::metadata(path)?.is_dir() {
         push_new(files, path.to_path_buf());
         return Ok(());
@@ -183,7 +189,7 @@ fn push_new(files: &mut Vec<PathBuf>, file: PathBuf) {
 }
 
 /// Checks one file's bytes. Text that is not UTF-8 is not JSON (RFC 8259): a finding, not an I/O error.
-fn check_file(path: String, bytes: Vec<u8>) -> Report {
+pub(super) fn check_file(path: String, bytes: Vec<u8>) -> Report {
     match String::from_utf8(bytes) {
         Ok(source) => {
             let diagnostics = check_source(&source).diagnostics;

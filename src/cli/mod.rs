@@ -5,8 +5,12 @@
 //! allowed), 1 findings, 2 usage or I/O error (clap's own usage errors also exit 2).
 
 mod check;
+mod definitions;
+mod deploy;
 mod eval;
 mod graph;
+mod instance;
+mod shell;
 mod test;
 mod worker;
 
@@ -22,6 +26,11 @@ use crate::dump;
 use crate::ir::Definition;
 use crate::report::{self, Report};
 pub use check::FileSize;
+
+pub use self::definitions::{DefinitionsArgs, DefinitionsCommand};
+pub use self::deploy::DeployArgs;
+pub use self::instance::{ActorArgs, InstanceArgs, InstanceCommand, PendingArgs};
+pub use self::shell::{ShellFormat, StoreArgs};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -61,6 +70,15 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Fire due timers and deliver the outbox (until stopped, or once with --once).
     Worker(WorkerArgs),
+    /// Check definition files as `crm check` does, then deploy them (nothing on errors).
+    #[command(after_help = deploy::AFTER_HELP)]
+    Deploy(DeployArgs),
+    /// List, show, activate and deactivate deployed definitions.
+    Definitions(DefinitionsArgs),
+    /// Create, inspect and move instances as a user.
+    Instance(InstanceArgs),
+    /// A user's dashboard: instances assigned or delegated to them, or awaiting their approval.
+    Pending(PendingArgs),
 }
 
 /// Arguments of `crm worker`.
@@ -297,6 +315,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Migrate(args) => migrate(&args),
         Command::Worker(args) => worker::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
+        Command::Definitions(args) => definitions::run(&args),
+        Command::Instance(args) => instance::run(&args),
+        Command::Pending(args) => instance::pending(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()
