@@ -83,6 +83,64 @@ fn a_finding_deep_in_a_long_line_is_windowed_with_ellipses() {
     assert_eq!(bogus, Some(column));
 }
 
+// ---- item 3: CRM0203 on many automatic transitions ---------------------------------------------
+
+/// `count` automatic transitions leaving `new`, each to its own stage, with `condition(i)`.
+fn fan_out(count: usize, condition: impl Fn(usize) -> String) -> String {
+    let stages: Vec<String> = (0..count).map(|i| format!(r#""s{i}""#)).collect();
+    let transitions: Vec<String> = (0..count)
+        .map(|i| {
+            format!(
+                r#""t{i}": {{"from": "new", "to": "s{i}", "trigger": "auto", "condition": "{}"}}"#,
+                condition(i)
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"id": "fan", "dataSchema": {{"score": {{"type": "number"}}, "kind": {{"type": "string"}}}}, "entities": {{"lead": {{"stages": ["new", {stages}], "terminal": [{stages}]}}}}, "transitions": {{{transitions}}}}}"#,
+        stages = stages.join(", "),
+        transitions = transitions.join(", ")
+    )
+}
+
+fn count(source: &str, code: &str, severity: &str) -> usize {
+    let output = JsonOutput::new(&reports("fan.json", source));
+    output.diagnostics.iter().filter(|d| d.code == code && d.severity == severity).count()
+}
+
+#[test]
+fn overlapping_automatic_transitions_are_each_reported_once() {
+    // Every pair overlaps: one finding per transition after the first, not one per pair.
+    let source = fan_out(300, |i| format!("data.score > {i}"));
+    assert_eq!(count(&source, "CRM0203", "warning"), 299);
+    assert_eq!(count(&source, "CRM0203", "note"), 0);
+}
+
+#[test]
+fn exclusive_equalities_are_never_compared() {
+    let source = fan_out(2_000, |i| format!("data.kind == 'k{i}'"));
+    assert_eq!(count(&source, "CRM0203", "warning"), 0);
+    assert_eq!(count(&source, "CRM0203", "note"), 0, "indexed: nothing capped");
+    // Two transitions pinning the same value do overlap.
+    let source = fan_out(3, |i| format!("data.kind == 'k{}'", i.min(1)));
+    assert_eq!(count(&source, "CRM0203", "warning"), 1);
+}
+
+#[test]
+fn conditions_the_index_cannot_separate_are_capped_with_a_note() {
+    let source = fan_out(400, |i| format!("data.score >= {i} AND data.score < {}", i + 1));
+    let output = JsonOutput::new(&reports("fan.json", &source));
+    let notes: Vec<_> = output.diagnostics.iter().filter(|d| d.severity == "note").collect();
+    assert_eq!(notes.len(), 1, "one note for the capped stage");
+    assert!(notes[0].message.contains("400 automatic transitions leave `new`"), "{}", notes[0].message);
+    assert_eq!(count(&source, "CRM0203", "warning"), 0, "exclusive ranges: no overlap found");
+    let mut human = String::new();
+    report::human(&reports("fan.json", &source), miette::GraphicalTheme::unicode_nocolor(), &mut human)
+        .expect("human renders");
+    assert!(human.contains("note[CRM0203]: 400 automatic transitions"), "{human}");
+    assert!(human.ends_with("0 errors, 0 warnings, 1 note in 1 file\n"), "{human}");
+}
+
 // ---- item 5: user text starting with `-` -------------------------------------------------------
 
 #[test]
