@@ -195,3 +195,46 @@ fn an_operator_session_from_the_shell() {
         assert_eq!(postgres, sqlite, "the same session prints the same on PostgreSQL");
     }
 }
+
+/// `crm worker --once --now T` runs the timers due at T: an SLA of two days is neither at risk
+/// nor breached after an hour, at risk after 36 hours, breached after two days.
+#[test]
+fn worker_now_fires_timers_against_the_chosen_clock() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite:{}", dir.path().join("crm.db").display());
+    assert_eq!(crm(&url, &["deploy", "tests/fixtures/cli/clean.json"]).code, Some(0));
+    let created = crm(&url, &["instance", "create", "cli-clean", "lead", "--as", "ana", "--format", "json"]);
+    assert_eq!(created.code, Some(0), "{}", created.stderr);
+    let id =
+        serde_json::from_str::<Json>(&created.stdout).expect("JSON")["id"].as_str().expect("id").to_owned();
+    let start = chrono::Utc::now();
+    let at = |hours: i64| (start + chrono::TimeDelta::hours(hours)).to_rfc3339();
+
+    let early = crm(&url, &["worker", "--once", "--now", &at(1)]);
+    assert_eq!(early.code, Some(0), "{}", early.stderr);
+    let history = |url: &str| crm(url, &["instance", "history", &id, "--format", "json"]).stdout;
+    let events = |text: String| -> Vec<String> {
+        let doc: Json = serde_json::from_str(&text).expect("JSON");
+        doc["history"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|h| h["event"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert!(!events(history(&url)).iter().any(|e| e.starts_with("sla")), "nothing due after an hour");
+
+    let risky = crm(&url, &["worker", "--once", "--now", &at(37)]);
+    assert_eq!(risky.code, Some(0), "{}", risky.stderr);
+    let after_risk = events(history(&url));
+    assert!(after_risk.iter().any(|e| e.contains("at_risk")), "{after_risk:?}\n{}", risky.stdout);
+
+    let late = crm(&url, &["worker", "--once", "--now", &at(49)]);
+    assert_eq!(late.code, Some(0), "{}", late.stderr);
+    let after_breach = events(history(&url));
+    assert!(after_breach.iter().any(|e| e.contains("breach")), "{after_breach:?}\n{}", late.stdout);
+    assert!(late.stdout.contains("\"action\":\"alert\""), "the breach action is delivered: {}", late.stdout);
+
+    let bad = crm(&url, &["worker", "--once", "--now", "tomorrow"]);
+    assert_eq!(bad.code, Some(2), "a bad timestamp is a usage error");
+}
