@@ -102,6 +102,17 @@ pub struct WorkerArgs {
     /// The pause between passes when idle.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub poll_ms: u64,
+    /// Run against this clock instead of the wall clock (RFC 3339, e.g. `2026-01-07T09:00:00Z`):
+    /// fires what is due at that time, to try timers or replay a day.
+    #[arg(long, value_name = "TIMESTAMP", value_parser = parse_timestamp)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An RFC 3339 timestamp, for `--now`.
+fn parse_timestamp(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.to_utc())
+        .map_err(|error| format!("not an RFC 3339 timestamp ({error}), e.g. 2026-01-07T09:00:00Z"))
 }
 
 /// Arguments of `crm migrate`.

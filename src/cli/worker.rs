@@ -35,7 +35,10 @@ pub fn run(args: &WorkerArgs) -> Output {
             Ok(store) => store,
             Err(error) => return Output::failure(format!("cannot open `{}`: {error}", args.database)),
         };
-        let engine = Engine::new(store.clone()).with_action_handler(LogActions);
+        let mut engine = Engine::new(store.clone()).with_action_handler(LogActions);
+        if let Some(now) = args.now {
+            engine = engine.with_clock(move || now);
+        }
         let worker = Worker::new(config);
         let result = if args.once {
             worker.run_once(&engine).await
