@@ -10,6 +10,7 @@ mod deploy;
 mod eval;
 mod graph;
 mod instance;
+mod outbox;
 mod shell;
 mod test;
 mod worker;
@@ -79,6 +80,8 @@ pub enum Command {
     Instance(InstanceArgs),
     /// A user's dashboard: instances assigned or delegated to them, or awaiting their approval.
     Pending(PendingArgs),
+    /// List outbox items and their delivery attempts; replay or discard dead letters.
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Arguments of `crm worker`.
@@ -106,6 +109,16 @@ pub struct WorkerArgs {
     /// fires what is due at that time, to try timers or replay a day.
     #[arg(long, value_name = "TIMESTAMP", value_parser = parse_timestamp)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Print actions as JSON lines instead of delivering them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// An address, network (CIDR) or host name outgoing requests may reach although it is
+    /// loopback, private or link-local (repeatable).
+    #[arg(long = "allow", value_name = "ADDR")]
+    pub allow: Vec<String>,
+    /// The most one delivery attempt may take.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
 }
 
 /// An RFC 3339 timestamp, for `--now`.
@@ -330,6 +343,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Definitions(args) => definitions::run(&args),
         Command::Instance(args) => instance::run(&args),
         Command::Pending(args) => instance::pending(&args),
+        Command::Outbox(args) => outbox::run(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()
