@@ -7,7 +7,11 @@
 mod check;
 mod eval;
 mod graph;
+#[cfg(feature = "http")]
+pub mod serve;
 mod test;
+#[cfg(feature = "http")]
+pub mod token;
 mod worker;
 
 use std::io::{IsTerminal, Write};
@@ -60,6 +64,12 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Fire due timers and deliver the outbox (until stopped, or once with --once).
     Worker(WorkerArgs),
+    /// Serve the HTTP API (definitions in DIR deployed at start) until SIGINT or SIGTERM.
+    #[cfg(feature = "http")]
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API tokens for `crm serve`.
+    #[cfg(feature = "http")]
+    Token(token::TokenArgs),
 }
 
 /// Arguments of `crm worker`.
@@ -283,6 +293,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Migrate(args) => migrate(&args),
         Command::Worker(args) => worker::run(&args),
+        #[cfg(feature = "http")]
+        Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "http")]
+        Command::Token(args) => token::run(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()
