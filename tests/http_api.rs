@@ -232,6 +232,20 @@ async fn definitions_validate_deploy_list_versions_and_source() {
         api.get("/v1/definitions/nope/versions", &api.rep)
             .await
             .problem(StatusCode::NOT_FOUND, "crm::engine::unknown_definition");
+
+        // Deactivated, it starts no instances; activated again, it does.
+        let create = json!({"definition": "sales-pipeline", "entity": "lead"});
+        api.post("/v1/definitions/sales-pipeline/deactivate", &api.rep, json!({}))
+            .await
+            .problem(StatusCode::FORBIDDEN, "crm::http::forbidden");
+        let off = api.post("/v1/definitions/sales-pipeline/deactivate", &api.admin, json!({})).await;
+        assert_eq!((off.status, off.body["active"].clone()), (StatusCode::OK, json!(false)), "{}", off.body);
+        api.post("/v1/instances", &api.rep, create.clone())
+            .await
+            .problem(StatusCode::CONFLICT, "crm::engine::definition_inactive");
+        let on = api.post("/v1/definitions/sales-pipeline/activate", &api.admin, json!({})).await;
+        assert_eq!(on.body["active"], json!(true));
+        assert_eq!(api.post("/v1/instances", &api.rep, create).await.status, StatusCode::CREATED);
     })
     .await;
 }

@@ -51,7 +51,7 @@ pub(super) fn run(args: &CheckArgs) -> Output {
     Output { stdout, stderr, exit }
 }
 
-fn render(format: CheckFormat, reports: &[Report]) -> String {
+pub(super) fn render(format: CheckFormat, reports: &[Report]) -> String {
     let mut out = String::new();
     // Writing into a `String` cannot fail.
     let _ = match format {
@@ -65,7 +65,7 @@ fn render(format: CheckFormat, reports: &[Report]) -> String {
 }
 
 /// Adds `path` (a file) or the `*.json` files under it (a directory, sorted) to `files`.
-fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+pub(super) fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if !std::fs::metadata(path)?.is_dir() {
         push_new(files, path.to_path_buf());
         return Ok(());
@@ -104,7 +104,7 @@ fn push_new(files: &mut Vec<PathBuf>, file: PathBuf) {
 }
 
 /// Checks one file's bytes. Text that is not UTF-8 is not JSON (RFC 8259): a finding, not an I/O error.
-fn check_file(path: String, bytes: Vec<u8>) -> Report {
+pub(super) fn check_file(path: String, bytes: Vec<u8>) -> Report {
     match String::from_utf8(bytes) {
         Ok(source) => {
             let diagnostics = check_source(&source).diagnostics;

@@ -5,10 +5,14 @@
 //! allowed), 1 findings, 2 usage or I/O error (clap's own usage errors also exit 2).
 
 mod check;
+mod definitions;
+mod deploy;
 mod eval;
 mod graph;
+mod instance;
 #[cfg(feature = "http")]
 pub mod serve;
+mod shell;
 mod test;
 #[cfg(feature = "http")]
 pub mod token;
@@ -25,6 +29,11 @@ use crate::codes::Code;
 use crate::dump;
 use crate::ir::Definition;
 use crate::report::{self, Report};
+
+pub use self::definitions::{DefinitionsArgs, DefinitionsCommand};
+pub use self::deploy::DeployArgs;
+pub use self::instance::{ActorArgs, InstanceArgs, InstanceCommand, PendingArgs};
+pub use self::shell::{ShellFormat, StoreArgs};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -64,6 +73,15 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Fire due timers and deliver the outbox (until stopped, or once with --once).
     Worker(WorkerArgs),
+    /// Check definition files as `crm check` does, then deploy them (nothing on errors).
+    #[command(after_help = deploy::AFTER_HELP)]
+    Deploy(DeployArgs),
+    /// List, show, activate and deactivate deployed definitions.
+    Definitions(DefinitionsArgs),
+    /// Create, inspect and move instances as a user.
+    Instance(InstanceArgs),
+    /// A user's dashboard: instances assigned or delegated to them, or awaiting their approval.
+    Pending(PendingArgs),
     /// Serve the HTTP API (definitions in DIR deployed at start) until SIGINT or SIGTERM.
     #[cfg(feature = "http")]
     Serve(serve::ServeArgs),
@@ -293,6 +311,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Migrate(args) => migrate(&args),
         Command::Worker(args) => worker::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
+        Command::Definitions(args) => definitions::run(&args),
+        Command::Instance(args) => instance::run(&args),
+        Command::Pending(args) => instance::pending(&args),
         #[cfg(feature = "http")]
         Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "http")]

@@ -17,7 +17,7 @@ use super::{AppState, Caller};
 use crate::check::check_source;
 use crate::engine::service::EngineError;
 use crate::report::{JsonOutput, Report};
-use crate::store::{DefinitionRow, Store};
+use crate::store::DefinitionRow;
 
 /// The file name diagnostics of a request body carry.
 const BODY_PATH: &str = "request body";
@@ -81,12 +81,8 @@ fn summary(row: &DefinitionRow) -> Json {
 
 /// `GET /v1/definitions`: the latest version of each.
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Reply, ApiError> {
-    let rows = state.engine().store().definitions(&caller.tenant).await?;
+    let rows = state.engine().definitions(&caller.tenant).await?;
     Ok(Reply::ok(json!({ "items": rows.iter().map(summary).collect::<Vec<_>>() })))
-}
-
-fn unknown(id: &str) -> ApiError {
-    EngineError::UnknownDefinition { id: id.to_owned() }.into()
 }
 
 /// `GET /v1/definitions/{id}/versions`: every version, newest first.
@@ -95,16 +91,30 @@ pub(super) async fn versions(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
-    let store = state.engine().store();
-    let latest = store.definition(&caller.tenant, &id, None).await?.ok_or_else(|| unknown(&id))?;
-    let mut items = vec![summary(&latest)];
-    // Versions are numbered 1, 2, … without gaps; the store has no listing of its own yet.
-    for version in (1..latest.version).rev() {
-        if let Some(row) = store.definition(&caller.tenant, &id, Some(version)).await? {
-            items.push(summary(&row));
-        }
-    }
-    Ok(Reply::ok(json!({ "items": items })))
+    let rows = state.engine().definition_versions(&caller.tenant, &id).await?;
+    Ok(Reply::ok(json!({ "items": rows.iter().rev().map(summary).collect::<Vec<_>>() })))
+}
+
+/// `POST /v1/definitions/{id}/activate`: new instances may start on it (needs `definitions:deploy`).
+pub(super) async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
+    caller.require(permissions::DEPLOY)?;
+    let row = state.engine().activate_definition(&caller.tenant, &id).await?;
+    Ok(Reply::ok(summary(&row)))
+}
+
+/// `POST /v1/definitions/{id}/deactivate`: no new instances; running ones continue.
+pub(super) async fn deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
+    caller.require(permissions::DEPLOY)?;
+    let row = state.engine().deactivate_definition(&caller.tenant, &id).await?;
+    Ok(Reply::ok(summary(&row)))
 }
 
 /// Which version to read.
@@ -120,7 +130,6 @@ pub(super) async fn source(
     Path(id): Path<String>,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    let row = state.engine().store().definition(&caller.tenant, &id, query.version).await?;
-    let row = row.ok_or_else(|| unknown(&id))?;
+    let row = state.engine().definition(&caller.tenant, &id, query.version).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], row.source).into_response())
 }

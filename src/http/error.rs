@@ -147,7 +147,9 @@ impl ApiError {
             EngineError::UnknownEntity { .. }
             | EngineError::InvalidDelegation { .. }
             | EngineError::InvalidRecord { .. } => S::UNPROCESSABLE_ENTITY,
-            EngineError::Conflict { .. } | EngineError::NotConvertible { .. } => S::CONFLICT,
+            EngineError::Conflict { .. }
+            | EngineError::NotConvertible { .. }
+            | EngineError::DefinitionInactive { .. } => S::CONFLICT,
             EngineError::Machine(machine) => machine_status(machine),
             EngineError::Store(store) => return Self::from_store(store),
             // A stored definition this build no longer compiles, an inconsistent row, or a

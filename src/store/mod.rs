@@ -49,8 +49,10 @@ pub trait Store: Send + Sync + 'static {
     /// Applies the embedded migrations (already done on open; idempotent), for `crm migrate`.
     fn migrate(&self) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Deploys a definition's source: identical to the latest version (by checksum) is a no-op,
-    /// anything else becomes the next version and the active one.
+    /// Deploys a definition's source: the same content as the latest version (by
+    /// [`canonical_checksum`], so formatting and key order do not count) is a no-op, anything
+    /// else becomes the next version, active unless the definition is deactivated. Concurrent
+    /// deploys of one definition end in one new version per distinct content, and all succeed.
     fn deploy_definition(
         &self,
         tenant: &TenantId,
@@ -69,6 +71,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// The latest version of every definition, by id.
     fn definitions(&self, tenant: &TenantId) -> impl Future<Output = StoreResult<Vec<DefinitionRow>>> + Send;
+
+    /// Every version of a definition, oldest first (empty for an unknown id).
+    fn definition_versions(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<DefinitionRow>>> + Send;
+
+    /// Activates or deactivates a definition: whether new instances may start on its latest
+    /// version. Instances already running are not affected. [`StoreError::NotFound`] for an
+    /// unknown id.
+    fn set_definition_active(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        active: bool,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// An instance row.
     fn load_instance(
@@ -361,6 +380,14 @@ impl Store for AnyStore {
 
     async fn definitions(&self, tenant: &TenantId) -> StoreResult<Vec<DefinitionRow>> {
         dispatch!(self.definitions(tenant))
+    }
+
+    async fn definition_versions(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<DefinitionRow>> {
+        dispatch!(self.definition_versions(tenant, id))
+    }
+
+    async fn set_definition_active(&self, tenant: &TenantId, id: &str, active: bool) -> StoreResult<()> {
+        dispatch!(self.set_definition_active(tenant, id, active))
     }
 
     async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {

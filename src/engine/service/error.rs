@@ -16,6 +16,18 @@ pub enum EngineError {
         id: String,
     },
 
+    /// Creating an instance of a definition that was deactivated (`crm definitions deactivate`):
+    /// it starts no new instances, while the ones already running continue.
+    #[error("definition `{id}` is deactivated: it starts no new instances")]
+    #[diagnostic(
+        code(crm::engine::definition_inactive),
+        help("activate it again (`crm definitions activate`) to start instances on it")
+    )]
+    DefinitionInactive {
+        /// The definition.
+        id: String,
+    },
+
     /// No instance with this id exists for the tenant; an instance of another tenant is reported
     /// the same way, so ids never leak across tenants.
     #[error("unknown instance `{id}`")]

@@ -42,6 +42,7 @@
 //! reported. Reads ([`Engine::instance`]) always go to the store.
 
 mod assign;
+mod deploy;
 mod domain;
 mod error;
 mod outbox;
@@ -56,6 +57,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
 
 pub use self::assign::NewDelegation;
+pub use self::deploy::Deployed;
 pub use self::domain::{NewCampaign, NewContact, NewOpportunity, Running, domain_events};
 pub use self::error::EngineError;
 pub use self::outbox::{ActionHandler, ActionResult, Delivered, DeliveryReport, Subscriber};
@@ -74,17 +76,6 @@ use crate::store::{Commit, DefinitionRow, HistoryRow, InstanceRow, Store, StoreE
 
 /// The engine's notion of "now": the wall clock, or a virtual one in tests and scenarios.
 pub type NowFn = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// What [`Engine::deploy`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Deployed {
-    /// The definition's id.
-    pub id: String,
-    /// The version that holds the source.
-    pub version: u64,
-    /// False when the source was identical to the latest version (a no-op).
-    pub created: bool,
-}
 
 /// How many instances' last committed states an engine keeps; beyond that, one is dropped for
 /// each new one (any one: a dropped state only costs a load).
@@ -163,15 +154,6 @@ impl<S: Store> Engine<S> {
         &self.store
     }
 
-    /// Compiles `source` and deploys it: identical to the latest version is a no-op, a change
-    /// becomes the next version. Errors in the source are [`EngineError::InvalidDefinition`].
-    pub async fn deploy(&self, tenant: &TenantId, source: &str) -> Result<Deployed, EngineError> {
-        let def = compile(source)?;
-        let name = def.label.as_deref().unwrap_or(&def.id);
-        let deployed = self.store.deploy_definition(tenant, &def.id, name, source).await?;
-        Ok(Deployed { id: def.id, version: deployed.version, created: deployed.created })
-    }
-
     /// Creates an instance of `entity` on the latest version of `definition`, as `actor`, with
     /// validated `data` (an object or `null`); automatic transitions run before it is saved.
     pub async fn create_instance(
@@ -200,7 +182,7 @@ impl<S: Store> Engine<S> {
         entity: &str,
         data: &Json,
     ) -> Result<(Commit, InstanceView, Option<Loaded>), EngineError> {
-        let (machine, version) = self.machine(tenant, definition, None).await?;
+        let (machine, version) = self.startable_machine(tenant, definition).await?;
         let def = machine.definition();
         let entity_id = def.entity_named(entity).ok_or_else(|| EngineError::UnknownEntity {
             definition: def.id.clone(),

@@ -1,14 +1,46 @@
 //! Deploying and reading definitions (`crm_definitions`): a new version per changed source.
-
-use std::fmt::Write as _;
+//!
+//! "Changed" is decided on the canonical JSON ([`canonical_checksum`]): reformatting a file or
+//! reordering its keys deploys nothing. Concurrent deploys of one definition are safe on both
+//! databases: on SQLite the write transaction holds the database lock; on PostgreSQL the insert
+//! of version N+1 does nothing when another transaction inserted it first (`ON CONFLICT DO
+//! NOTHING` waits for that transaction to end), and the deploy reads the latest version again:
+//! the same content is then "unchanged", other content becomes the version after it.
 
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 
 use super::columns::{DEFINITION_COLS, definition_row};
-use super::{Conn, SqlStore, fetch};
+use super::{Conn, SqlStore, exactly_one, fetch};
 use crate::store::backend::{Backend, Stmt};
-use crate::store::{DefinitionRow, DeployedVersion, StoreResult, TenantId};
+use crate::store::{
+    DefinitionRow, DeployedVersion, StoreError, StoreResult, TenantId, canonical_checksum, source_checksum,
+};
+
+/// How often a deploy re-reads after losing the race for the next version number. Each round
+/// means another deploy of different content committed meanwhile, so this is never reached in
+/// practice; it only bounds the loop.
+const DEPLOY_ROUNDS: usize = 64;
+
+/// What a deploy compares with: the latest stored version.
+struct Latest {
+    version: u64,
+    checksum: String,
+    canonical_hash: Option<String>,
+    source: String,
+    active: bool,
+}
+
+impl Latest {
+    /// Whether `canonical` (the new source's canonical hash) or `checksum` (its raw hash) says
+    /// the content is what this version holds. Versions stored before canonical hashes were
+    /// kept are compared by canonicalising their source.
+    fn holds(&self, checksum: &str, canonical: &str) -> bool {
+        match &self.canonical_hash {
+            Some(stored) => stored == canonical,
+            None => self.checksum == checksum || canonical_checksum(&self.source) == canonical,
+        }
+    }
+}
 
 pub(super) async fn deploy_definition<DB: Backend>(
     store: &SqlStore<DB>,
@@ -17,52 +49,87 @@ pub(super) async fn deploy_definition<DB: Backend>(
     name: &str,
     source: &str,
 ) -> StoreResult<DeployedVersion> {
-    let checksum = checksum(source);
+    let checksum = source_checksum(source);
+    let canonical = canonical_checksum(source);
     let now = Utc::now();
-    store.write_tx(async |conn: &mut Conn<DB>| {
-        let latest = fetch::<DB, _>(
-            conn,
-            Stmt::new(
-                "SELECT version, checksum FROM crm_definitions WHERE tenant_id = $1 AND id = $2 \
-                 ORDER BY version DESC LIMIT 1",
-            )
-            .arg(tenant.as_str())
-            .arg(id),
-            |r| Ok((r.count::<u64>()?, r.text()?)),
+    store
+        .write_tx(async |conn: &mut Conn<DB>| {
+            for _ in 0..DEPLOY_ROUNDS {
+                let latest = latest::<DB>(conn, tenant, id).await?;
+                if let Some(latest) = latest.as_ref().filter(|l| l.holds(&checksum, &canonical)) {
+                    return Ok(DeployedVersion { version: latest.version, created: false });
+                }
+                let version = latest.as_ref().map_or(1, |l| l.version + 1);
+                // A deactivated definition stays so through deploys: retiring it was a decision,
+                // a CI run deploying the directory is not one to undo it.
+                let active = latest.as_ref().is_none_or(|l| l.active);
+                // Deactivate first: at most one version is active (a unique index).
+                DB::execute(
+                    conn,
+                    Stmt::new(
+                        "UPDATE crm_definitions SET active = FALSE \
+                         WHERE tenant_id = $1 AND id = $2 AND active AND version < $3",
+                    )
+                    .arg(tenant.as_str())
+                    .arg(id)
+                    .arg(version),
+                )
+                .await?;
+                let inserted = DB::execute(
+                    conn,
+                    Stmt::new(
+                        "INSERT INTO crm_definitions \
+                         (tenant_id, id, version, name, source, checksum, canonical_hash, active, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (tenant_id, id, version) DO NOTHING",
+                    )
+                    .arg(tenant.as_str())
+                    .arg(id)
+                    .arg(version)
+                    .arg(name)
+                    .arg(source)
+                    .arg(&checksum)
+                    .arg(&canonical)
+                    .arg(active)
+                    .arg(now),
+                )
+                .await?;
+                if inserted == 1 {
+                    return Ok(DeployedVersion { version, created: true });
+                }
+                // Another deploy took this version number and has committed: look again.
+            }
+            Err(StoreError::Duplicate { what: "definition version" })
+        })
+        .await
+}
+
+/// The latest version of `id`, with what a deploy compares.
+async fn latest<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &TenantId,
+    id: &str,
+) -> StoreResult<Option<Latest>> {
+    Ok(fetch::<DB, _>(
+        conn,
+        Stmt::new(
+            "SELECT version, checksum, canonical_hash, source, active FROM crm_definitions \
+             WHERE tenant_id = $1 AND id = $2 ORDER BY version DESC LIMIT 1",
         )
-        .await?
-        .pop();
-        if let Some((version, existing)) = &latest
-            && *existing == checksum
-        {
-            return Ok(DeployedVersion { version: *version, created: false });
-        }
-        let version = latest.map_or(1, |(version, _)| version + 1);
-        DB::execute(
-            conn,
-            Stmt::new("UPDATE crm_definitions SET active = FALSE WHERE tenant_id = $1 AND id = $2 AND active")
-                .arg(tenant.as_str())
-                .arg(id),
-        )
-        .await?;
-        DB::execute(
-            conn,
-            Stmt::new(
-                "INSERT INTO crm_definitions (tenant_id, id, version, name, source, checksum, active, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7)",
-            )
-            .arg(tenant.as_str())
-            .arg(id)
-            .arg(version)
-            .arg(name)
-            .arg(source)
-            .arg(&checksum)
-            .arg(now),
-        )
-        .await?;
-        Ok(DeployedVersion { version, created: true })
-    })
-    .await
+        .arg(tenant.as_str())
+        .arg(id),
+        |r| {
+            Ok(Latest {
+                version: r.count()?,
+                checksum: r.text()?,
+                canonical_hash: r.opt_text()?,
+                source: r.text()?,
+                active: r.boolean()?,
+            })
+        },
+    )
+    .await?
+    .pop())
 }
 
 pub(super) async fn definition<DB: Backend>(
@@ -107,9 +174,44 @@ pub(super) async fn definitions<DB: Backend>(
     store.read_all(stmt, definition_row).await
 }
 
-fn checksum(source: &str) -> String {
-    Sha256::digest(source.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, byte| {
-        let _ = write!(hex, "{byte:02x}");
-        hex
-    })
+pub(super) async fn definition_versions<DB: Backend>(
+    store: &SqlStore<DB>,
+    tenant: &TenantId,
+    id: &str,
+) -> StoreResult<Vec<DefinitionRow>> {
+    let stmt = Stmt::new(concat_sql!(
+        "SELECT ",
+        DEFINITION_COLS,
+        " FROM crm_definitions WHERE tenant_id = $1 AND id = $2 ORDER BY version"
+    ))
+    .arg(tenant.as_str())
+    .arg(id);
+    store.read_all(stmt, definition_row).await
+}
+
+pub(super) async fn set_definition_active<DB: Backend>(
+    store: &SqlStore<DB>,
+    tenant: &TenantId,
+    id: &str,
+    active: bool,
+) -> StoreResult<()> {
+    store
+        .write_tx(async |conn: &mut Conn<DB>| {
+            // Only the latest version ever carries the flag, so a deploy racing with this sees
+            // either the old or the new state, never two active versions.
+            exactly_one::<DB>(
+                conn,
+                Stmt::new(
+                    "UPDATE crm_definitions SET active = $3 WHERE tenant_id = $1 AND id = $2 AND version = \
+                     (SELECT MAX(version) FROM crm_definitions m WHERE m.tenant_id = $1 AND m.id = $2)",
+                )
+                .arg(tenant.as_str())
+                .arg(id)
+                .arg(active),
+                "definition",
+                id,
+            )
+            .await
+        })
+        .await
 }

@@ -287,6 +287,14 @@ impl<DB: Backend> Store for SqlStore<DB> {
         definitions::definitions(self, tenant).await
     }
 
+    async fn definition_versions(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<DefinitionRow>> {
+        definitions::definition_versions(self, tenant, id).await
+    }
+
+    async fn set_definition_active(&self, tenant: &TenantId, id: &str, active: bool) -> StoreResult<()> {
+        definitions::set_definition_active(self, tenant, id, active).await
+    }
+
     async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {
         load::load_instance(self, tenant, id).await
     }
