@@ -58,9 +58,12 @@ pub fn run(args: &WorkerArgs) -> Output {
                 Err(error) => return Output::failure(error),
             }
         };
-        let engine = Engine::new(store.clone())
+        let mut engine = Engine::new(store.clone())
             .with_action_handler(registry.with_fallback(LogActions))
             .with_lanes(args.lanes);
+        if let Some(now) = args.now {
+            engine = engine.with_clock(move || now);
+        }
         let worker = Worker::new(config);
         let result = if args.once {
             worker.run_once(&engine).await

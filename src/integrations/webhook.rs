@@ -97,7 +97,8 @@ impl Default for HttpConfig {
             timeout: Duration::from_secs(10),
             policy: Arc::new(AddressPolicy::new()),
             lookup: Arc::new(super::guard::SystemLookup),
-            sendgrid: Url::parse(super::email::SENDGRID).expect("the SendGrid URL literal is valid"),
+            // The same URL as the e-mail module's SENDGRID (which depends on this module).
+            sendgrid: Url::parse("https://api.sendgrid.com").expect("the SendGrid URL literal is valid"),
         }
     }
 }
