@@ -261,23 +261,13 @@ impl<S: Store> Engine<S> {
     ) -> Result<DeliveryReport, EngineError> {
         let items = self.store.claim_outbox(self.now(), limit, worker, lease).await?;
         let mut report = DeliveryReport { claimed: items.len(), ..DeliveryReport::default() };
-        // Events go to the subscribers in order, then are marked delivered all at once: one
-        // statement for the whole claim rather than a transaction each.
-        let (events, actions): (Vec<OutboxRow>, Vec<OutboxRow>) =
-            items.into_iter().partition(|row| row.kind == StoredOutboxKind::Event);
-        if let Some(claim) = events.first().and_then(|e| e.claim.clone()) {
-            for row in &events {
-                let item = Delivered::from(row);
-                for subscriber in &self.subscribers {
-                    subscriber.on_event(&item);
-                }
-            }
-            report.events = events.len();
-            let marked = self.store.complete_claimed_events(&claim, self.now()).await?;
-            report.stale += events.len().saturating_sub(usize::try_from(marked).unwrap_or(usize::MAX));
-        }
+        // Events are marked delivered all at once after the lanes ran (one statement for the
+        // claim rather than a transaction each); within a lane they reach the subscribers in
+        // enqueue order with the actions.
+        let claim =
+            items.iter().find(|row| row.kind == StoredOutboxKind::Event).and_then(|row| row.claim.clone());
         // An instance's items stay in order in one lane (compensations in reverse order, BR-004).
-        let lanes = super::lanes(actions, self.lanes, |row| match &row.instance_id {
+        let lanes = super::lanes(items, self.lanes, |row| match &row.instance_id {
             Some(instance) => (row.tenant.clone(), instance.clone()),
             None => (row.tenant.clone(), row.id.clone()),
         });
@@ -300,10 +290,15 @@ impl<S: Store> Engine<S> {
             report.unreported.extend(lane.unreported);
             failed = failed.or(error);
         }
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(report),
+        if let Some(error) = failed {
+            // Events of the claim stay claimed and are delivered again when the lease ends.
+            return Err(error);
         }
+        if let Some(claim) = claim {
+            let marked = self.store.complete_claimed_events(&claim, self.now()).await?;
+            report.stale += report.events.saturating_sub(usize::try_from(marked).unwrap_or(usize::MAX));
+        }
+        Ok(report)
     }
 
     async fn deliver_one(
@@ -386,6 +381,10 @@ impl<S: Store> Engine<S> {
                 }
                 attempt.error = Some(failure.error);
             }
+        }
+        if row.kind == StoredOutboxKind::Event {
+            // Marked delivered with the rest of its claim's events (see `deliver_outbox`).
+            return Ok(());
         }
         let Some(claim) = &row.claim else {
             // Claimed by a build that did not hand out tokens: nothing to check against.
