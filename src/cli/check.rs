@@ -16,6 +16,11 @@ cannot be read, or are larger than --max-file-size (default 16MiB), are reported
 readable ones are still checked. Finding no definition
 file at all is a usage error (exit status 2), so a mistyped path never passes CI.
 
+Every format reports the same findings, file by file and by position; lines and columns are
+1-based, columns count Unicode code points. The JSON document is a stable contract:
+`files_checked` and `diagnostics`, each with `code`, `severity`, `message`, `file`, `line`, `column`,
+`end_line`, `end_column` and `help`. docs/output-formats.md describes every format.
+
 Exit status: 0 no errors, 1 errors (or warnings with --deny-warnings), 2 usage or I/O error.";
 
 pub(super) fn run(args: &CheckArgs) -> Output {
