@@ -58,6 +58,7 @@ pub mod codes;
 pub mod diagnostic;
 pub mod dump;
 pub mod engine;
+pub mod integrations;
 pub mod ir;
 pub mod level1;
 pub mod report;
