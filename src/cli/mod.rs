@@ -12,8 +12,12 @@ mod eval;
 mod graph;
 mod instance;
 mod outbox;
+#[cfg(feature = "http")]
+pub mod serve;
 mod shell;
 mod test;
+#[cfg(feature = "http")]
+pub mod token;
 mod worker;
 
 use std::io::{IsTerminal, Write};
@@ -83,6 +87,12 @@ pub enum Command {
     Pending(PendingArgs),
     /// List outbox items and their delivery attempts; replay or discard dead letters.
     Outbox(outbox::OutboxArgs),
+    /// Serve the HTTP API (definitions in DIR deployed at start) until SIGINT or SIGTERM.
+    #[cfg(feature = "http")]
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API tokens for `crm serve`.
+    #[cfg(feature = "http")]
+    Token(token::TokenArgs),
 }
 
 /// Arguments of `crm worker`.
@@ -356,6 +366,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Instance(args) => instance::run(&args),
         Command::Pending(args) => instance::pending(&args),
         Command::Outbox(args) => outbox::run(&args),
+        #[cfg(feature = "http")]
+        Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "http")]
+        Command::Token(args) => token::run(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()

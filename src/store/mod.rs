@@ -9,7 +9,8 @@
 //! - The store knows nothing of the IR or the engine: it stores names as text and data as JSON.
 //! - Every table has `tenant_id` and every statement filters by it; a row of one tenant is
 //!   invisible to, and cannot be changed through, another (SR-003). Only the workers' claims
-//!   ([`Store::due_timers`], [`Store::claim_outbox`]) span tenants, and their rows say whose they are.
+//!   ([`Store::due_timers`], [`Store::claim_outbox`]) and the API token look-up and revocation
+//!   ([`Store::api_token_by_hash`], [`Store::revoke_api_token`]) span tenants, and their rows say whose they are.
 //! - A [`Commit`] is one transaction: the instance under its optimistic lock (REL-003) plus its
 //!   history, tokens, approvals, timers, SLA, escalations, assignment, outbox items and domain
 //!   entities, all written or none (REL-001, BR-002).
@@ -37,7 +38,7 @@ pub use backend::{Arg, Stmt};
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use rows::*;
-pub use sql::SqlStore;
+pub use sql::{SqlStore, with_idempotency};
 pub use sqlite::SqliteStore;
 
 /// Result of a store operation.
@@ -326,6 +327,57 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         query: &EntityQuery,
     ) -> impl Future<Output = StoreResult<Vec<Stored<Campaign>>>> + Send;
+    /// Instances filtered and keyset-paginated by `(updated_at, id)`, oldest change first.
+    fn instances(
+        &self,
+        tenant: &TenantId,
+        query: &InstanceQuery,
+    ) -> impl Future<Output = StoreResult<Page<InstanceRow>>> + Send;
+
+    /// Records an API token (only its hash).
+    fn create_api_token(&self, token: &ApiTokenRow) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The token with this SHA-256 hash, revoked or not, of whichever tenant it belongs to: a
+    /// request carries only the token, and the row says whose it is.
+    fn api_token_by_hash(&self, hash: &str) -> impl Future<Output = StoreResult<Option<ApiTokenRow>>> + Send;
+
+    /// The tokens of `tenant`, or of every tenant for `None` (`crm token list`), oldest first.
+    fn api_tokens(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> impl Future<Output = StoreResult<Vec<ApiTokenRow>>> + Send;
+
+    /// Revokes a token by id, whatever its tenant (`crm token revoke`); false when no unrevoked
+    /// token has this id.
+    fn revoke_api_token(&self, id: &str, at: DateTime<Utc>)
+    -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// The idempotency record of `key`.
+    fn idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send;
+
+    /// Records an idempotency key on its own, for effects that are not a [`Commit`] (commits carry
+    /// theirs through [`with_idempotency`]); a key already taken is [`StoreError::Duplicate`].
+    fn insert_idempotency(
+        &self,
+        tenant: &TenantId,
+        record: &IdempotencyRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Stores the first response to the request guarded by `key`, to be replayed.
+    fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        status: u16,
+        response: &serde_json::Value,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Forgets the keys of every tenant first used before `before`; how many.
+    fn purge_idempotency(&self, before: DateTime<Utc>) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 /// A store on either database, chosen at run time by [`AnyStore::open`].
@@ -593,5 +645,47 @@ impl Store for AnyStore {
 
     async fn campaigns(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Campaign>>> {
         dispatch!(self.campaigns(tenant, query))
+    }
+
+    async fn instances(&self, tenant: &TenantId, query: &InstanceQuery) -> StoreResult<Page<InstanceRow>> {
+        dispatch!(self.instances(tenant, query))
+    }
+
+    async fn create_api_token(&self, token: &ApiTokenRow) -> StoreResult<()> {
+        dispatch!(self.create_api_token(token))
+    }
+
+    async fn api_token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiTokenRow>> {
+        dispatch!(self.api_token_by_hash(hash))
+    }
+
+    async fn api_tokens(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<ApiTokenRow>> {
+        dispatch!(self.api_tokens(tenant))
+    }
+
+    async fn revoke_api_token(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        dispatch!(self.revoke_api_token(id, at))
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        dispatch!(self.idempotency(tenant, key))
+    }
+
+    async fn insert_idempotency(&self, tenant: &TenantId, record: &IdempotencyRecord) -> StoreResult<()> {
+        dispatch!(self.insert_idempotency(tenant, record))
+    }
+
+    async fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        status: u16,
+        response: &serde_json::Value,
+    ) -> StoreResult<()> {
+        dispatch!(self.complete_idempotency(tenant, key, status, response))
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        dispatch!(self.purge_idempotency(before))
     }
 }

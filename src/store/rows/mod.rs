@@ -11,6 +11,7 @@
 //! - [`outbox`]: events and actions to deliver. [`entities`]: contacts, opportunities, campaigns.
 //! - [`commit`]: [`Commit`], one transaction. [`definition`]: deployed definitions.
 //! - [`dashboard`]: delegations and the dashboard query.
+//! - [`api`]: the HTTP API's tokens, idempotency keys and instance listing.
 
 use std::fmt;
 
@@ -75,6 +76,7 @@ macro_rules! text_enum {
     };
 }
 
+mod api;
 mod commit;
 mod dashboard;
 mod definition;
@@ -83,6 +85,7 @@ mod instance;
 mod outbox;
 mod parts;
 
+pub use api::{ApiTokenRow, IdempotencyRecord, InstanceQuery};
 pub use commit::Commit;
 pub use dashboard::{
     Cursor, DELEGATION_DEPTH_BOUND, DelegationRow, Direction, Page, PendingItem, PendingQuery, PendingReason,

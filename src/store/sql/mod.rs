@@ -14,6 +14,7 @@
 //! - [`entities`]: contacts, opportunities and campaigns.
 //! - [`dashboard`]: delegations and the dashboard query.
 //! - [`timers`] and [`outbox`]: what the workers claim and mark.
+//! - [`instances`]: the instance listing; [`tokens`] and [`idempotency`]: the HTTP API's rows.
 
 use std::time::Duration;
 
@@ -22,10 +23,10 @@ use sqlx::{Pool, Transaction};
 
 use super::backend::{Backend, Reader, Stmt};
 use super::{
-    AttemptRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion, DisabledEndpoint,
-    EntityQuery, EscalationRow, HistoryRow, InstanceRow, LiveInstance, NewAttempt, Opportunity,
-    OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem, PendingQuery, Store, StoreError, StoreResult,
-    Stored, StoredInstanceState, TenantId, TimerRow,
+    ApiTokenRow, AttemptRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion,
+    DisabledEndpoint, EntityQuery, EscalationRow, HistoryRow, IdempotencyRecord, InstanceQuery, InstanceRow,
+    LiveInstance, NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem,
+    PendingQuery, Store, StoreError, StoreResult, Stored, StoredInstanceState, TenantId, TimerRow,
 };
 
 /// A store on database `DB`: [`SqliteStore`](super::SqliteStore) or [`PgStore`](super::PgStore).
@@ -124,11 +125,15 @@ mod commit;
 mod dashboard;
 mod definitions;
 mod entities;
+mod idempotency;
+mod instances;
 mod load;
 mod outbox;
 mod parts;
 mod timers;
+mod tokens;
 
+pub use idempotency::with_idempotency;
 pub(super) use load::{PG_LOAD_STATE, SQLITE_LOAD_STATE};
 
 /// `", a, b, c"` without its leading `", "`: the column list [`columns!`] pastes together.
@@ -459,5 +464,47 @@ impl<DB: Backend> Store for SqlStore<DB> {
 
     async fn campaigns(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Campaign>>> {
         entities::campaigns(self, tenant, query).await
+    }
+
+    async fn instances(&self, tenant: &TenantId, query: &InstanceQuery) -> StoreResult<Page<InstanceRow>> {
+        instances::instances(self, tenant, query).await
+    }
+
+    async fn create_api_token(&self, token: &ApiTokenRow) -> StoreResult<()> {
+        tokens::create_api_token(self, token).await
+    }
+
+    async fn api_token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiTokenRow>> {
+        tokens::api_token_by_hash(self, hash).await
+    }
+
+    async fn api_tokens(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<ApiTokenRow>> {
+        tokens::api_tokens(self, tenant).await
+    }
+
+    async fn revoke_api_token(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        tokens::revoke_api_token(self, id, at).await
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        idempotency::idempotency(self, tenant, key).await
+    }
+
+    async fn insert_idempotency(&self, tenant: &TenantId, record: &IdempotencyRecord) -> StoreResult<()> {
+        idempotency::insert_idempotency(self, tenant, record).await
+    }
+
+    async fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        status: u16,
+        response: &serde_json::Value,
+    ) -> StoreResult<()> {
+        idempotency::complete_idempotency(self, tenant, key, status, response).await
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        idempotency::purge_idempotency(self, before).await
     }
 }
