@@ -9,6 +9,7 @@
 //! - `reply`: responses with `ETag`s, and idempotent replay of `POST`s.
 //! - `definitions`, `instances`, `work` (dashboard, delegations, SLA), `records` (contacts,
 //!   leads, opportunities, campaigns), `ops`: the routes; `views`: the JSON shapes they answer.
+//! - `openapi`: the OpenAPI 3.1 document (`/openapi.json`) from the routes' annotations and `schemas`.
 //!
 //! Invariants: every route but `/healthz`, `/readyz` and `/metrics` needs a token, and every
 //! engine call is made with the token's tenant; an id of another tenant is answered exactly
@@ -19,9 +20,11 @@ mod definitions;
 pub mod error;
 mod instances;
 mod limit;
+pub mod openapi;
 mod ops;
 mod records;
 mod reply;
+mod schemas;
 mod views;
 mod work;
 
@@ -160,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::serve_document))
         .fallback(|| async { ApiError::no_route() })
         .layer(middleware::from_fn_with_state(state.clone(), ops::record))
         .layer(middleware::from_fn(problems))

@@ -106,6 +106,16 @@ impl ContactBody {
 }
 
 /// `POST /v1/contacts`: a contact without a pipeline.
+#[utoipa::path(
+    post,
+    path = "/v1/contacts",
+    operation_id = "records_create_contact",
+    tag = "records",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body(content = Object, description = "name (required), email, phone, company, status, score, fields"),
+    responses((status = 201, description = "Created", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn create_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,6 +131,16 @@ pub(super) async fn create_contact(
 }
 
 /// `POST /v1/leads`: a contact with status `lead` and its `lead` instance of `definition`.
+#[utoipa::path(
+    post,
+    path = "/v1/leads",
+    operation_id = "records_create_lead",
+    tag = "records",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body(content = Object, description = "definition and name (required), contact fields, data for the lead instance"),
+    responses((status = 201, description = "contact and instance", body = super::schemas::RecordAndInstance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn create_lead(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,6 +177,16 @@ struct ConvertBody {
 }
 
 /// `POST /v1/leads/{id}/convert`: a qualified lead becomes an opportunity (once).
+#[utoipa::path(
+    post,
+    path = "/v1/leads/{id}/convert",
+    operation_id = "records_convert_lead",
+    tag = "records",
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body(content = Object, description = "value, currency, probability (required), close_date, data"),
+    responses((status = 201, description = "opportunity and instance", body = super::schemas::RecordAndInstance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn convert_lead(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,6 +227,16 @@ struct CampaignBody {
 }
 
 /// `POST /v1/campaigns`: a campaign and its `campaign` instance of `definition`.
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns",
+    operation_id = "records_create_campaign",
+    tag = "records",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body(content = Object, description = "definition and name (required), type, start, end, data"),
+    responses((status = 201, description = "campaign and instance", body = super::schemas::RecordAndInstance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn create_campaign(
     State(state): State<AppState>,
     caller: Caller,
@@ -217,6 +257,15 @@ pub(super) async fn create_campaign(
 }
 
 /// `GET /v1/contacts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/contacts/{id}",
+    operation_id = "records_contact",
+    tag = "records",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "The contact", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -226,6 +275,15 @@ pub(super) async fn contact(
 }
 
 /// `GET /v1/opportunities/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/opportunities/{id}",
+    operation_id = "records_opportunity",
+    tag = "records",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "The opportunity", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn opportunity(
     State(state): State<AppState>,
     caller: Caller,
@@ -235,6 +293,15 @@ pub(super) async fn opportunity(
 }
 
 /// `GET /v1/campaigns/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{id}",
+    operation_id = "records_campaign",
+    tag = "records",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "The campaign", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn campaign(
     State(state): State<AppState>,
     caller: Caller,
@@ -244,6 +311,15 @@ pub(super) async fn campaign(
 }
 
 /// `GET /v1/contacts`: by id, `status` filter, pages after the id `after`.
+#[utoipa::path(
+    get,
+    path = "/v1/contacts",
+    operation_id = "records_contacts",
+    tag = "records",
+    params(("status" = Option<String>, Query, description = "Filter"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
+    responses((status = 200, description = "By id", body = super::schemas::Records), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn contacts(
     State(state): State<AppState>,
     caller: Caller,
@@ -258,6 +334,15 @@ pub(super) async fn contacts(
 }
 
 /// `GET /v1/opportunities`: by id, `status` filters by stage.
+#[utoipa::path(
+    get,
+    path = "/v1/opportunities",
+    operation_id = "records_opportunities",
+    tag = "records",
+    params(("status" = Option<String>, Query, description = "Stage filter"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
+    responses((status = 200, description = "By id", body = super::schemas::Records), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn opportunities(
     State(state): State<AppState>,
     caller: Caller,
@@ -272,6 +357,15 @@ pub(super) async fn opportunities(
 }
 
 /// `GET /v1/campaigns`.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns",
+    operation_id = "records_campaigns",
+    tag = "records",
+    params(("status" = Option<String>, Query, description = "Filter"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
+    responses((status = 200, description = "By id", body = super::schemas::Records), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,

@@ -51,6 +51,15 @@ fn reason_kind(reason: &PendingReason) -> &'static str {
 /// `GET /v1/dashboard`: what is pending for the caller (or `user`, with `dashboard:read_any`),
 /// filtered, sorted, in keyset pages with an opaque cursor. `reason` filters within each page, so
 /// a page may hold fewer items than `limit`; `next_cursor` still leads on.
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard",
+    operation_id = "work_dashboard",
+    tag = "work",
+    params(("user" = Option<String>, Query, description = "Another user (needs dashboard:read_any)"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("definition" = Option<String>, Query, description = "Filter"), ("reason" = Option<String>, Query, description = "assigned, delegated or approval"), ("sort" = Option<String>, Query, description = "updated_at or started_at"), ("direction" = Option<String>, Query, description = "asc or desc"), ("limit" = Option<u32>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    responses((status = 200, description = "A page", body = super::schemas::Dashboard), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn dashboard(
     State(state): State<AppState>,
     caller: Caller,
@@ -149,6 +158,16 @@ pub(super) fn date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>,
 
 /// `POST /v1/delegations`: the caller's work (or, with `delegations:manage`, anyone's) also goes
 /// to `delegatee` between the dates.
+#[utoipa::path(
+    post,
+    path = "/v1/delegations",
+    operation_id = "work_create_delegation",
+    tag = "work",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body = super::schemas::NewDelegation,
+    responses((status = 201, description = "Recorded", body = super::schemas::Delegation), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn create_delegation(
     State(state): State<AppState>,
     caller: Caller,
@@ -171,12 +190,29 @@ pub(super) async fn create_delegation(
 }
 
 /// `GET /v1/delegations`: the tenant's delegations, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/delegations",
+    operation_id = "work_delegations",
+    tag = "work",
+    responses((status = 200, description = "Every delegation", body = super::schemas::Delegations), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn delegations(State(state): State<AppState>, caller: Caller) -> Result<Reply, ApiError> {
     let rows = state.engine().delegations(&caller.tenant).await?;
     Ok(Reply::ok(json!({ "items": rows.iter().map(delegation_json).collect::<Vec<_>>() })))
 }
 
 /// `DELETE /v1/delegations/{id}`: by its delegator, or with `delegations:manage`.
+#[utoipa::path(
+    delete,
+    path = "/v1/delegations/{id}",
+    operation_id = "work_remove_delegation",
+    tag = "work",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 204, description = "Removed"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn remove_delegation(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,6 +230,15 @@ pub(super) async fn remove_delegation(
 }
 
 /// `GET /v1/instances/{id}/sla`: the instance's SLA clocks and escalations.
+#[utoipa::path(
+    get,
+    path = "/v1/instances/{id}/sla",
+    operation_id = "work_sla",
+    tag = "work",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "Clocks and escalations", body = super::schemas::Sla), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn sla(
     State(state): State<AppState>,
     caller: Caller,
