@@ -13,14 +13,17 @@ pub enum Severity {
     Error,
     /// The definition compiles but probably does not do what its author meant.
     Warning,
+    /// Not a problem: what a check left out or could not decide (e.g. a capped search).
+    Note,
 }
 
 impl Severity {
-    /// The lower-case name used in machine output (`"error"`, `"warning"`).
+    /// The lower-case name used in machine output (`"error"`, `"warning"`, `"note"`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }

@@ -68,7 +68,7 @@ impl Label {
 pub struct Diagnostic {
     /// The rule that produced it; stable across releases.
     pub code: Code,
-    /// Error or warning (defaults to the rule's severity).
+    /// Error, warning or note (defaults to the rule's severity).
     pub severity: Severity,
     /// One sentence, lower case start, no trailing period.
     pub message: String,
@@ -91,6 +91,12 @@ impl Diagnostic {
             secondary: Vec::new(),
             help: None,
         }
+    }
+
+    /// Sets the severity (e.g. a [`Severity::Note`] about what a rule left out).
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
     }
 
     /// Sets the text of the primary label.

@@ -60,6 +60,7 @@ pub mod dump;
 pub mod engine;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod integrations;
 pub mod ir;
 pub mod level1;
 pub mod report;

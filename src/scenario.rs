@@ -29,6 +29,12 @@ const EPOCH: &str = "2026-01-05T09:00:00Z";
 /// The runner's claims (it processes what it claims at once, so the length hardly matters).
 const LEASE: Duration = Duration::from_secs(60);
 
+/// The latest time a scenario's clock may reach.
+fn latest_time() -> DateTime<Utc> {
+    // 9999-12-31T23:59:59Z is a valid timestamp; the fallback cannot be taken.
+    DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// The most timers one `advance` fires: a definition whose timers keep rescheduling themselves
 /// fails the step instead of hanging the run.
 const MAX_TIMERS_PER_ADVANCE: usize = 10_000;
@@ -592,7 +598,14 @@ impl Runner {
                     parse_duration(text).map_err(|e| format!("advance: invalid duration `{text}`: {e}"))?;
                 let seconds = i64::try_from(duration.as_seconds()).unwrap_or(i64::MAX);
                 let delta = TimeDelta::try_seconds(seconds).ok_or("advance: duration out of range")?;
-                let target = *self.now.lock().unwrap_or_else(|e| e.into_inner()) + delta;
+                let now = *self.now.lock().unwrap_or_else(|e| e.into_inner());
+                // Checked: `{"advance": "100 years"}` repeated would overflow chrono's calendar and
+                // panic. The clock stops at the end of year 9999, where stored timestamps (and the
+                // engine's own date arithmetic on them) still have room.
+                let target = now
+                    .checked_add_signed(delta)
+                    .filter(|target| *target <= latest_time())
+                    .ok_or_else(|| format!("advance: `{text}` after {now} is past the latest time a scenario may reach (9999-12-31)"))?;
                 self.advance(target).await
             }
             Step::Expect(e) => self.expect(e).await,

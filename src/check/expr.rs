@@ -41,7 +41,12 @@ impl Compiled {
 pub fn compile(source: &str, env: &ExprEnv<'_>) -> Compiled {
     let tree = match ast::parse(source) {
         Ok(tree) => tree,
-        Err(diagnostics) => return Compiled { expr: None, ty: Type::Unknown, diagnostics },
+        Err(mut diagnostics) => {
+            for diagnostic in &mut diagnostics {
+                dangling_operator_help(source, diagnostic);
+            }
+            return Compiled { expr: None, ty: Type::Unknown, diagnostics };
+        }
     };
     let mut checker = Checker { env, diagnostics: Vec::new() };
     let Typed { expr, ty } = checker.check(&tree);
@@ -51,6 +56,39 @@ pub fn compile(source: &str, env: &ExprEnv<'_>) -> Compiled {
         ty: if failed { Type::Unknown } else { ty },
         diagnostics: checker.diagnostics,
     }
+}
+
+/// A syntax error at the end of an expression that ends with an operator (`data.a > 1 AND`) gets a
+/// help line saying what is missing.
+fn dangling_operator_help(source: &str, diagnostic: &mut Diagnostic) {
+    let trimmed = source.trim_end();
+    if diagnostic.code != Code::ExprSyntax
+        || diagnostic.help.is_some()
+        || diagnostic.primary.span.end < trimmed.len()
+    {
+        return;
+    }
+    const OPERATORS: [&str; 16] =
+        ["AND", "OR", "NOT", "and", "or", "not", "&&", "||", "==", "!=", "<=", ">=", "<", ">", "+", "in"];
+    let Some(operator) = OPERATORS.iter().find(|op| {
+        trimmed.ends_with(*op) && {
+            // A word operator must be a whole word (`data.brand` does not end with `and`).
+            let before = trimmed[..trimmed.len() - op.len()].chars().next_back();
+            !op.starts_with(|c: char| c.is_ascii_alphabetic())
+                || before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        }
+    }) else {
+        return;
+    };
+    let what = match operator.to_ascii_uppercase().as_str() {
+        "AND" | "OR" | "&&" | "||" => "the condition it joins",
+        "NOT" => "the condition it negates",
+        "IN" => "the list or string to look in",
+        _ => "the value to compare with",
+    };
+    diagnostic.help = Some(format!(
+        "the expression ends with `{operator}`: add {what} after it, or remove the `{operator}`"
+    ));
 }
 
 /// Compiles a condition: like [`compile`], and the result must be a boolean (or `null`, which counts as

@@ -1,33 +1,183 @@
 //! Graph rules on the lowered IR: terminal stages, reachability, ways out, gateway joins and
 //! conditions that overlap or can never hold.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::check::locate::{Locator, ptr};
 use crate::check::lower::Lowered;
 use crate::check::satisfiable::{Tri, can_both_hold, can_hold};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{Definition, EntityId, StageId, Trigger};
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::ir::data::FieldId;
+use crate::ir::expr::{CmpMode, CmpOp, Expr};
+use crate::ir::value::Value;
+use crate::ir::{Definition, EntityId, StageId, TransitionId, Trigger};
+
+/// Pairs of automatic transitions examined per transition leaving a stage, on average: the cap that
+/// keeps the ambiguity rule linear when conditions cannot be indexed.
+const PAIR_BUDGET_PER_TRANSITION: usize = 64;
+
+/// A condition's top-level `data.field == literal`: two conditions pinning one field to different
+/// literals can never both hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct EqKey<'e> {
+    field: FieldId,
+    literal: Literal<'e>,
+}
+
+/// The literals an [`EqKey`] compares (floats are left out: `1 == 1.0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Literal<'e> {
+    Bool(bool),
+    Int(i64),
+    Str(&'e str),
+}
+
+/// Why a condition can never hold, when it is a field compared with a value its `enum` lacks.
+struct EnumMiss {
+    field: String,
+    literal: String,
+    help: String,
+}
+
+/// The first `data.field == literal` in `expr` (outside a `NOT`) whose field's `enum` does not
+/// list the literal, with a did-you-mean when the literal is a near miss of a listed value.
+fn outside_enum(expr: &Expr, schema: &crate::ir::DataSchema) -> Option<EnumMiss> {
+    match expr {
+        Expr::And(items) | Expr::Or(items) => items.iter().find_map(|e| outside_enum(e, schema)),
+        Expr::Compare { op: CmpOp::Eq, lhs, rhs, .. } => {
+            let (id, value) = match (&**lhs, &**rhs) {
+                (Expr::Field { id, keys }, Expr::Const(value))
+                | (Expr::Const(value), Expr::Field { id, keys })
+                    if keys.is_empty() =>
+                {
+                    (*id, value)
+                }
+                _ => return None,
+            };
+            let field = schema.fields().get(id.index())?;
+            if field.allowed.is_empty() || field.allowed.iter().any(|allowed| same_literal(allowed, value)) {
+                return None;
+            }
+            let allowed: Vec<String> = field.allowed.iter().map(literal_text).collect();
+            let literal = literal_text(value);
+            let near = match value {
+                Value::Str(text) => field
+                    .allowed
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Str(s) => Some(&**s),
+                        _ => None,
+                    })
+                    .find(|s| s.eq_ignore_ascii_case(text))
+                    .or_else(|| {
+                        crate::diagnostic::did_you_mean(
+                            text,
+                            field.allowed.iter().filter_map(|v| match v {
+                                Value::Str(s) => Some(&**s),
+                                _ => None,
+                            }),
+                        )
+                    })
+                    .map(|s| format!("'{s}'")),
+                _ => None,
+            };
+            const SHOWN: usize = 8;
+            let mut list = allowed.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            if allowed.len() > SHOWN {
+                list.push_str(&format!(" and {} more", allowed.len() - SHOWN));
+            }
+            let help = match near {
+                Some(near) => format!("did you mean {near}? The `enum` of `{}` is {list}", field.name),
+                None => format!(
+                    "the `enum` of `{}` is {list}; use one of them, or add {literal} to it",
+                    field.name
+                ),
+            };
+            Some(EnumMiss { field: field.name.clone(), literal, help })
+        }
+        _ => None,
+    }
+}
+
+/// Whether two literals are the same value (numbers compared numerically).
+fn same_literal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// A literal as a condition writes it: `'web'`, `42`, `true`.
+fn literal_text(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Str(s) => format!("'{s}'"),
+        Value::List(_) | Value::Object(_) => "a list or object".to_owned(),
+    }
+}
+
+/// The first `data.field == literal` conjunct of `expr`, if any.
+fn eq_key(expr: &Expr) -> Option<EqKey<'_>> {
+    match expr {
+        Expr::And(items) => items.iter().find_map(eq_key),
+        Expr::Compare { op: CmpOp::Eq, mode: CmpMode::Natural, lhs, rhs } => {
+            let (field, value) = match (&**lhs, &**rhs) {
+                (Expr::Field { id, keys }, Expr::Const(value))
+                | (Expr::Const(value), Expr::Field { id, keys })
+                    if keys.is_empty() =>
+                {
+                    (*id, value)
+                }
+                _ => return None,
+            };
+            let literal = match value {
+                Value::Bool(b) => Literal::Bool(*b),
+                Value::Int(i) => Literal::Int(*i),
+                Value::Str(s) => Literal::Str(s),
+                _ => return None,
+            };
+            Some(EqKey { field, literal })
+        }
+        _ => None,
+    }
+}
 
 /// Completes the IR (terminal stages, `"*"` transitions) and reports graph findings.
 pub(crate) fn check(lowered: Lowered, locate: &Locator<'_>, out: &mut Vec<Diagnostic>) -> Definition {
-    let Lowered { mut definition, stage_pointers, wildcard_transitions, graph_incomplete, declared_terminal } =
-        lowered;
+    let Lowered {
+        mut definition,
+        stage_pointers,
+        wildcard_transitions,
+        graph_incomplete,
+        incomplete_entities,
+        declared_terminal,
+    } = lowered;
     mark_terminal(&mut definition, &declared_terminal, locate, &stage_pointers, out);
     expand_wildcards(&mut definition, &wildcard_transitions);
     let cx = Cx { definition: &definition, locate, stage_pointers: &stage_pointers };
     for e in 0..definition.entities.len() {
         let entity_id = EntityId(e as u32);
-        if !graph_incomplete {
+        // A transition that lost a stage to an unknown name leaves stages behind it unreachable and
+        // the stage it meant without a way out: echoes of the name's error, not findings of their own.
+        let incomplete = graph_incomplete || incomplete_entities.contains(&entity_id);
+        if !incomplete {
             cx.unreachable(entity_id, out);
         }
-        if matches!(declared_terminal.get(e), Some(Some(_))) {
+        if !incomplete && matches!(declared_terminal.get(e), Some(Some(_))) {
             cx.no_way_out(entity_id, out);
         }
     }
     cx.ambiguous_transitions(out);
     cx.always_false(out);
-    if !graph_incomplete {
+    if !graph_incomplete && incomplete_entities.is_empty() {
         cx.branches_reach_join(out);
     }
     definition
@@ -188,22 +338,66 @@ impl Cx<'_> {
         }
     }
 
+    /// Automatic transitions leaving one stage whose conditions can both hold. Each transition is
+    /// reported once, against the first earlier one it overlaps. Candidates are indexed by a
+    /// top-level `data.field == literal` (two different literals on one field never overlap), and
+    /// the pairs examined per stage are capped at [`PAIR_BUDGET_PER_TRANSITION`] per transition,
+    /// so the rule stays near-linear; a capped stage gets a note saying what was left out.
     fn ambiguous_transitions(&self, out: &mut Vec<Diagnostic>) {
         let schema = &self.definition.data;
         let mut reported: HashSet<(usize, usize)> = HashSet::new();
-        for stage in &self.definition.stages {
-            let automatic: Vec<_> = stage
+        for (stage_index, stage) in self.definition.stages.iter().enumerate() {
+            let automatic: Vec<TransitionId> = stage
                 .outgoing
                 .iter()
                 .copied()
                 .filter(|&t| self.definition.transition(t).trigger == Trigger::Auto)
                 .collect();
-            for (i, &a) in automatic.iter().enumerate() {
-                for &b in &automatic[i + 1..] {
-                    let (first, second) = (a.min(b), a.max(b));
-                    let ta = self.definition.transition(first);
-                    let tb = self.definition.transition(second);
-                    if ta.to == tb.to || reported.contains(&(first.index(), second.index())) {
+            if automatic.len() < 2 {
+                continue;
+            }
+            let keys: Vec<Option<EqKey<'_>>> = automatic
+                .iter()
+                .map(|&t| self.definition.transition(t).condition.as_ref().and_then(|c| eq_key(&c.expr)))
+                .collect();
+            // Earlier transitions by key, by keyed field, and those without a key, in order.
+            let mut by_key: HashMap<EqKey<'_>, Vec<usize>> = HashMap::new();
+            let mut by_field: BTreeMap<FieldId, Vec<usize>> = BTreeMap::new();
+            let mut unkeyed: Vec<usize> = Vec::new();
+            let budget = PAIR_BUDGET_PER_TRANSITION.saturating_mul(automatic.len());
+            let mut considered = 0usize;
+            let mut skipped = 0usize;
+            for (j, &b) in automatic.iter().enumerate() {
+                let tb = self.definition.transition(b);
+                // Those that could overlap `b`: every earlier one, unless `b` pins a field to one
+                // value, which rules out the earlier ones pinning it to another.
+                let candidates: Box<dyn Iterator<Item = usize> + '_> = match keys[j] {
+                    None => Box::new(0..j),
+                    Some(key) => Box::new(
+                        by_key
+                            .get(&key)
+                            .map_or(&[][..], Vec::as_slice)
+                            .iter()
+                            .copied()
+                            .chain(unkeyed.iter().copied())
+                            .chain(
+                                by_field
+                                    .iter()
+                                    .filter(move |(field, _)| **field != key.field)
+                                    .flat_map(|(_, list)| list.iter().copied()),
+                            ),
+                    ),
+                };
+                for i in candidates {
+                    if considered >= budget {
+                        skipped += 1;
+                        break;
+                    }
+                    considered += 1;
+                    let a = automatic[i];
+                    let ta = self.definition.transition(a);
+                    let pair = (a.index().min(b.index()), a.index().max(b.index()));
+                    if ta.to == tb.to || reported.contains(&pair) {
                         continue;
                     }
                     let both = can_both_hold(
@@ -212,7 +406,7 @@ impl Cx<'_> {
                         schema,
                     );
                     if both == Tri::Yes {
-                        reported.insert((first.index(), second.index()));
+                        reported.insert(pair);
                         out.push(
                             Diagnostic::new(Code::AmbiguousTransitions, self.locate.key(&ptr!["transitions", &tb.name]),
                                 format!(
@@ -224,8 +418,32 @@ impl Cx<'_> {
                                     format!("goes to `{}`", self.definition.stage(ta.to).name))
                                 .with_help("make the conditions exclusive, or make one of them `\"trigger\": \"manual\"`"),
                         );
+                        break;
                     }
                 }
+                match keys[j] {
+                    Some(key) => {
+                        by_field.entry(key.field).or_default().push(j);
+                        by_key.entry(key).or_default().push(j);
+                    }
+                    None => unkeyed.push(j),
+                }
+            }
+            if skipped > 0 {
+                out.push(
+                    Diagnostic::new(
+                        Code::AmbiguousTransitions,
+                        self.stage_span(StageId(stage_index as u32)),
+                        format!(
+                            "{} automatic transitions leave `{}`: only {considered} pairs were checked for ambiguity",
+                            automatic.len(),
+                            stage.name
+                        ),
+                    )
+                    .with_severity(Severity::Note)
+                    .with_label(format!("{skipped} transitions were not compared with every earlier one"))
+                    .with_help("give the transitions exclusive `data.field == value` conditions, or split the stage"),
+                );
             }
         }
     }
@@ -238,15 +456,26 @@ impl Cx<'_> {
                 && can_hold(Some(&condition.expr), schema) == Tri::No
             {
                 let pointer = pointer();
-                out.push(
-                    Diagnostic::new(
+                let diagnostic = match outside_enum(&condition.expr, schema) {
+                    Some(miss) => Diagnostic::new(
+                        Code::AlwaysFalse,
+                        self.locate.value(&pointer),
+                        format!(
+                            "this condition can never hold: `data.{}` is never {}, which its `enum` does not list",
+                            miss.field, miss.literal
+                        ),
+                    )
+                    .with_label(format!("compares `data.{}` with {}", miss.field, miss.literal))
+                    .with_help(miss.help),
+                    None => Diagnostic::new(
                         Code::AlwaysFalse,
                         self.locate.value(&pointer),
                         "this condition can never hold",
                     )
                     .with_label("no data allowed by `dataSchema` satisfies it")
                     .with_help("check the bounds and enum values of the fields it reads"),
-                );
+                };
+                out.push(diagnostic);
             }
         };
         for t in &self.definition.transitions {

@@ -1,47 +1,53 @@
 //! `crm check`: every finding of every definition file, in the requested format.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{CheckArgs, CheckFormat, Exit, Output, Stream};
 use crate::check::check_source;
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Span};
-use crate::report::{self, Report};
+use crate::report::{self, Report, ToolFailure};
 
 pub(super) const AFTER_HELP: &str = "\
 A directory is searched recursively for `*.json` files, checked in sorted order (symbolic links to
 directories are not followed); a file named explicitly is checked whatever its extension. Paths that
-cannot be read are reported on stderr and the readable ones are still checked. Finding no definition
+cannot be read, or are larger than --max-file-size (default 16MiB), are reported on stderr and the
+readable ones are still checked. Finding no definition
 file at all is a usage error (exit status 2), so a mistyped path never passes CI.
 
 Exit status: 0 no errors, 1 errors (or warnings with --deny-warnings), 2 usage or I/O error.";
 
 pub(super) fn run(args: &CheckArgs) -> Output {
     let mut files = Vec::new();
-    let mut stderr = String::new();
+    let mut failures = Vec::new();
     for path in &args.paths {
         if let Err(error) = collect(path, &mut files) {
-            stderr.push_str(&format!("error: cannot read `{}`: {error}\n", path.display()));
+            failures.push(ToolFailure { path: path.display().to_string(), message: error.to_string() });
         }
     }
-    if files.is_empty() && stderr.is_empty() {
+    if files.is_empty() && failures.is_empty() {
         let paths: Vec<String> = args.paths.iter().map(|p| format!("`{}`", p.display())).collect();
         return Output::failure(format!("no definition files (`*.json`) found in {}", paths.join(", ")));
     }
 
     let mut reports = Vec::with_capacity(files.len());
     for file in &files {
-        match std::fs::read(file) {
+        match read_bounded(file, args.max_file_size) {
             Ok(bytes) => reports.push(check_file(file.display().to_string(), bytes)),
-            Err(error) => stderr.push_str(&format!("error: cannot read `{}`: {error}\n", file.display())),
+            Err(error) => {
+                failures.push(ToolFailure { path: file.display().to_string(), message: error.to_string() })
+            }
         }
     }
 
-    let stdout = render(args.format, &reports);
+    let stdout = render_run(args.format, &reports, &failures);
+    let stderr: String =
+        failures.iter().map(|f| format!("error: cannot read `{}`: {}\n", f.path, f.message)).collect();
 
     let errors = reports.iter().any(Report::has_errors);
     let warnings = reports.iter().any(|r| r.warning_count() > 0);
-    let exit = if !stderr.is_empty() {
+    let exit = if !failures.is_empty() {
         Exit::Failure
     } else if errors || (warnings && args.deny_warnings) {
         Exit::Findings
@@ -51,7 +57,13 @@ pub(super) fn run(args: &CheckArgs) -> Output {
     Output { stdout, stderr, exit }
 }
 
+/// Renders `reports` in `format` (a run in which every file could be read).
 pub(super) fn render(format: CheckFormat, reports: &[Report]) -> String {
+    render_run(format, reports, &[])
+}
+
+/// Renders `reports` in `format`; SARIF also records the files that could not be checked.
+fn render_run(format: CheckFormat, reports: &[Report], failures: &[ToolFailure]) -> String {
     let mut out = String::new();
     // Writing into a `String` cannot fail.
     let _ = match format {
@@ -59,9 +71,82 @@ pub(super) fn render(format: CheckFormat, reports: &[Report]) -> String {
         CheckFormat::Concise => report::concise(reports, &mut out),
         CheckFormat::Json => report::json(reports, &mut out),
         CheckFormat::Github => report::github(reports, &mut out),
-        CheckFormat::Sarif => report::sarif(reports, &mut out),
+        CheckFormat::Sarif => report::sarif_run(reports, failures, &mut out),
     };
     out
+}
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReadError {
+    /// The operating system's error (no such file, permission denied, a directory, …).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// More bytes than the limit: `crm check /dev/zero`, or a machine-made file larger than meant.
+    #[error("the file is larger than {} (raise the limit with --max-file-size, e.g. --max-file-size {})", FileSize(*.limit), FileSize(.limit.saturating_mul(4)))]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+/// Reads at most `limit` bytes of `path`; a longer file is an error, never read to its end (so
+/// `/dev/zero` or a named pipe cannot exhaust memory).
+pub(super) fn read_bounded(path: &Path, limit: FileSize) -> Result<Vec<u8>, ReadError> {
+    let file = std::fs::File::open(path)?;
+    let expected = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if expected > limit.0 {
+        return Err(ReadError::TooLarge { limit: limit.0 });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    file.take(limit.0.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit.0 {
+        return Err(ReadError::TooLarge { limit: limit.0 });
+    }
+    Ok(bytes)
+}
+
+/// A size in bytes, written `16MiB`, `512KiB`, `2GiB`, `10MB` or a plain number of bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileSize(pub u64);
+
+impl FileSize {
+    /// The default limit on a definition file: far above any hand-written definition.
+    pub const DEFAULT: FileSize = FileSize(16 * 1024 * 1024);
+}
+
+impl std::str::FromStr for FileSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let number: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size such as 16MiB"))?;
+        let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kib" => 1 << 10,
+            "m" | "mib" => 1 << 20,
+            "g" | "gib" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            other => return Err(format!("unknown unit `{other}`; use B, KiB, MiB or GiB")),
+        };
+        number.checked_mul(scale).map(FileSize).ok_or_else(|| format!("`{text}` is too large"))
+    }
+}
+
+impl std::fmt::Display for FileSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = self.0;
+        for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if bytes >= scale && bytes.is_multiple_of(scale) {
+                return write!(f, "{}{unit}", bytes / scale);
+            }
+        }
+        write!(f, "{bytes}B")
+    }
 }
 
 /// Adds `path` (a file) or the `*.json` files under it (a directory, sorted) to `files`.

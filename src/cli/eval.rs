@@ -28,7 +28,7 @@ pub(super) fn run(args: &EvalArgs) -> Output {
 fn evaluate_args(args: &EvalArgs) -> Result<Output, Output> {
     let (definition, mut stderr) = match &args.definition {
         Some(path) => {
-            let (definition, warnings) = super::compile(path)?;
+            let (definition, warnings) = super::compile(path, args.max_file_size)?;
             (Some(definition), warnings)
         }
         None => (None, String::new()),

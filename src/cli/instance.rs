@@ -7,7 +7,9 @@
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value as Json, json};
 
-use super::shell::{ShellFormat, StoreArgs, engine_error, json_output, short_time, table, with_engine};
+use super::shell::{
+    ShellFormat, StoreArgs, engine_error, json_output, short_time, sorted, table, with_engine,
+};
 use super::{Exit, Output};
 use crate::engine::eval::Actor;
 use crate::engine::machine::{InstanceStatus, TokenStatus, Vote};
@@ -167,6 +169,13 @@ pub(super) fn run(args: &InstanceArgs) -> Output {
         match result {
             Ok(Done::Instance(view)) => instance_output(format, &view),
             Ok(Done::History(rows)) => history_output(format, &rows),
+            Ok(Done::NothingPending(id)) => Output {
+                stdout: String::new(),
+                stderr: format!(
+                    "error: instance `{id}` awaits no approval [crm::machine::no_pending_approval]\n"
+                ),
+                exit: Exit::Findings,
+            },
             Err(error) => engine_error(&error),
         }
     })
@@ -176,6 +185,8 @@ pub(super) fn run(args: &InstanceArgs) -> Output {
 enum Done {
     Instance(Box<InstanceView>),
     History(Vec<HistoryRow>),
+    /// A vote without a transition on an instance that awaits no approval.
+    NothingPending(String),
 }
 
 async fn command(
@@ -201,11 +212,13 @@ async fn command(
         InstanceCommand::Fire { id, transition, if_version } => {
             engine.fire(tenant, actor, id, transition, *if_version).await?
         }
-        InstanceCommand::Approve { id, transition } => {
-            respond(engine, tenant, actor, id, transition.as_deref(), Vote::Approve).await?
-        }
-        InstanceCommand::Reject { id, transition } => {
-            respond(engine, tenant, actor, id, transition.as_deref(), Vote::Reject).await?
+        InstanceCommand::Approve { id, transition } | InstanceCommand::Reject { id, transition } => {
+            let vote =
+                if matches!(command, InstanceCommand::Approve { .. }) { Vote::Approve } else { Vote::Reject };
+            match respond(engine, tenant, actor, id, transition.as_deref(), vote).await? {
+                Some(view) => view,
+                None => return Ok(Done::NothingPending(id.clone())),
+            }
         }
         InstanceCommand::Assign { id, user, if_version } => {
             engine.assign(tenant, actor, id, user, *if_version).await?
@@ -215,11 +228,7 @@ async fn command(
     Ok(Done::Instance(Box::new(view)))
 }
 
-/// What a vote without a transition names when nothing is pending: no transition has this name
-/// (names are identifiers), so the engine refuses it as having no pending approval.
-const NO_TRANSITION: &str = "(none pending)";
-
-/// Votes on `transition`, or on the one pending when none is named.
+/// Votes on `transition`, or on the one pending when none is named (`None` when nothing is).
 async fn respond(
     engine: &Engine<AnyStore>,
     tenant: &TenantId,
@@ -227,16 +236,15 @@ async fn respond(
     id: &str,
     transition: Option<&str>,
     vote: Vote,
-) -> Result<InstanceView, EngineError> {
+) -> Result<Option<InstanceView>, EngineError> {
     let transition = match transition {
         Some(name) => name.to_owned(),
         None => match engine.instance(tenant, id).await?.pending_approval {
             Some(pending) => pending.transition,
-            // Nothing to vote on: let the engine say so, in its words and with its code.
-            None => NO_TRANSITION.to_owned(),
+            None => return Ok(None),
         },
     };
-    engine.respond(tenant, actor, id, &transition, vote).await
+    engine.respond(tenant, actor, id, &transition, vote).await.map(Some)
 }
 
 /// The actor of `--as`, `--roles`, `--permissions`; `None` without `--as`.
@@ -351,9 +359,9 @@ fn history_json(row: &HistoryRow) -> Json {
         "seq": row.seq,
         "event": row.event,
         "actor": row.actor_id,
-        "before": row.before,
-        "after": row.after,
-        "payload": row.payload,
+        "before": row.before.as_ref().map(sorted),
+        "after": row.after.as_ref().map(sorted),
+        "payload": row.payload.as_ref().map(sorted),
         "at": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     })
 }

@@ -10,6 +10,7 @@ mod deploy;
 mod eval;
 mod graph;
 mod instance;
+mod outbox;
 #[cfg(feature = "http")]
 pub mod serve;
 mod shell;
@@ -29,6 +30,7 @@ use crate::codes::Code;
 use crate::dump;
 use crate::ir::Definition;
 use crate::report::{self, Report};
+pub use check::FileSize;
 
 pub use self::definitions::{DefinitionsArgs, DefinitionsCommand};
 pub use self::deploy::DeployArgs;
@@ -82,6 +84,8 @@ pub enum Command {
     Instance(InstanceArgs),
     /// A user's dashboard: instances assigned or delegated to them, or awaiting their approval.
     Pending(PendingArgs),
+    /// List outbox items and their delivery attempts; replay or discard dead letters.
+    Outbox(outbox::OutboxArgs),
     /// Serve the HTTP API (definitions in DIR deployed at start) until SIGINT or SIGTERM.
     #[cfg(feature = "http")]
     Serve(serve::ServeArgs),
@@ -111,6 +115,27 @@ pub struct WorkerArgs {
     /// The pause between passes when idle.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub poll_ms: u64,
+    /// Run against this clock instead of the wall clock (RFC 3339, e.g. `2026-01-07T09:00:00Z`):
+    /// fires what is due at that time, to try timers or replay a day.
+    #[arg(long, value_name = "TIMESTAMP", value_parser = parse_timestamp)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Print actions as JSON lines instead of delivering them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// An address, network (CIDR) or host name outgoing requests may reach although it is
+    /// loopback, private or link-local (repeatable).
+    #[arg(long = "allow", value_name = "ADDR")]
+    pub allow: Vec<String>,
+    /// The most one delivery attempt may take.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// An RFC 3339 timestamp, for `--now`.
+fn parse_timestamp(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.to_utc())
+        .map_err(|error| format!("not an RFC 3339 timestamp ({error}), e.g. 2026-01-07T09:00:00Z"))
 }
 
 /// Arguments of `crm migrate`.
@@ -141,6 +166,9 @@ pub struct CheckArgs {
     /// Exit with status 1 when there are warnings, too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Output formats of `crm check`.
@@ -161,7 +189,8 @@ pub enum CheckFormat {
 /// Arguments of `crm eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The expression, e.g. "data.lead_score > 50 AND stage == 'new'".
+    /// The expression, e.g. "data.lead_score > 50 AND stage == 'new'" (it may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     pub expr: String,
     /// Instance data: a JSON object.
     #[arg(long, value_name = "JSON", default_value = "{}")]
@@ -178,6 +207,9 @@ pub struct EvalArgs {
     /// The time `now()` returns, RFC 3339 (default: the current time).
     #[arg(long, value_name = "DATETIME")]
     pub now: Option<String>,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Arguments of `crm inspect`.
@@ -188,6 +220,9 @@ pub struct InspectArgs {
     /// How the IR is printed.
     #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
     pub format: InspectFormat,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Output formats of `crm inspect`.
@@ -210,6 +245,9 @@ pub struct GraphArgs {
     /// Draw only this entity (default: all, one subgraph each).
     #[arg(long, value_name = "NAME")]
     pub entity: Option<String>,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Output formats of `crm graph`.
@@ -315,6 +353,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Definitions(args) => definitions::run(&args),
         Command::Instance(args) => instance::run(&args),
         Command::Pending(args) => instance::pending(&args),
+        Command::Outbox(args) => outbox::run(&args),
         #[cfg(feature = "http")]
         Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "http")]
@@ -356,16 +395,18 @@ fn human(reports: &[Report], stream: Stream) -> String {
     out
 }
 
-/// Reads a file as text, or explains on stderr why it cannot (exit status 2).
-fn read(path: &Path) -> Result<String, Output> {
-    std::fs::read_to_string(path)
-        .map_err(|error| Output::failure(format!("cannot read `{}`: {error}", path.display())))
+/// Reads a file of at most `limit` bytes as text, or explains on stderr why it cannot (exit status 2).
+fn read(path: &Path, limit: FileSize) -> Result<String, Output> {
+    let failure =
+        |error: &dyn std::fmt::Display| Output::failure(format!("cannot read `{}`: {error}", path.display()));
+    let bytes = check::read_bounded(path, limit).map_err(|error| failure(&error))?;
+    String::from_utf8(bytes).map_err(|_| failure(&"the file is not valid UTF-8"))
 }
 
 /// Reads and compiles one definition; on errors, the rendered diagnostics with exit status 1.
 /// Warnings of a definition that compiles are returned for the caller to print on stderr.
-fn compile(path: &Path) -> Result<(Definition, String), Output> {
-    let source = read(path)?;
+fn compile(path: &Path, limit: FileSize) -> Result<(Definition, String), Output> {
+    let source = read(path, limit)?;
     let checked = check_source(&source);
     let report = Report::new(path.display().to_string(), source, checked.diagnostics);
     match checked.definition {
@@ -383,7 +424,7 @@ fn compile(path: &Path) -> Result<(Definition, String), Output> {
 }
 
 fn inspect(args: &InspectArgs) -> Output {
-    let (definition, warnings) = match compile(&args.file) {
+    let (definition, warnings) = match compile(&args.file, args.max_file_size) {
         Ok(compiled) => compiled,
         Err(output) => return output,
     };
@@ -395,7 +436,7 @@ fn inspect(args: &InspectArgs) -> Output {
 }
 
 fn graph(args: &GraphArgs) -> Output {
-    let (definition, warnings) = match compile(&args.file) {
+    let (definition, warnings) = match compile(&args.file, args.max_file_size) {
         Ok(compiled) => compiled,
         Err(output) => return output,
     };

@@ -200,6 +200,84 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<OutboxRow>>> + Send;
 
+    /// Records one delivery attempt of an item claimed under `claim` and what follows from it
+    /// (delivered, retry at its `next_attempt_at`, dead-lettered), in one transaction. Refused with
+    /// [`StoreError::NotFound`] when `claim` no longer holds the item (its lease ended and another
+    /// worker claimed it, or an operator discarded it): a stale worker's late result is not
+    /// recorded.
+    fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        claim: &str,
+        attempt: &NewAttempt,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every recorded delivery attempt of an outbox item, oldest first.
+    fn outbox_attempts(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<AttemptRow>>> + Send;
+
+    /// Outbox items by id, filtered and keyset-paginated.
+    fn outbox_items(
+        &self,
+        tenant: &TenantId,
+        query: &OutboxQuery,
+    ) -> impl Future<Output = StoreResult<Vec<OutboxRow>>> + Send;
+
+    /// Puts a dead-lettered (or discarded) item back in the queue, due at `at`, with its retries
+    /// reset; its recorded attempts stay.
+    fn replay_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Gives up on an undelivered item for good: dead-lettered and marked discarded.
+    fn discard_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records that a webhook endpoint stopped accepting deliveries (410 Gone); the first record
+    /// stays.
+    fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &DisabledEndpoint,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Takes an endpoint off the disabled list.
+    fn enable_endpoint(&self, tenant: &TenantId, url: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The disabled webhook endpoints of the tenant (only `url`'s, when given), by URL.
+    fn disabled_endpoints(
+        &self,
+        tenant: &TenantId,
+        url: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Vec<DisabledEndpoint>>> + Send;
+
+    /// The value of the tenant's secret `name`, if it has one.
+    fn secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+
+    /// Sets the tenant's secret `name`.
+    fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// One contact.
     fn contact(
         &self,
@@ -471,6 +549,62 @@ impl Store for AnyStore {
 
     async fn outbox_item(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<OutboxRow>> {
         dispatch!(self.outbox_item(tenant, id))
+    }
+
+    async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        claim: &str,
+        attempt: &NewAttempt,
+    ) -> StoreResult<()> {
+        dispatch!(self.record_attempt(tenant, id, claim, attempt))
+    }
+
+    async fn outbox_attempts(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<AttemptRow>> {
+        dispatch!(self.outbox_attempts(tenant, id))
+    }
+
+    async fn outbox_items(&self, tenant: &TenantId, query: &OutboxQuery) -> StoreResult<Vec<OutboxRow>> {
+        dispatch!(self.outbox_items(tenant, query))
+    }
+
+    async fn replay_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self.replay_outbox(tenant, id, at))
+    }
+
+    async fn discard_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self.discard_outbox(tenant, id, at))
+    }
+
+    async fn disable_endpoint(&self, tenant: &TenantId, endpoint: &DisabledEndpoint) -> StoreResult<()> {
+        dispatch!(self.disable_endpoint(tenant, endpoint))
+    }
+
+    async fn enable_endpoint(&self, tenant: &TenantId, url: &str) -> StoreResult<()> {
+        dispatch!(self.enable_endpoint(tenant, url))
+    }
+
+    async fn disabled_endpoints(
+        &self,
+        tenant: &TenantId,
+        url: Option<&str>,
+    ) -> StoreResult<Vec<DisabledEndpoint>> {
+        dispatch!(self.disabled_endpoints(tenant, url))
+    }
+
+    async fn secret(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<String>> {
+        dispatch!(self.secret(tenant, name))
+    }
+
+    async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        dispatch!(self.put_secret(tenant, name, value, at))
     }
 
     async fn contact(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Contact>>> {

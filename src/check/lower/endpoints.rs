@@ -3,7 +3,7 @@
 
 use crate::check::lower::Cx;
 use crate::check::lower::names::Names;
-use crate::diagnostic::{Code, Diagnostic, unknown_name_help};
+use crate::diagnostic::{Code, Diagnostic, Label, unknown_name_help};
 use crate::ir::{EntityId, StageId};
 use crate::syntax::model::StageRefs;
 
@@ -64,11 +64,25 @@ impl Cx<'_, '_> {
             [] => {
                 // The stages exist but in different entities: report the ones outside the entity
                 // of the target (or of the first stage).
-                let anchor = endpoints.stages.last().map(|(n, _)| *n).unwrap_or_default();
+                let (anchor, anchor_pointer) =
+                    endpoints.stages.last().map(|(n, p)| (*n, p.as_str())).unwrap_or_default();
                 let anchor_entity = names.stages.entities_of(anchor).first().copied();
                 if let Some(entity) = anchor_entity {
+                    let first_new = self.out.len();
                     for (name, pointer) in &endpoints.stages {
                         self.stage_in_entity(name, entity, names, || pointer.clone(), "stage");
+                    }
+                    // Say which stage decided the entity, so the other side of the mismatch shows.
+                    let entity_name =
+                        names.entities.get_index(entity.index()).map_or("?", |(n, _)| n.as_str());
+                    let anchor_span = self.locate.value(anchor_pointer);
+                    for diagnostic in &mut self.out[first_new..] {
+                        if diagnostic.code == Code::ForeignStage {
+                            diagnostic.secondary.push(Label::new(
+                                anchor_span,
+                                format!("`{anchor}` is a stage of `{entity_name}`"),
+                            ));
+                        }
                     }
                 }
                 None
@@ -103,7 +117,11 @@ impl Cx<'_, '_> {
         match from {
             StageRefs::One(star) if star == "*" => (Vec::new(), true),
             StageRefs::One(name) => {
-                (self.stage_in_entity(name, entity, names, pointer, "stage").into_iter().collect(), false)
+                let id = self.stage_in_entity(name, entity, names, pointer, "stage");
+                if id.is_none() {
+                    self.incomplete_entities.insert(entity);
+                }
+                (id.into_iter().collect(), false)
             }
             StageRefs::Many(list) if list.is_empty() => {
                 self.push(
@@ -121,19 +139,21 @@ impl Cx<'_, '_> {
                 let mut ids = Vec::new();
                 for (i, name) in list.iter().enumerate() {
                     let at = || format!("{}/{i}", pointer());
-                    if let Some(id) = self.stage_in_entity(name, entity, names, at, "stage") {
-                        if ids.contains(&id) {
-                            self.push(
-                                Diagnostic::new(
-                                    Code::DuplicateName,
-                                    self.locate.value(&at()),
-                                    format!("stage `{name}` is listed twice"),
-                                )
-                                .with_label("listed again here"),
-                            );
-                        } else {
-                            ids.push(id);
-                        }
+                    let Some(id) = self.stage_in_entity(name, entity, names, at, "stage") else {
+                        self.incomplete_entities.insert(entity);
+                        continue;
+                    };
+                    if ids.contains(&id) {
+                        self.push(
+                            Diagnostic::new(
+                                Code::DuplicateName,
+                                self.locate.value(&at()),
+                                format!("stage `{name}` is listed twice"),
+                            )
+                            .with_label("listed again here"),
+                        );
+                    } else {
+                        ids.push(id);
                     }
                 }
                 (ids, false)

@@ -73,6 +73,9 @@ impl Cx<'_, '_> {
                 let stage = branch.stage.as_ref().and_then(|s| {
                     self.stage_in_entity(s, entity, names, || format!("{bt}/stage"), "branch stage")
                 });
+                if branch.stage.is_some() && stage.is_none() {
+                    self.incomplete_entities.insert(entity);
+                }
                 branches.push(ir::Branch {
                     name: branch_name.clone(),
                     label: branch.label.clone(),

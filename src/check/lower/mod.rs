@@ -40,6 +40,9 @@ pub(crate) struct Lowered {
     pub wildcard_transitions: Vec<(ir::TransitionId, EntityId)>,
     /// Whether transitions or gateways were dropped as unreadable (graph findings would be noise).
     pub graph_incomplete: bool,
+    /// Entities with an edge that lost a stage to an unresolved name: their reachability and
+    /// ways out would only echo that error.
+    pub incomplete_entities: HashSet<EntityId>,
     /// The stages each entity declared `terminal`, if it declared any.
     pub declared_terminal: Vec<Option<Vec<StageId>>>,
 }
@@ -51,7 +54,15 @@ pub(crate) fn lower(
     locate: &Locator<'_>,
     out: &mut Vec<Diagnostic>,
 ) -> Lowered {
-    let mut cx = Cx { file, pruned, locate, out, stage_names_by_entity: Vec::new(), dropped_edges: false };
+    let mut cx = Cx {
+        file,
+        pruned,
+        locate,
+        out,
+        stage_names_by_entity: Vec::new(),
+        dropped_edges: false,
+        incomplete_entities: HashSet::new(),
+    };
     let data = cx.data_schema();
     let (entity_specs, mut stages, stage_index) = cx.entities_and_stages();
     let action_ids: HashMap<&str, ActionId> =
@@ -105,6 +116,7 @@ pub(crate) fn lower(
         stage_pointers: entity_specs.stage_pointers,
         wildcard_transitions: transitions.wildcards,
         graph_incomplete,
+        incomplete_entities: cx.incomplete_entities,
         declared_terminal,
     }
 }
@@ -127,6 +139,8 @@ struct Cx<'a, 'o> {
     stage_names_by_entity: Vec<Rc<[String]>>,
     /// Whether a transition or gateway was left out of the IR because a name did not resolve.
     dropped_edges: bool,
+    /// Entities whose transitions or gateways lost a stage because a name did not resolve.
+    incomplete_entities: HashSet<EntityId>,
 }
 
 impl Cx<'_, '_> {

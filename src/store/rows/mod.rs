@@ -97,7 +97,10 @@ pub use instance::{
     HistoryRow, InstanceRow, InstanceUpdate, InstanceWrite, NewHistory, NewInstance, RunRow,
     StoredInstanceState, StoredInstanceStatus, StoredRunStatus,
 };
-pub use outbox::{NewOutbox, OutboxFailure, OutboxRow, OutboxStatus, StoredOutboxKind};
+pub use outbox::{
+    AttemptOutcome, AttemptRow, DisabledEndpoint, NewAttempt, NewOutbox, OutboxFailure, OutboxQuery,
+    OutboxRow, OutboxStatus, StoredOutboxKind,
+};
 pub use parts::{
     ApprovalRequestRow, ApprovalRow, ApprovalWrite, AssignmentChange, AssignmentRow, EscalationRow,
     NewEscalation, RequestStatus, SlaRow, SlaStatus, SlaWrite, StoredDecision, StoredPendingApproval,

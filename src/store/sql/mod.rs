@@ -23,10 +23,10 @@ use sqlx::{Pool, Transaction};
 
 use super::backend::{Backend, Reader, Stmt};
 use super::{
-    ApiTokenRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion, EntityQuery,
-    EscalationRow, HistoryRow, IdempotencyRecord, InstanceQuery, InstanceRow, Opportunity, OutboxFailure,
-    OutboxRow, Page, PendingItem, PendingQuery, Store, StoreError, StoreResult, Stored, StoredInstanceState,
-    TenantId, TimerRow,
+    ApiTokenRow, AttemptRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion,
+    DisabledEndpoint, EntityQuery, EscalationRow, HistoryRow, IdempotencyRecord, InstanceQuery, InstanceRow,
+    NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem, PendingQuery, Store,
+    StoreError, StoreResult, Stored, StoredInstanceState, TenantId, TimerRow,
 };
 
 /// A store on database `DB`: [`SqliteStore`](super::SqliteStore) or [`PgStore`](super::PgStore).
@@ -376,6 +376,62 @@ impl<DB: Backend> Store for SqlStore<DB> {
 
     async fn outbox_item(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<OutboxRow>> {
         outbox::outbox_item(self, tenant, id).await
+    }
+
+    async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        claim: &str,
+        attempt: &NewAttempt,
+    ) -> StoreResult<()> {
+        outbox::record_attempt(self, tenant, id, claim, attempt).await
+    }
+
+    async fn outbox_attempts(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<AttemptRow>> {
+        outbox::outbox_attempts(self, tenant, id).await
+    }
+
+    async fn outbox_items(&self, tenant: &TenantId, query: &OutboxQuery) -> StoreResult<Vec<OutboxRow>> {
+        outbox::outbox_items(self, tenant, query).await
+    }
+
+    async fn replay_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        outbox::replay_outbox(self, tenant, id, at).await
+    }
+
+    async fn discard_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        outbox::discard_outbox(self, tenant, id, at).await
+    }
+
+    async fn disable_endpoint(&self, tenant: &TenantId, endpoint: &DisabledEndpoint) -> StoreResult<()> {
+        outbox::disable_endpoint(self, tenant, endpoint).await
+    }
+
+    async fn enable_endpoint(&self, tenant: &TenantId, url: &str) -> StoreResult<()> {
+        outbox::enable_endpoint(self, tenant, url).await
+    }
+
+    async fn disabled_endpoints(
+        &self,
+        tenant: &TenantId,
+        url: Option<&str>,
+    ) -> StoreResult<Vec<DisabledEndpoint>> {
+        outbox::disabled_endpoints(self, tenant, url).await
+    }
+
+    async fn secret(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<String>> {
+        outbox::secret(self, tenant, name).await
+    }
+
+    async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        outbox::put_secret(self, tenant, name, value, at).await
     }
 
     async fn contact(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Contact>>> {

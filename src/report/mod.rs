@@ -16,15 +16,22 @@
 //! Lines and columns are 1-based everywhere; columns count characters, not bytes ([`LineIndex`]).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use miette::{
-    LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents,
-};
+use miette::{LabeledSpan, SourceCode};
 use serde::{Deserialize, Serialize};
 
-use crate::codes::Code;
-use crate::diagnostic::{Diagnostic, Severity, Span};
+use crate::diagnostic::{Diagnostic, Severity};
+
+mod excerpt;
+#[cfg(feature = "cli")]
+mod human;
+mod index;
+mod sarif;
+
+use excerpt::Excerpt;
+pub use index::{LineIndex, Position};
+pub use sarif::{ToolFailure, sarif, sarif_run};
 
 /// One source file and every finding in it.
 #[derive(Clone, Debug)]
@@ -35,22 +42,33 @@ pub struct Report {
     pub source: Arc<str>,
     /// The findings, in the order they are rendered.
     pub diagnostics: Vec<Diagnostic>,
+    /// The findings as miette renders them (`related()`), built on first use.
+    sourced: OnceLock<Vec<SourcedDiagnostic>>,
 }
 
 impl Report {
     /// A report of `diagnostics` found in `source`, read from `path`.
     pub fn new(path: impl Into<String>, source: impl Into<Arc<str>>, diagnostics: Vec<Diagnostic>) -> Self {
-        Self { path: path.into(), source: source.into(), diagnostics }
+        Self { path: path.into(), source: source.into(), diagnostics, sourced: OnceLock::new() }
     }
 
     /// Number of findings that are errors.
     pub fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        self.count(Severity::Error)
     }
 
     /// Number of findings that are warnings.
     pub fn warning_count(&self) -> usize {
-        self.diagnostics.len() - self.error_count()
+        self.count(Severity::Warning)
+    }
+
+    /// Number of findings that are notes (what a check left out, never a problem in itself).
+    pub fn note_count(&self) -> usize {
+        self.count(Severity::Note)
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.diagnostics.iter().filter(|d| d.severity == severity).count()
     }
 
     /// Whether any finding is an error.
@@ -58,16 +76,17 @@ impl Report {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
-    /// One finding as a stand-alone [`miette::Diagnostic`] carrying this report's source.
+    /// One finding as a stand-alone [`miette::Diagnostic`] carrying the part of this report's
+    /// source it shows. Indexes the whole source: for many findings, render the report instead.
     pub fn sourced(&self, diagnostic: &Diagnostic) -> SourcedDiagnostic {
-        // miette refuses to render a span outside the source; clamp so no input breaks rendering.
-        let mut diagnostic = diagnostic.clone();
-        diagnostic.primary.span = clamp(&self.source, diagnostic.primary.span);
-        for label in &mut diagnostic.secondary {
-            label.span = clamp(&self.source, label.span);
-        }
-        let source = NamedSource::new(&self.path, CharColumns(Arc::clone(&self.source)));
-        SourcedDiagnostic { diagnostic, source }
+        SourcedDiagnostic::new(&LineIndex::new(&self.source), &self.path, diagnostic)
+    }
+
+    fn sourced_all(&self) -> &[SourcedDiagnostic] {
+        self.sourced.get_or_init(|| {
+            let index = LineIndex::new(&self.source);
+            self.diagnostics.iter().map(|d| SourcedDiagnostic::new(&index, &self.path, d)).collect()
+        })
     }
 }
 
@@ -89,76 +108,32 @@ impl miette::Diagnostic for Report {
         Some(if self.has_errors() { miette::Severity::Error } else { miette::Severity::Warning })
     }
 
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(self)
-    }
-
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        Some(Box::new(self.diagnostics.iter().map(|d| d as &dyn miette::Diagnostic)))
+        Some(Box::new(self.sourced_all().iter().map(|d| d as &dyn miette::Diagnostic)))
     }
 }
 
-/// The report is its own named source, so the findings it relates render against the file.
-impl SourceCode for Report {
-    fn read_span<'a>(
-        &'a self,
-        span: &SourceSpan,
-        context_lines_before: usize,
-        context_lines_after: usize,
-    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        read_span(&self.source, Some(&self.path), span, context_lines_before, context_lines_after)
-    }
-}
-
-/// Source text as miette reads it, except that columns count characters, as in every other output
-/// here (miette counts bytes), and out-of-range spans are clamped instead of failing the rendering.
-#[derive(Clone, Debug)]
-struct CharColumns(Arc<str>);
-
-impl SourceCode for CharColumns {
-    fn read_span<'a>(
-        &'a self,
-        span: &SourceSpan,
-        context_lines_before: usize,
-        context_lines_after: usize,
-    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        read_span(&self.0, None, span, context_lines_before, context_lines_after)
-    }
-}
-
-fn read_span<'a>(
-    source: &'a str,
-    name: Option<&str>,
-    span: &SourceSpan,
-    context_lines_before: usize,
-    context_lines_after: usize,
-) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-    let span = clamp(source, Span::new(span.offset(), span.offset() + span.len()));
-    let inner = source.read_span(&span.into(), context_lines_before, context_lines_after)?;
-    let start = inner.span().offset();
-    let line_start = source[..start].rfind('\n').map_or(0, |at| at + 1);
-    let column = source.get(line_start..start).map_or(inner.column(), |line| line.chars().count());
-    let contents = match name {
-        Some(name) => MietteSpanContents::new_named(
-            name.to_owned(),
-            inner.data(),
-            *inner.span(),
-            inner.line(),
-            column,
-            inner.line_count(),
-        ),
-        None => {
-            MietteSpanContents::new(inner.data(), *inner.span(), inner.line(), column, inner.line_count())
-        }
-    };
-    Ok(Box::new(contents))
-}
-
-/// A finding bundled with its source as a [`NamedSource`]: what miette renders on its own.
+/// A finding bundled with the excerpt of its source it shows: what miette renders on its own.
 #[derive(Clone, Debug)]
 pub struct SourcedDiagnostic {
     diagnostic: Diagnostic,
-    source: NamedSource<CharColumns>,
+    source: Excerpt,
+}
+
+impl SourcedDiagnostic {
+    fn new(index: &LineIndex<'_>, path: &str, diagnostic: &Diagnostic) -> Self {
+        let mut diagnostic = diagnostic.clone();
+        let spans: Vec<_> = std::iter::once(diagnostic.primary.span)
+            .chain(diagnostic.secondary.iter().map(|label| label.span))
+            .collect();
+        let (source, spans) = Excerpt::new(index, path, &spans);
+        for (label, span) in
+            std::iter::once(&mut diagnostic.primary).chain(&mut diagnostic.secondary).zip(spans)
+        {
+            label.span = span;
+        }
+        Self { diagnostic, source }
+    }
 }
 
 impl fmt::Display for SourcedDiagnostic {
@@ -191,6 +166,15 @@ impl miette::Diagnostic for SourcedDiagnostic {
     }
 }
 
+/// miette's name for a severity (a note is miette's advice).
+fn miette_severity(severity: Severity) -> miette::Severity {
+    match severity {
+        Severity::Error => miette::Severity::Error,
+        Severity::Warning => miette::Severity::Warning,
+        Severity::Note => miette::Severity::Advice,
+    }
+}
+
 // The conversion of one finding into miette's protocol. It carries no source of its own: rendered
 // as a `related()` item of a `Report`, miette uses the report's source.
 
@@ -208,10 +192,7 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
+        Some(miette_severity(self.severity))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -229,74 +210,42 @@ impl miette::Diagnostic for Diagnostic {
     }
 }
 
-/// Shrinks `span` into `source` and onto character boundaries.
-fn clamp(source: &str, span: Span) -> Span {
-    let floor = |mut offset: usize| {
-        offset = offset.min(source.len());
-        while !source.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        offset
-    };
-    let start = floor(span.start);
-    Span::new(start, floor(span.end).max(start))
+/// `text` with line breaks escaped, so a name quoted in a message cannot start a line of its own.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(['\n', '\r']) {
+        text.replace('\n', "\\n").replace('\r', "\\r").into()
+    } else {
+        text.into()
+    }
 }
 
 fn plural(count: usize, noun: &str) -> String {
     if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
-/// A 1-based line and column; the column counts characters (Unicode scalar values), not bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Position {
-    /// Line number, from 1.
-    pub line: usize,
-    /// Column number, from 1, in characters.
-    pub column: usize,
-}
-
-/// Maps byte offsets of one source to [`Position`]s by binary search over line starts.
-#[derive(Clone, Debug)]
-pub struct LineIndex<'a> {
-    source: &'a str,
-    line_starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    /// Indexes the line starts of `source` (lines end at `\n`; a `\r` before it belongs to the line).
-    pub fn new(source: &'a str) -> Self {
-        let line_starts =
-            std::iter::once(0).chain(source.match_indices('\n').map(|(at, _)| at + 1)).collect();
-        Self { source, line_starts }
-    }
-
-    /// The position of byte `offset`; offsets past the end or inside a character are clamped.
-    pub fn position(&self, offset: usize) -> Position {
-        let offset = clamp(self.source, Span::new(offset, offset)).start;
-        let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
-        let column = self.source[self.line_starts[line]..offset].chars().count() + 1;
-        Position { line: line + 1, column }
-    }
-
-    /// The positions of the start and the (exclusive) end of `span`.
-    pub fn range(&self, span: Span) -> (Position, Position) {
-        (self.position(span.start), self.position(span.end.max(span.start)))
-    }
-}
-
-/// The summary line of the human output: `2 errors, 1 warning in 3 files`.
+/// The summary line of the human output: `2 errors, 1 warning in 3 files` (notes are counted
+/// only when there are some).
 pub fn summary(reports: &[Report]) -> String {
     let files = plural(reports.len(), "file");
     let errors: usize = reports.iter().map(Report::error_count).sum();
     let warnings: usize = reports.iter().map(Report::warning_count).sum();
-    if errors + warnings == 0 {
+    let notes: usize = reports.iter().map(Report::note_count).sum();
+    if errors + warnings + notes == 0 {
         format!("{files} checked, no problems")
-    } else {
+    } else if notes == 0 {
         format!("{}, {} in {files}", plural(errors, "error"), plural(warnings, "warning"))
+    } else {
+        format!(
+            "{}, {}, {} in {files}",
+            plural(errors, "error"),
+            plural(warnings, "warning"),
+            plural(notes, "note")
+        )
     }
 }
 
-/// Renders every finding with miette's graphical handler in `theme`, then the [`summary`] line.
+/// Renders every finding (rustc-style header, miette's annotated snippet) in `theme`, then the
+/// [`summary`] line.
 ///
 /// Use `GraphicalTheme::unicode_nocolor()` for snapshots and for output that is not a terminal.
 #[cfg(feature = "cli")]
@@ -305,22 +254,15 @@ pub fn human(reports: &[Report], theme: miette::GraphicalTheme, out: &mut impl f
     writeln!(out, "{}", summary(reports))
 }
 
-/// Renders every finding with miette's graphical handler in `theme`, without a summary line.
+/// Renders every finding like [`human`], without the summary line. The time is linear in the
+/// number of findings plus the size of the files, and each finding shows a bounded excerpt.
 #[cfg(feature = "cli")]
 pub fn human_findings(
     reports: &[Report],
     theme: miette::GraphicalTheme,
     out: &mut impl fmt::Write,
 ) -> fmt::Result {
-    // A fixed width keeps the output identical whatever terminal the tests or CI run in.
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
-    for report in reports {
-        for diagnostic in &report.diagnostics {
-            handler.render_report(out, &report.sourced(diagnostic))?;
-            writeln!(out)?;
-        }
-    }
-    Ok(())
+    human::findings(reports, theme, out)
 }
 
 /// Renders one line per finding: `path:line:col: severity[CODE] message`.
@@ -332,7 +274,12 @@ pub fn concise(reports: &[Report], out: &mut impl fmt::Write) -> fmt::Result {
             writeln!(
                 out,
                 "{}:{}:{}: {}[{}] {}",
-                report.path, at.line, at.column, d.severity, d.code, d.message
+                report.path,
+                at.line,
+                at.column,
+                d.severity,
+                d.code,
+                one_line(&d.message)
             )?;
         }
     }
@@ -353,7 +300,7 @@ pub struct JsonOutput {
 pub struct JsonDiagnostic {
     /// The stable code, e.g. `CRM0101`.
     pub code: String,
-    /// `error` or `warning`.
+    /// `error`, `warning` or `note`.
     pub severity: String,
     /// What is wrong, one sentence.
     pub message: String,
@@ -417,6 +364,7 @@ pub fn github(reports: &[Report], out: &mut impl fmt::Write) -> fmt::Result {
             let command = match d.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
+                Severity::Note => "notice",
             };
             let mut message = d.message.clone();
             if let Some(help) = &d.help {
@@ -448,190 +396,11 @@ fn github_property(text: &str) -> String {
     github_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Renders a SARIF 2.1.0 log: one run of the `crm` tool with the rules its results use.
-pub fn sarif(reports: &[Report], out: &mut impl fmt::Write) -> fmt::Result {
-    let mut codes: Vec<Code> = reports.iter().flat_map(|r| r.diagnostics.iter().map(|d| d.code)).collect();
-    codes.sort_unstable();
-    codes.dedup();
-    let rules = codes
-        .iter()
-        .map(|code| sarif::Rule {
-            id: code.as_str(),
-            name: code.name(),
-            short_description: sarif::Text { text: code.summary().to_owned() },
-            help: sarif::Help { text: code.documentation(), markdown: code.documentation() },
-            default_configuration: sarif::Configuration { level: code.severity().as_str() },
-        })
-        .collect();
-    let mut results = Vec::new();
-    for report in reports {
-        let index = LineIndex::new(&report.source);
-        let uri = sarif_uri(&report.path);
-        let location = |span: Span| {
-            let (start, end) = index.range(span);
-            sarif::PhysicalLocation {
-                artifact_location: sarif::ArtifactLocation { uri: uri.clone() },
-                region: sarif::Region {
-                    start_line: start.line,
-                    start_column: start.column,
-                    end_line: end.line,
-                    end_column: end.column,
-                },
-            }
-        };
-        for d in &report.diagnostics {
-            let mut text = d.message.clone();
-            if let Some(help) = &d.help {
-                text.push_str("\nhelp: ");
-                text.push_str(help);
-            }
-            results.push(sarif::Result {
-                rule_id: d.code.as_str(),
-                rule_index: codes.binary_search(&d.code).unwrap_or_default(),
-                level: d.severity.as_str(),
-                message: sarif::Text { text },
-                locations: vec![sarif::Location {
-                    physical_location: location(d.primary.span),
-                    message: None,
-                }],
-                related_locations: d
-                    .secondary
-                    .iter()
-                    .map(|label| sarif::Location {
-                        physical_location: location(label.span),
-                        message: Some(sarif::Text { text: label.message.clone() }),
-                    })
-                    .collect(),
-            });
-        }
-    }
-    let log = sarif::Log {
-        schema: "https://json.schemastore.org/sarif-2.1.0.json",
-        version: "2.1.0",
-        runs: vec![sarif::Run {
-            tool: sarif::Tool {
-                driver: sarif::Driver { name: "crm", version: env!("CARGO_PKG_VERSION"), rules },
-            },
-            results,
-        }],
-    };
-    write_json(&log, out)
-}
-
-/// A relative URI reference for a path: forward slashes, and the characters a URI reserves escaped.
-fn sarif_uri(path: &str) -> String {
-    let mut uri = String::with_capacity(path.len());
-    for c in path.chars() {
-        match c {
-            '\\' => uri.push('/'),
-            '%' | ' ' | '#' | '?' | '[' | ']' => uri.push_str(&format!("%{:02X}", c as u32)),
-            c => uri.push(c),
-        }
-    }
-    uri
-}
-
-/// The subset of the SARIF 2.1.0 object model that `crm` emits.
-mod sarif {
-    use serde::Serialize;
-
-    #[derive(Serialize)]
-    pub(super) struct Log {
-        #[serde(rename = "$schema")]
-        pub schema: &'static str,
-        pub version: &'static str,
-        pub runs: Vec<Run>,
-    }
-
-    #[derive(Serialize)]
-    pub(super) struct Run {
-        pub tool: Tool,
-        pub results: Vec<Result>,
-    }
-
-    #[derive(Serialize)]
-    pub(super) struct Tool {
-        pub driver: Driver,
-    }
-
-    #[derive(Serialize)]
-    pub(super) struct Driver {
-        pub name: &'static str,
-        pub version: &'static str,
-        pub rules: Vec<Rule>,
-    }
-
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    pub(super) struct Rule {
-        pub id: &'static str,
-        pub name: &'static str,
-        pub short_description: Text,
-        pub help: Help,
-        pub default_configuration: Configuration,
-    }
-
-    #[derive(Serialize)]
-    pub(super) struct Help {
-        pub text: &'static str,
-        pub markdown: &'static str,
-    }
-
-    #[derive(Serialize)]
-    pub(super) struct Configuration {
-        pub level: &'static str,
-    }
-
-    #[derive(Serialize)]
-    pub(super) struct Text {
-        pub text: String,
-    }
-
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    pub(super) struct Result {
-        pub rule_id: &'static str,
-        pub rule_index: usize,
-        pub level: &'static str,
-        pub message: Text,
-        pub locations: Vec<Location>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        pub related_locations: Vec<Location>,
-    }
-
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    pub(super) struct Location {
-        pub physical_location: PhysicalLocation,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub message: Option<Text>,
-    }
-
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    pub(super) struct PhysicalLocation {
-        pub artifact_location: ArtifactLocation,
-        pub region: Region,
-    }
-
-    #[derive(Serialize)]
-    pub(super) struct ArtifactLocation {
-        pub uri: String,
-    }
-
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    pub(super) struct Region {
-        pub start_line: usize,
-        pub start_column: usize,
-        pub end_line: usize,
-        pub end_column: usize,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes::Code;
+    use crate::diagnostic::Span;
 
     fn sample() -> Vec<Report> {
         let source = "{\n  \"to\": \"nówhere\"\n}\n";
@@ -644,17 +413,6 @@ mod tests {
         .with_label("not declared")
         .with_help("did you mean `nowhere`?");
         vec![Report::new("a, b:c.json", source, vec![diagnostic]), Report::new("ok.json", "{}", Vec::new())]
-    }
-
-    #[test]
-    fn positions_are_one_based_and_count_characters() {
-        let index = LineIndex::new("ab\néé x\r\nz");
-        assert_eq!(index.position(0), Position { line: 1, column: 1 });
-        assert_eq!(index.position(3), Position { line: 2, column: 1 });
-        assert_eq!(index.position(8), Position { line: 2, column: 4 });
-        assert_eq!(index.position(4), Position { line: 2, column: 1 }, "inside a character: clamped back");
-        assert_eq!(index.position(11), Position { line: 3, column: 1 });
-        assert_eq!(index.position(999), Position { line: 3, column: 2 });
     }
 
     #[test]
@@ -693,13 +451,15 @@ mod tests {
         assert!(out.contains("help: did you mean `nowhere`?"), "{out}");
     }
 
+    #[cfg(feature = "cli")]
     #[test]
     fn out_of_range_spans_still_render() {
         let diagnostic = Diagnostic::new(Code::JsonSyntax, Span::new(40, 99), "unexpected end of input");
         let report = Report::new("short.json", "{", vec![diagnostic]);
-        let sourced = report.sourced(&report.diagnostics[0]);
-        let labels: Vec<_> = miette::Diagnostic::labels(&sourced).into_iter().flatten().collect();
-        assert_eq!(labels[0].offset(), 1);
-        assert_eq!(summary(&[report]), "1 error, 0 warnings in 1 file");
+        let mut out = String::new();
+        human(&[report], miette::GraphicalTheme::unicode_nocolor(), &mut out).unwrap_or_default();
+        assert!(out.starts_with("error[CRM0001]: unexpected end of input\n"), "{out}");
+        assert!(out.contains("[short.json:1:2]"), "{out}");
+        assert!(out.ends_with("1 error, 0 warnings in 1 file\n"), "{out}");
     }
 }
