@@ -894,3 +894,50 @@ async fn sla_clocks_leads_conversion_contacts_and_campaigns() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn outbox_items_are_listed_discarded_and_replayed_with_a_permission() {
+    each_backend(|db| async move {
+        let api = api(&db).await;
+        let operator = token(&api.store, "acme", "ops", &[], &["outbox:manage"]).await;
+        api.deploy(&shipped("sales-pipeline")).await;
+        let lead = api.create(&api.rep, "sales-pipeline", "lead", json!({})).await;
+        let fired = api
+            .post(
+                &format!("/v1/instances/{}/fire", lead["id"].as_str().expect("id")),
+                &api.rep,
+                json!({"transition": "make_contact"}),
+            )
+            .await;
+        assert_eq!(fired.status, StatusCode::OK);
+
+        api.get("/v1/outbox", &api.admin).await.problem(StatusCode::FORBIDDEN, "crm::http::forbidden");
+        let pending = api.get("/v1/outbox?status=pending", &operator).await;
+        assert_eq!(pending.status, StatusCode::OK, "{}", pending.body);
+        let items = pending.body["items"].as_array().expect("items");
+        let action = items.iter().find(|i| i["kind"] == "action").expect("the welcome e-mail action");
+        let id = action["id"].as_str().expect("id");
+
+        let discarded =
+            api.call(Method::POST, &format!("/v1/outbox/{id}/discard"), Some(&operator), None).await;
+        assert_eq!(discarded.status, StatusCode::NO_CONTENT, "{}", discarded.body);
+        let dead = api.get("/v1/outbox?status=dead", &operator).await;
+        assert!(dead.body["items"].as_array().expect("items").iter().any(|i| i["id"] == id), "{}", dead.body);
+        let replayed =
+            api.call(Method::POST, &format!("/v1/outbox/{id}/replay"), Some(&operator), None).await;
+        assert_eq!(replayed.status, StatusCode::NO_CONTENT, "{}", replayed.body);
+
+        let globex_operator = token(&api.store, "globex", "ops", &[], &["outbox:manage"]).await;
+        let attack =
+            api.call(Method::POST, &format!("/v1/outbox/{id}/discard"), Some(&globex_operator), None).await;
+        let missing =
+            api.call(Method::POST, "/v1/outbox/made-up/discard", Some(&globex_operator), None).await;
+        attack.problem(StatusCode::NOT_FOUND, missing.body["code"].as_str().expect("code"));
+        assert_eq!(
+            attack.body.to_string().replace(id, "ID"),
+            missing.body.to_string().replace("made-up", "ID")
+        );
+        assert_eq!(api.get("/v1/outbox", &globex_operator).await.body["items"], json!([]));
+    })
+    .await;
+}

@@ -8,7 +8,7 @@
 //! - [`error`]: [`ApiError`], RFC 9457 problem details with the engine's stable codes.
 //! - `reply`: responses with `ETag`s, and idempotent replay of `POST`s.
 //! - `definitions`, `instances`, `work` (dashboard, delegations, SLA), `records` (contacts,
-//!   leads, opportunities, campaigns), `ops`: the routes; `views`: the JSON shapes they answer.
+//!   leads, opportunities, campaigns), `outbox` (dead letters), `ops`: the routes; `views`: the JSON shapes they answer.
 //! - `openapi`: the OpenAPI 3.1 document (`/openapi.json`) from the routes' annotations and `schemas`.
 //!
 //! Invariants: every route but `/healthz`, `/readyz` and `/metrics` needs a token, and every
@@ -22,6 +22,7 @@ mod instances;
 mod limit;
 pub mod openapi;
 mod ops;
+mod outbox;
 mod records;
 mod reply;
 mod schemas;
@@ -157,7 +158,10 @@ pub fn router(state: AppState) -> Router {
         .route("/opportunities", get(records::opportunities))
         .route("/opportunities/{id}", get(records::opportunity))
         .route("/campaigns", get(records::campaigns).post(records::create_campaign))
-        .route("/campaigns/{id}", get(records::campaign));
+        .route("/campaigns/{id}", get(records::campaign))
+        .route("/outbox", get(outbox::list))
+        .route("/outbox/{id}/replay", post(outbox::replay))
+        .route("/outbox/{id}/discard", post(outbox::discard));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(ops::healthz))

@@ -28,7 +28,7 @@ use super::schemas::{Diagnostic, Problem};
         super::records::create_contact, super::records::contacts, super::records::contact,
         super::records::create_lead, super::records::convert_lead, super::records::opportunities,
         super::records::opportunity, super::records::create_campaign, super::records::campaigns,
-        super::records::campaign,
+        super::records::campaign, super::outbox::list, super::outbox::replay, super::outbox::discard,
     ),
     components(schemas(Problem, Diagnostic)),
     modifiers(&Bearer),
