@@ -58,6 +58,9 @@ pub mod codes;
 pub mod diagnostic;
 pub mod dump;
 pub mod engine;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod integrations;
 pub mod ir;
 pub mod level1;
 pub mod report;

@@ -4,10 +4,11 @@ mod support;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use nexus_crm::engine::eval::Actor;
-use nexus_crm::engine::service::{Delivered, Engine};
+use nexus_crm::engine::service::{Delivered, Engine, TimerOutcome};
 use nexus_crm::engine::worker::{Worker, WorkerConfig};
 use nexus_crm::store::{AnyStore, SlaStatus, Store, TenantId};
 use serde_json::{Value as Json, json};
@@ -85,7 +86,8 @@ async fn crm_worker_once_processes_what_is_due_and_exits() {
     let id = old_ticket(store.clone(), 3).await;
     store.close().await;
 
-    let (code, stdout, stderr) = crm(&["worker", "--once", "--database", &url, "--worker-id", "cli"]);
+    let (code, stdout, stderr) =
+        crm(&["worker", "--once", "--dry-run", "--database", &url, "--worker-id", "cli"]);
     assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
     let actions: Vec<Json> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let names: Vec<&str> = actions.iter().filter_map(|a| a["action"].as_str()).collect();
@@ -95,7 +97,7 @@ async fn crm_worker_once_processes_what_is_due_and_exits() {
     assert!(stdout.contains(", 2 actions, 0 retried, 0 dead"), "{stdout}");
 
     // Nothing is left: a second run does nothing.
-    let (code, stdout, _) = crm(&["worker", "--once", "--database", &url]);
+    let (code, stdout, _) = crm(&["worker", "--once", "--dry-run", "--database", &url]);
     assert_eq!(code, Some(0));
     assert_eq!(
         stdout,
@@ -129,7 +131,7 @@ async fn crm_worker_stops_cleanly_on_ctrl_c() {
     store.close().await;
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
-        .args(["worker", "--database", &url, "--poll-ms", "50"])
+        .args(["worker", "--dry-run", "--database", &url, "--poll-ms", "50"])
         .env_remove("CRM_DATABASE_URL")
         .stdout(Stdio::piped())
         .spawn()
@@ -222,4 +224,111 @@ async fn delivered_branch_actions_complete_their_branches() {
         }
     })
     .await;
+}
+
+/// #12 defect 1: a user's command cancels timers a worker has already claimed (here: triaging
+/// the ticket leaves `new`, whose SLA and escalation timers were due). The worker skips them and
+/// counts them; before the fix the first one was `Err(no pending timer …)` and stopped the worker.
+#[tokio::test]
+async fn a_timer_cancelled_after_its_claim_is_skipped_and_counted() {
+    each_backend(|db| async move {
+        let id = old_ticket(db.store.clone(), 3).await;
+        let engine = Engine::new(db.store.clone());
+        let claimed =
+            db.store.due_timers(Utc::now(), 100, "w1", Duration::from_secs(60)).await.expect("claimed");
+        assert_eq!(claimed.len(), 3, "at risk, breach and escalation of `new`: {claimed:?}");
+        engine.fire(&acme(), &agent(), &id, "triage", None).await.expect("triaged");
+        for timer in &claimed {
+            let outcome = engine.process_timer(timer).await.expect("no user action stops a worker");
+            assert!(matches!(outcome, TimerOutcome::Skipped(_)), "{}: {outcome:?}", timer.kind);
+        }
+        let events = history_events(&engine, &id).await;
+        assert_eq!(events, ["instance_created", "transition_completed"], "nothing fired");
+    })
+    .await;
+}
+
+/// An entity SLA of two hours, at risk after one.
+const SLA_2H: &str = r#"{"id": "sla2",
+  "entities": {"case": {"stages": ["open", "closed"], "terminal": ["closed"],
+                        "sla": {"duration": "2 hours", "at_risk": "1 hour"}}},
+  "transitions": {"close": {"from": "open", "to": "closed"}}}"#;
+
+/// #12 defect 2: with several workers (or a retry after a conflict) the at-risk timer may run
+/// after the breach timer. SLA status only moves forward: the late at-risk records nothing.
+#[tokio::test]
+async fn a_late_at_risk_timer_does_not_undo_a_breach() {
+    each_backend(|db| async move {
+        let t0 = Utc::now() - TimeDelta::hours(3);
+        let creator = Engine::new(db.store.clone()).with_clock(move || t0);
+        creator.deploy(&acme(), SLA_2H).await.expect("deploy");
+        let case =
+            creator.create_instance(&acme(), &agent(), "sla2", "case", &Json::Null).await.expect("create");
+        let engine = Engine::new(db.store.clone());
+        let mut claimed =
+            db.store.due_timers(Utc::now(), 100, "w1", Duration::from_secs(60)).await.expect("claimed");
+        // The breach first, then the at-risk mark.
+        claimed.sort_by_key(|t| t.kind != "sla_breach");
+        let kinds: Vec<&str> = claimed.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["sla_breach", "sla_at_risk"]);
+        assert_eq!(engine.process_timer(&claimed[0]).await.expect("breach"), TimerOutcome::Fired);
+        let late = engine.process_timer(&claimed[1]).await.expect("at risk");
+        assert!(matches!(late, TimerOutcome::Skipped(_)), "{late:?}");
+
+        let state = db.store.load_state(&acme(), &case.id).await.expect("load").expect("the case");
+        assert_eq!(state.sla.len(), 1, "{:?}", state.sla);
+        assert_eq!(state.sla[0].status, SlaStatus::Breached);
+        assert_eq!(history_events(&engine, &case.id).await, ["instance_created", "sla_breached"]);
+    })
+    .await;
+}
+
+/// Ten branches without stage or action, each signed off by hand; the join enters `live`.
+fn ten_branches() -> String {
+    let branches: Vec<String> = (0..10).map(|i| format!(r#""b{i}": {{"label": "sign-off {i}"}}"#)).collect();
+    format!(
+        r#"{{"id": "ten", "entities": {{"launch": {{"stages": ["ready", "live", "done"]}}}},
+            "gateways": {{"go": {{"type": "parallel", "from": "ready", "join": "live", "branches": {{{}}}}}}},
+            "transitions": {{"finish": {{"from": "live", "to": "done", "trigger": "manual"}}}}}}"#,
+        branches.join(", ")
+    )
+}
+
+/// #12 defect 3: ten users complete ten different branches at the same moment, each through an
+/// engine of its own (as ten processes would). None of them named a version, so none gets a
+/// conflict: each command is retried until it applies; before the fix 7–8 of 10 were refused
+/// with a message quoting an "expected version" nobody gave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_commands_without_a_version_all_apply() {
+    each_backend(|db| async move {
+        let first = Engine::new(db.store.clone());
+        first.deploy(&acme(), &ten_branches()).await.expect("deploy");
+        let launch =
+            first.create_instance(&acme(), &agent(), "ten", "launch", &Json::Null).await.expect("create");
+        first.fire(&acme(), &agent(), &launch.id, "go", None).await.expect("fork");
+        let start = Arc::new(tokio::sync::Barrier::new(10));
+        let tasks: Vec<_> = (0..10)
+            .map(|b| {
+                let (store, id, start) = (db.store.clone(), launch.id.clone(), start.clone());
+                tokio::spawn(async move {
+                    let engine = Engine::new(store);
+                    // Every engine has read the instance before anyone writes.
+                    engine.instance(&acme(), &id).await.expect("read");
+                    start.wait().await;
+                    engine.complete_branch(&acme(), &agent(), &id, "go", &format!("b{b}")).await
+                })
+            })
+            .collect();
+        for (b, task) in tasks.into_iter().enumerate() {
+            let result = task.await.expect("the task ran");
+            assert!(result.is_ok(), "b{b}: {result:?}");
+        }
+        let view = first.instance(&acme(), &launch.id).await.expect("instance");
+        assert_eq!((view.stage.as_str(), view.tokens.len()), ("live", 0), "{view:?}");
+    })
+    .await;
+}
+
+async fn history_events(engine: &Engine<AnyStore>, id: &str) -> Vec<String> {
+    engine.history(&acme(), id).await.expect("history").into_iter().map(|h| h.event).collect()
 }

@@ -7,12 +7,17 @@
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value as Json, json};
 
-use super::shell::{ShellFormat, StoreArgs, engine_error, json_output, short_time, table, with_engine};
+use super::shell::{
+    ShellFormat, StoreArgs, engine_error, json_output, short_time, sorted, table, with_engine,
+};
 use super::{Exit, Output};
 use crate::engine::eval::Actor;
 use crate::engine::machine::{InstanceStatus, TokenStatus, Vote};
 use crate::engine::service::{Engine, EngineError, InstanceView};
-use crate::store::{AnyStore, Cursor, HistoryRow, Page, PendingItem, PendingQuery, PendingReason, TenantId};
+use crate::store::{
+    AnyStore, Cursor, HistoryRow, InstanceQuery, InstanceRow, Page, PendingItem, PendingQuery, PendingReason,
+    Store, StoredInstanceStatus, TenantId,
+};
 
 /// Who acts: the user a command runs as.
 #[derive(Debug, Args)]
@@ -57,6 +62,30 @@ pub enum InstanceCommand {
         /// Its data: a JSON object.
         #[arg(long, value_name = "JSON", default_value = "{}")]
         data: String,
+    },
+    /// Instances, filtered, in the order the HTTP API lists them; a page at a time (`--after`).
+    List {
+        /// Only instances of this definition.
+        #[arg(long, value_name = "ID")]
+        definition: Option<String>,
+        /// Only instances of this entity.
+        #[arg(long, value_name = "NAME")]
+        entity: Option<String>,
+        /// Only instances in this stage.
+        #[arg(long, value_name = "NAME")]
+        stage: Option<String>,
+        /// Only active or only completed instances.
+        #[arg(long, value_enum)]
+        status: Option<ListStatus>,
+        /// Only instances assigned to this user.
+        #[arg(long, value_name = "USER")]
+        assignee: Option<String>,
+        /// Page size (at most 500).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: u32,
+        /// The page after this cursor.
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
     },
     /// An instance as last committed.
     Show {
@@ -115,6 +144,15 @@ pub enum InstanceCommand {
     },
 }
 
+/// `--status` of `crm instance list`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListStatus {
+    /// Instances that can still move.
+    Active,
+    /// Instances in a terminal stage.
+    Completed,
+}
+
 /// Arguments of `crm pending`.
 #[derive(Debug, Args)]
 pub struct PendingArgs {
@@ -148,7 +186,10 @@ pub struct PendingArgs {
 pub(super) fn run(args: &InstanceArgs) -> Output {
     let format = args.format;
     let actor = match (&args.command, actor(&args.actor)) {
-        (InstanceCommand::Show { .. } | InstanceCommand::History { .. }, actor) => actor.unwrap_or_default(),
+        (
+            InstanceCommand::Show { .. } | InstanceCommand::History { .. } | InstanceCommand::List { .. },
+            actor,
+        ) => actor.unwrap_or_default(),
         (_, Some(actor)) => actor,
         (_, None) => {
             return Output::failure("this command changes an instance: say who acts with `--as ACTOR`");
@@ -167,6 +208,14 @@ pub(super) fn run(args: &InstanceArgs) -> Output {
         match result {
             Ok(Done::Instance(view)) => instance_output(format, &view),
             Ok(Done::History(rows)) => history_output(format, &rows),
+            Ok(Done::List(page)) => list_output(format, &page),
+            Ok(Done::NothingPending(id)) => Output {
+                stdout: String::new(),
+                stderr: format!(
+                    "error: instance `{id}` awaits no approval [crm::machine::no_pending_approval]\n"
+                ),
+                exit: Exit::Findings,
+            },
             Err(error) => engine_error(&error),
         }
     })
@@ -176,6 +225,9 @@ pub(super) fn run(args: &InstanceArgs) -> Output {
 enum Done {
     Instance(Box<InstanceView>),
     History(Vec<HistoryRow>),
+    List(Page<InstanceRow>),
+    /// A vote without a transition on an instance that awaits no approval.
+    NothingPending(String),
 }
 
 async fn command(
@@ -191,6 +243,23 @@ async fn command(
             engine.create_instance(tenant, actor, definition, entity, &Json::Object(data)).await?
         }
         InstanceCommand::Show { id } => engine.instance(tenant, id).await?,
+        InstanceCommand::List { definition, entity, stage, status, assignee, limit, after } => {
+            let query = InstanceQuery {
+                definition: definition.clone(),
+                entity: entity.clone(),
+                stage: stage.clone(),
+                status: status.map(|s| match s {
+                    ListStatus::Active => StoredInstanceStatus::Active,
+                    ListStatus::Completed => StoredInstanceStatus::Completed,
+                }),
+                assignee: assignee.clone(),
+                limit: *limit,
+                after: after.clone().map(Cursor::from_string),
+                ..InstanceQuery::default()
+            };
+            // The listing the HTTP API serves: a read of the store, no engine rule involved.
+            return Ok(Done::List(engine.store().instances(tenant, &query).await?));
+        }
         InstanceCommand::Update { id, if_version, .. } => {
             let version = match if_version {
                 Some(version) => *version,
@@ -201,11 +270,13 @@ async fn command(
         InstanceCommand::Fire { id, transition, if_version } => {
             engine.fire(tenant, actor, id, transition, *if_version).await?
         }
-        InstanceCommand::Approve { id, transition } => {
-            respond(engine, tenant, actor, id, transition.as_deref(), Vote::Approve).await?
-        }
-        InstanceCommand::Reject { id, transition } => {
-            respond(engine, tenant, actor, id, transition.as_deref(), Vote::Reject).await?
+        InstanceCommand::Approve { id, transition } | InstanceCommand::Reject { id, transition } => {
+            let vote =
+                if matches!(command, InstanceCommand::Approve { .. }) { Vote::Approve } else { Vote::Reject };
+            match respond(engine, tenant, actor, id, transition.as_deref(), vote).await? {
+                Some(view) => view,
+                None => return Ok(Done::NothingPending(id.clone())),
+            }
         }
         InstanceCommand::Assign { id, user, if_version } => {
             engine.assign(tenant, actor, id, user, *if_version).await?
@@ -215,11 +286,7 @@ async fn command(
     Ok(Done::Instance(Box::new(view)))
 }
 
-/// What a vote without a transition names when nothing is pending: no transition has this name
-/// (names are identifiers), so the engine refuses it as having no pending approval.
-const NO_TRANSITION: &str = "(none pending)";
-
-/// Votes on `transition`, or on the one pending when none is named.
+/// Votes on `transition`, or on the one pending when none is named (`None` when nothing is).
 async fn respond(
     engine: &Engine<AnyStore>,
     tenant: &TenantId,
@@ -227,16 +294,15 @@ async fn respond(
     id: &str,
     transition: Option<&str>,
     vote: Vote,
-) -> Result<InstanceView, EngineError> {
+) -> Result<Option<InstanceView>, EngineError> {
     let transition = match transition {
         Some(name) => name.to_owned(),
         None => match engine.instance(tenant, id).await?.pending_approval {
             Some(pending) => pending.transition,
-            // Nothing to vote on: let the engine say so, in its words and with its code.
-            None => NO_TRANSITION.to_owned(),
+            None => return Ok(None),
         },
     };
-    engine.respond(tenant, actor, id, &transition, vote).await
+    engine.respond(tenant, actor, id, &transition, vote).await.map(Some)
 }
 
 /// The actor of `--as`, `--roles`, `--permissions`; `None` without `--as`.
@@ -351,9 +417,9 @@ fn history_json(row: &HistoryRow) -> Json {
         "seq": row.seq,
         "event": row.event,
         "actor": row.actor_id,
-        "before": row.before,
-        "after": row.after,
-        "payload": row.payload,
+        "before": row.before.as_ref().map(sorted),
+        "after": row.after.as_ref().map(sorted),
+        "payload": row.payload.as_ref().map(sorted),
         "at": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     })
 }
@@ -464,6 +530,53 @@ fn pending_output(format: ShellFormat, page: &Page<PendingItem>) -> Output {
         })
         .collect();
     let mut out = table(&["INSTANCE", "DEFINITION", "ENTITY", "STAGE", "WHY", "UPDATED"], &cells);
+    if let Some(next) = &page.next {
+        out.push_str(&format!("more: --after {next}\n"));
+    }
+    Output::stdout(out, Exit::Clean)
+}
+
+fn list_output(format: ShellFormat, page: &Page<InstanceRow>) -> Output {
+    if format == ShellFormat::Json {
+        let items: Vec<Json> = page
+            .items
+            .iter()
+            .map(|i| {
+                json!({
+                    "id": i.id,
+                    "definition": i.definition_id,
+                    "definition_version": i.definition_version,
+                    "entity": i.entity,
+                    "stage": i.stage,
+                    "status": i.status.as_str(),
+                    "assignee": i.assignee,
+                    "version": i.version,
+                    "updated_at": i.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                })
+            })
+            .collect();
+        return json_output(&json!({ "items": items, "next": page.next.as_ref().map(Cursor::as_str) }));
+    }
+    if page.items.is_empty() {
+        return Output::stdout("no instances\n".to_owned(), Exit::Clean);
+    }
+    let cells: Vec<Vec<String>> = page
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone(),
+                format!("{}@{}", i.definition_id, i.definition_version),
+                i.entity.clone(),
+                i.stage.clone(),
+                i.status.as_str().to_owned(),
+                i.assignee.clone().unwrap_or_default(),
+                short_time(i.updated_at),
+            ]
+        })
+        .collect();
+    let mut out =
+        table(&["INSTANCE", "DEFINITION", "ENTITY", "STAGE", "STATUS", "ASSIGNEE", "UPDATED"], &cells);
     if let Some(next) = &page.next {
         out.push_str(&format!("more: --after {next}\n"));
     }

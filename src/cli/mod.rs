@@ -5,13 +5,19 @@
 //! allowed), 1 findings, 2 usage or I/O error (clap's own usage errors also exit 2).
 
 mod check;
+mod compat;
 mod definitions;
 mod deploy;
 mod eval;
 mod graph;
 mod instance;
+mod outbox;
+#[cfg(feature = "http")]
+pub mod serve;
 mod shell;
 mod test;
+#[cfg(feature = "http")]
+pub mod token;
 mod worker;
 
 use std::io::{IsTerminal, Write};
@@ -79,6 +85,14 @@ pub enum Command {
     Instance(InstanceArgs),
     /// A user's dashboard: instances assigned or delegated to them, or awaiting their approval.
     Pending(PendingArgs),
+    /// List outbox items and their delivery attempts; replay or discard dead letters.
+    Outbox(outbox::OutboxArgs),
+    /// Serve the HTTP API (definitions in DIR deployed at start) until SIGINT or SIGTERM.
+    #[cfg(feature = "http")]
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API tokens for `crm serve`.
+    #[cfg(feature = "http")]
+    Token(token::TokenArgs),
 }
 
 /// Arguments of `crm worker`.
@@ -102,6 +116,27 @@ pub struct WorkerArgs {
     /// The pause between passes when idle.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub poll_ms: u64,
+    /// Run against this clock instead of the wall clock (RFC 3339, e.g. `2026-01-07T09:00:00Z`):
+    /// fires what is due at that time, to try timers or replay a day.
+    #[arg(long, value_name = "TIMESTAMP", value_parser = parse_timestamp)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Print actions as JSON lines instead of delivering them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// An address, network (CIDR) or host name outgoing requests may reach although it is
+    /// loopback, private or link-local (repeatable).
+    #[arg(long = "allow", value_name = "ADDR")]
+    pub allow: Vec<String>,
+    /// The most one delivery attempt may take.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// An RFC 3339 timestamp, for `--now`.
+fn parse_timestamp(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.to_utc())
+        .map_err(|error| format!("not an RFC 3339 timestamp ({error}), e.g. 2026-01-07T09:00:00Z"))
 }
 
 /// Arguments of `crm migrate`.
@@ -132,6 +167,14 @@ pub struct CheckArgs {
     /// Exit with status 1 when there are warnings, too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also compare each file with its live version: the file of the same id in a directory, or
+    /// the latest deployed version and the live instances in a database (`sqlite:PATH`,
+    /// `postgres://…`); exit 1 when the new version would strand an instance.
+    #[arg(long, value_name = "DIR|DATABASE_URL")]
+    pub against: Option<String>,
+    /// The tenant whose instances `--against DATABASE_URL` counts.
+    #[arg(long, env = "CRM_TENANT", default_value = "default")]
+    pub tenant: String,
     /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
     #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
     pub max_file_size: FileSize,
@@ -306,7 +349,10 @@ enum Stream {
 /// Runs a parsed command line: executes the command and writes its output.
 pub fn run(cli: Cli) -> ExitCode {
     let output = match cli.command {
-        Command::Check(args) => check::run(&args),
+        Command::Check(args) => match &args.against {
+            Some(against) => compat::run(&args, against),
+            None => check::run(&args),
+        },
         Command::Eval(args) => eval::run(&args),
         Command::Inspect(args) => inspect(&args),
         Command::Graph(args) => graph(&args),
@@ -319,6 +365,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Definitions(args) => definitions::run(&args),
         Command::Instance(args) => instance::run(&args),
         Command::Pending(args) => instance::pending(&args),
+        Command::Outbox(args) => outbox::run(&args),
+        #[cfg(feature = "http")]
+        Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "http")]
+        Command::Token(args) => token::run(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()

@@ -102,3 +102,17 @@ pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// `value` with every object's keys in sorted order: stored JSON comes back in the database's
+/// order (PostgreSQL's `jsonb` has its own), and the shell prints the same on both.
+pub(super) fn sorted(value: &Json) -> Json {
+    match value {
+        Json::Object(map) => {
+            let mut entries: Vec<(&String, &Json)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            Json::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+        }
+        Json::Array(items) => Json::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}

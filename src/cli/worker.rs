@@ -1,18 +1,24 @@
 //! `crm worker`: fires due timers and delivers the outbox against a database.
 //!
-//! Actions are handed to a handler that writes each as one JSON line on stdout (`{"action": …}`)
-//! and counts it delivered: e-mail, webhook and Slack delivery come with a later issue, and a log
-//! line is what an operator can act on meanwhile. Domain events have no subscribers here; they
-//! are marked delivered.
+//! Webhook and Slack actions are delivered for real ([`Registry::standard`]: signed, through the
+//! SSRF guard, `--allow` widening it, `--timeout-ms` per attempt); actions no integration handles
+//! here (e-mail, notify, assign, custom plugins) are written as one JSON line each on stdout
+//! (`{"action": …}`) and counted delivered, a line an operator can act on. `--dry-run` prints every
+//! action that way and sends nothing. Domain events have no subscribers here; they are marked
+//! delivered.
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
 use super::{Exit, Output, WorkerArgs};
-use crate::engine::service::{ActionHandler, ActionResult, Delivered, Engine};
+use crate::engine::service::{ActionFailure, ActionSuccess, Delivered, Engine};
 use crate::engine::worker::{Worker, WorkerConfig};
+use crate::integrations::guard::{AddressPolicy, Allowed};
+use crate::integrations::webhook::HttpConfig;
+use crate::integrations::{ActionFuture, Integration, Registry, StoreLedger};
 use crate::store::AnyStore;
 
 /// Runs `crm worker`.
@@ -30,12 +36,32 @@ pub fn run(args: &WorkerArgs) -> Output {
     if let Some(id) = &args.worker_id {
         config.id.clone_from(id);
     }
+    let allow = match args.allow.iter().map(|a| Allowed::parse(a)).collect::<Result<Vec<_>, _>>() {
+        Ok(allow) => allow,
+        Err(error) => return Output::failure(format!("--allow: {error}")),
+    };
     runtime.block_on(async {
         let store = match AnyStore::open(&args.database).await {
             Ok(store) => store,
             Err(error) => return Output::failure(format!("cannot open `{}`: {error}", args.database)),
         };
-        let engine = Engine::new(store.clone()).with_action_handler(LogActions);
+        let registry = if args.dry_run {
+            Registry::new()
+        } else {
+            let http = HttpConfig {
+                timeout: Duration::from_millis(args.timeout_ms.max(1)),
+                policy: Arc::new(AddressPolicy::with_allowed(allow)),
+                ..HttpConfig::default()
+            };
+            match Registry::standard(&http, Arc::new(StoreLedger(store.clone()))) {
+                Ok(registry) => registry,
+                Err(error) => return Output::failure(error),
+            }
+        };
+        let mut engine = Engine::new(store.clone()).with_action_handler(registry.with_fallback(LogActions));
+        if let Some(now) = args.now {
+            engine = engine.with_clock(move || now);
+        }
         let worker = Worker::new(config);
         let result = if args.once {
             worker.run_once(&engine).await
@@ -98,8 +124,8 @@ fn interrupted() -> impl std::future::Future<Output = ()> {
 /// Delivers actions to stdout, one JSON line each.
 struct LogActions;
 
-impl ActionHandler for LogActions {
-    fn handle<'a>(&'a self, action: &'a Delivered) -> ActionResult<'a> {
+impl Integration for LogActions {
+    fn execute<'a>(&'a self, action: &'a Delivered) -> ActionFuture<'a> {
         Box::pin(async move {
             let line = json!({
                 "action": action.name,
@@ -109,7 +135,13 @@ impl ActionHandler for LogActions {
                 "outbox_id": action.id,
                 "payload": action.payload,
             });
-            writeln!(std::io::stdout().lock(), "{line}").map_err(|e| format!("cannot write to stdout: {e}"))
+            writeln!(std::io::stdout().lock(), "{line}")
+                .map(|()| ActionSuccess::default())
+                .map_err(|e| ActionFailure::retry(format!("cannot write to stdout: {e}")))
         })
+    }
+
+    fn compensate<'a>(&'a self, action: &'a Delivered) -> ActionFuture<'a> {
+        self.execute(action)
     }
 }

@@ -27,6 +27,9 @@ use crate::store::Store;
 /// as it drains (timers scheduling due timers) cannot hold a pass forever.
 const MAX_BATCHES: usize = 1_000;
 
+/// The longest pause after failed passes.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+
 /// How a worker claims and paces its work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -76,6 +79,8 @@ impl Pass {
         self.outbox.actions += outbox.actions;
         self.outbox.retried += outbox.retried;
         self.outbox.dead.extend(outbox.dead);
+        self.outbox.unreported.extend(outbox.unreported);
+        self.outbox.stale += outbox.stale;
     }
 }
 
@@ -92,7 +97,11 @@ impl std::fmt::Display for Pass {
             o.actions,
             o.retried,
             o.dead.len()
-        )
+        )?;
+        if o.stale > 0 {
+            write!(f, ", {} stale", o.stale)?;
+        }
+        Ok(())
     }
 }
 
@@ -127,7 +136,9 @@ impl Worker {
     }
 
     /// Runs passes until `shutdown` completes, pausing `poll` when idle; `on_pass` sees every
-    /// pass that did something. A pass in progress finishes before it stops. Returns the totals.
+    /// pass that did something. A pass in progress finishes before it stops. A database failure
+    /// does not stop the worker: it is logged and the pass is tried again after a growing pause
+    /// (at most a minute), since nothing half-done is left behind. Returns the totals.
     pub async fn run<S: Store>(
         &self,
         engine: &Engine<S>,
@@ -136,15 +147,30 @@ impl Worker {
     ) -> Result<Pass, EngineError> {
         let mut total = Pass::default();
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut failures: u32 = 0;
         loop {
-            let pass = self.run_once(engine).await?;
-            if !pass.is_idle() {
-                on_pass(&pass);
-            }
-            total.absorb(pass.timers, pass.outbox);
+            let pause = match self.run_once(engine).await {
+                Ok(pass) => {
+                    failures = 0;
+                    if !pass.is_idle() {
+                        on_pass(&pass);
+                    }
+                    total.absorb(pass.timers, pass.outbox);
+                    self.config.poll
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(worker = %self.config.id, %error, failures, "worker pass failed; retrying");
+                    self.config
+                        .poll
+                        .max(Duration::from_millis(100))
+                        .saturating_mul(1 << failures.min(6))
+                        .min(MAX_PAUSE)
+                }
+            };
             tokio::select! {
                 () = &mut shutdown => return Ok(total),
-                () = tokio::time::sleep(self.config.poll) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }

@@ -221,6 +221,9 @@ impl<'r, DB: Backend> Reader<'r, DB> {
     pub(super) fn int(&mut self) -> Decoded<i64> {
         self.required(DB::int)
     }
+    pub(super) fn opt_int(&mut self) -> Decoded<Option<i64>> {
+        self.next(DB::int)
+    }
     /// A non-negative integer (versions, sequence numbers, counts).
     pub(super) fn count<T: TryFrom<i64>>(&mut self) -> Decoded<T> {
         let value = self.int()?;

@@ -9,7 +9,8 @@
 //! - The store knows nothing of the IR or the engine: it stores names as text and data as JSON.
 //! - Every table has `tenant_id` and every statement filters by it; a row of one tenant is
 //!   invisible to, and cannot be changed through, another (SR-003). Only the workers' claims
-//!   ([`Store::due_timers`], [`Store::claim_outbox`]) span tenants, and their rows say whose they are.
+//!   ([`Store::due_timers`], [`Store::claim_outbox`]) and the API token look-up and revocation
+//!   ([`Store::api_token_by_hash`], [`Store::revoke_api_token`]) span tenants, and their rows say whose they are.
 //! - A [`Commit`] is one transaction: the instance under its optimistic lock (REL-003) plus its
 //!   history, tokens, approvals, timers, SLA, escalations, assignment, outbox items and domain
 //!   entities, all written or none (REL-001, BR-002).
@@ -37,7 +38,7 @@ pub use backend::{Arg, Stmt};
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use rows::*;
-pub use sql::SqlStore;
+pub use sql::{SqlStore, with_idempotency};
 pub use sqlite::SqliteStore;
 
 /// Result of a store operation.
@@ -87,6 +88,14 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         active: bool,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every active instance of a definition (any version) with its stage, data, pending
+    /// approval and active branches, by id: what a compatibility check compares with a new version.
+    fn live_instances(
+        &self,
+        tenant: &TenantId,
+        definition: &str,
+    ) -> impl Future<Output = StoreResult<Vec<LiveInstance>>> + Send;
 
     /// An instance row.
     fn load_instance(
@@ -199,6 +208,84 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<OutboxRow>>> + Send;
 
+    /// Records one delivery attempt of an item claimed under `claim` and what follows from it
+    /// (delivered, retry at its `next_attempt_at`, dead-lettered), in one transaction. Refused with
+    /// [`StoreError::NotFound`] when `claim` no longer holds the item (its lease ended and another
+    /// worker claimed it, or an operator discarded it): a stale worker's late result is not
+    /// recorded.
+    fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        claim: &str,
+        attempt: &NewAttempt,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every recorded delivery attempt of an outbox item, oldest first.
+    fn outbox_attempts(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<AttemptRow>>> + Send;
+
+    /// Outbox items by id, filtered and keyset-paginated.
+    fn outbox_items(
+        &self,
+        tenant: &TenantId,
+        query: &OutboxQuery,
+    ) -> impl Future<Output = StoreResult<Vec<OutboxRow>>> + Send;
+
+    /// Puts a dead-lettered (or discarded) item back in the queue, due at `at`, with its retries
+    /// reset; its recorded attempts stay.
+    fn replay_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Gives up on an undelivered item for good: dead-lettered and marked discarded.
+    fn discard_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records that a webhook endpoint stopped accepting deliveries (410 Gone); the first record
+    /// stays.
+    fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &DisabledEndpoint,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Takes an endpoint off the disabled list.
+    fn enable_endpoint(&self, tenant: &TenantId, url: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The disabled webhook endpoints of the tenant (only `url`'s, when given), by URL.
+    fn disabled_endpoints(
+        &self,
+        tenant: &TenantId,
+        url: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Vec<DisabledEndpoint>>> + Send;
+
+    /// The value of the tenant's secret `name`, if it has one.
+    fn secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+
+    /// Sets the tenant's secret `name`.
+    fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// One contact.
     fn contact(
         &self,
@@ -240,6 +327,57 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         query: &EntityQuery,
     ) -> impl Future<Output = StoreResult<Vec<Stored<Campaign>>>> + Send;
+    /// Instances filtered and keyset-paginated by `(updated_at, id)`, oldest change first.
+    fn instances(
+        &self,
+        tenant: &TenantId,
+        query: &InstanceQuery,
+    ) -> impl Future<Output = StoreResult<Page<InstanceRow>>> + Send;
+
+    /// Records an API token (only its hash).
+    fn create_api_token(&self, token: &ApiTokenRow) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The token with this SHA-256 hash, revoked or not, of whichever tenant it belongs to: a
+    /// request carries only the token, and the row says whose it is.
+    fn api_token_by_hash(&self, hash: &str) -> impl Future<Output = StoreResult<Option<ApiTokenRow>>> + Send;
+
+    /// The tokens of `tenant`, or of every tenant for `None` (`crm token list`), oldest first.
+    fn api_tokens(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> impl Future<Output = StoreResult<Vec<ApiTokenRow>>> + Send;
+
+    /// Revokes a token by id, whatever its tenant (`crm token revoke`); false when no unrevoked
+    /// token has this id.
+    fn revoke_api_token(&self, id: &str, at: DateTime<Utc>)
+    -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// The idempotency record of `key`.
+    fn idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send;
+
+    /// Records an idempotency key on its own, for effects that are not a [`Commit`] (commits carry
+    /// theirs through [`with_idempotency`]); a key already taken is [`StoreError::Duplicate`].
+    fn insert_idempotency(
+        &self,
+        tenant: &TenantId,
+        record: &IdempotencyRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Stores the first response to the request guarded by `key`, to be replayed.
+    fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        status: u16,
+        response: &serde_json::Value,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Forgets the keys of every tenant first used before `before`; how many.
+    fn purge_idempotency(&self, before: DateTime<Utc>) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 /// A store on either database, chosen at run time by [`AnyStore::open`].
@@ -338,6 +476,10 @@ impl Store for AnyStore {
         dispatch!(self.set_definition_active(tenant, id, active))
     }
 
+    async fn live_instances(&self, tenant: &TenantId, definition: &str) -> StoreResult<Vec<LiveInstance>> {
+        dispatch!(self.live_instances(tenant, definition))
+    }
+
     async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {
         dispatch!(self.load_instance(tenant, id))
     }
@@ -421,6 +563,62 @@ impl Store for AnyStore {
         dispatch!(self.outbox_item(tenant, id))
     }
 
+    async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        claim: &str,
+        attempt: &NewAttempt,
+    ) -> StoreResult<()> {
+        dispatch!(self.record_attempt(tenant, id, claim, attempt))
+    }
+
+    async fn outbox_attempts(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<AttemptRow>> {
+        dispatch!(self.outbox_attempts(tenant, id))
+    }
+
+    async fn outbox_items(&self, tenant: &TenantId, query: &OutboxQuery) -> StoreResult<Vec<OutboxRow>> {
+        dispatch!(self.outbox_items(tenant, query))
+    }
+
+    async fn replay_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self.replay_outbox(tenant, id, at))
+    }
+
+    async fn discard_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self.discard_outbox(tenant, id, at))
+    }
+
+    async fn disable_endpoint(&self, tenant: &TenantId, endpoint: &DisabledEndpoint) -> StoreResult<()> {
+        dispatch!(self.disable_endpoint(tenant, endpoint))
+    }
+
+    async fn enable_endpoint(&self, tenant: &TenantId, url: &str) -> StoreResult<()> {
+        dispatch!(self.enable_endpoint(tenant, url))
+    }
+
+    async fn disabled_endpoints(
+        &self,
+        tenant: &TenantId,
+        url: Option<&str>,
+    ) -> StoreResult<Vec<DisabledEndpoint>> {
+        dispatch!(self.disabled_endpoints(tenant, url))
+    }
+
+    async fn secret(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<String>> {
+        dispatch!(self.secret(tenant, name))
+    }
+
+    async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        dispatch!(self.put_secret(tenant, name, value, at))
+    }
+
     async fn contact(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Contact>>> {
         dispatch!(self.contact(tenant, id))
     }
@@ -447,5 +645,47 @@ impl Store for AnyStore {
 
     async fn campaigns(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Campaign>>> {
         dispatch!(self.campaigns(tenant, query))
+    }
+
+    async fn instances(&self, tenant: &TenantId, query: &InstanceQuery) -> StoreResult<Page<InstanceRow>> {
+        dispatch!(self.instances(tenant, query))
+    }
+
+    async fn create_api_token(&self, token: &ApiTokenRow) -> StoreResult<()> {
+        dispatch!(self.create_api_token(token))
+    }
+
+    async fn api_token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiTokenRow>> {
+        dispatch!(self.api_token_by_hash(hash))
+    }
+
+    async fn api_tokens(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<ApiTokenRow>> {
+        dispatch!(self.api_tokens(tenant))
+    }
+
+    async fn revoke_api_token(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        dispatch!(self.revoke_api_token(id, at))
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        dispatch!(self.idempotency(tenant, key))
+    }
+
+    async fn insert_idempotency(&self, tenant: &TenantId, record: &IdempotencyRecord) -> StoreResult<()> {
+        dispatch!(self.insert_idempotency(tenant, record))
+    }
+
+    async fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        status: u16,
+        response: &serde_json::Value,
+    ) -> StoreResult<()> {
+        dispatch!(self.complete_idempotency(tenant, key, status, response))
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        dispatch!(self.purge_idempotency(before))
     }
 }

@@ -77,6 +77,18 @@ pub enum EngineError {
         actual: u64,
     },
 
+    /// A command without an expected version kept losing the race: every one of its attempts
+    /// (each on a fresh read) met a newer commit, e.g. dozens of processes writing one instance at
+    /// once. Nothing was written; nothing about the command itself is wrong.
+    #[error("instance `{id}` is changing too fast: gave up after {attempts} attempts")]
+    #[diagnostic(code(crm::engine::contention), help("try again in a moment"))]
+    Contention {
+        /// The instance.
+        id: String,
+        /// How many times the command was computed and refused by a newer commit.
+        attempts: u32,
+    },
+
     /// A stored instance does not fit its pinned definition, e.g. a stage name the definition
     /// lacks (the rows were edited by hand).
     #[error("instance `{id}` is inconsistent with its definition: {detail}")]

@@ -37,7 +37,9 @@
 //! cache), so a command on an instance this engine already knows costs only its commit. The
 //! optimistic lock keeps that honest: the commit's versioned `UPDATE` refuses a state another
 //! engine or process has moved on. Then, when the caller gave no expected version, the command is
-//! recomputed once on a fresh load; with an expected version it is the caller's conflict. A
+//! recomputed on a fresh load, and again (with a jittered, growing pause) as long as other commits
+//! keep winning, until it applies, the machine refuses it on its merits, or [`MAX_ATTEMPTS`] are
+//! lost ([`EngineError::Contention`]); with an expected version it is the caller's conflict. A
 //! refusal by the machine computed from the kept state is confirmed on a fresh load before it is
 //! reported. Reads ([`Engine::instance`]) always go to the store.
 
@@ -52,15 +54,19 @@ mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
 
 pub use self::assign::NewDelegation;
-pub use self::deploy::Deployed;
+pub use self::deploy::{Compatibility, Deployed};
 pub use self::domain::{NewCampaign, NewContact, NewOpportunity, Running, domain_events};
 pub use self::error::EngineError;
-pub use self::outbox::{ActionHandler, ActionResult, Delivered, DeliveryReport, Subscriber};
+pub use self::outbox::{
+    ActionFailure, ActionHandler, ActionResult, ActionSuccess, AttemptResult, Delivered, DeliveryReport,
+    RetryPolicy, Subscriber,
+};
 use self::persist::Loaded;
 pub use self::timers::{TimerOutcome, TimerReport};
 pub use self::view::{ApprovalView, InstanceView, TokenView};
@@ -76,6 +82,16 @@ use crate::store::{Commit, DefinitionRow, HistoryRow, InstanceRow, Store, StoreE
 
 /// The engine's notion of "now": the wall clock, or a virtual one in tests and scenarios.
 pub type NowFn = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How often a command without an expected version is computed afresh and refused by a newer
+/// commit before it gives up with [`EngineError::Contention`].
+pub const MAX_ATTEMPTS: u32 = 32;
+
+/// The first wait after losing a race, doubled per loss up to [`MAX_CONTENTION_WAIT`].
+const FIRST_CONTENTION_WAIT: Duration = Duration::from_millis(1);
+
+/// The longest wait between two attempts of one command.
+const MAX_CONTENTION_WAIT: Duration = Duration::from_millis(100);
 
 /// How many instances' last committed states an engine keeps; beyond that, one is dropped for
 /// each new one (any one: a dropped state only costs a load).
@@ -100,6 +116,7 @@ pub struct Engine<S: Store> {
     strategies: Vec<(String, Arc<dyn CustomStrategy>)>,
     subscribers: Vec<Arc<dyn Subscriber>>,
     action_handler: Option<Arc<dyn ActionHandler>>,
+    retry: RetryPolicy,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -122,6 +139,7 @@ impl<S: Store> Engine<S> {
             strategies: Vec::new(),
             subscribers: Vec::new(),
             action_handler: None,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -334,6 +352,8 @@ impl<S: Store> Engine<S> {
                 (machine, loaded, true)
             }
         };
+        // Commits refused because another one came first, counting only fresh reads.
+        let mut lost = 0;
         loop {
             // Checked before computing anything: the caller decided on what it saw at that version.
             if let Some(expected) = expected_version.filter(|&v| v != loaded.row.version) {
@@ -367,8 +387,19 @@ impl<S: Store> Engine<S> {
                     }
                     return Ok(view);
                 }
-                Err(StoreError::Conflict { .. }) if !fresh && expected_version.is_none() => {
-                    // The kept state was stale: recompute once on the stored one.
+                Err(StoreError::Conflict { .. }) if expected_version.is_none() => {
+                    // The caller named no version, so another commit in between is not their
+                    // conflict: recompute on the stored state until it applies or the machine
+                    // refuses it on its merits. A stale kept state costs one reload; a real race
+                    // backs off (jittered, so racers spread out) and tries again.
+                    if fresh {
+                        lost += 1;
+                        if lost >= MAX_ATTEMPTS {
+                            self.forget(tenant, id);
+                            return Err(EngineError::Contention { id: id.to_owned(), attempts: lost });
+                        }
+                        tokio::time::sleep(contention_backoff(lost)).await;
+                    }
                     (machine, loaded) = self.load(tenant, id).await?;
                     fresh = true;
                 }
@@ -489,6 +520,14 @@ impl<S: Store> Engine<S> {
     fn now(&self) -> DateTime<Utc> {
         (self.clock)().trunc_subsecs(6)
     }
+}
+
+/// The wait after the `lost`-th lost race: "full jitter", a random share of an exponentially
+/// growing cap, so racers that collided once do not collide again in lock step.
+pub(crate) fn contention_backoff(lost: u32) -> Duration {
+    let cap = FIRST_CONTENTION_WAIT.saturating_mul(1 << lost.min(16)).min(MAX_CONTENTION_WAIT);
+    let micros = u64::try_from(cap.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(rand::random_range(0..=micros))
 }
 
 /// The definition compiled from `source`, or every diagnostic when it has errors.

@@ -9,9 +9,12 @@
 
 use std::time::Duration;
 
-use super::{Engine, EngineError, persist};
+use super::{Engine, EngineError, MAX_ATTEMPTS, contention_backoff, persist};
 use crate::engine::machine::{ENGINE_ACTOR, MachineError, TimerKind};
-use crate::store::{InstanceWrite, Store, TimerRow, TimerWrite};
+use crate::store::{InstanceWrite, Store, StoreError, TimerRow, TimerWrite};
+
+/// What the store calls a timer that is not pending (any more) when it refuses a `fired` mark.
+const PENDING_TIMER: &str = "pending timer";
 
 /// What one pass over the due timers did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,23 +62,53 @@ impl<S: Store> Engine<S> {
     }
 
     /// Runs one claimed timer now: its step and its `fired` mark in one transaction, or a
-    /// `processed` mark alone when it no longer applies. `Err` only when the database fails.
+    /// `processed` mark alone when it no longer applies. A timer whose instance keeps changing is
+    /// recomputed on a fresh read (with a jittered pause) up to [`MAX_ATTEMPTS`] times before it
+    /// is left for the next claim. A timer that became moot meanwhile (cancelled by a user's
+    /// command, fired by another worker, an at-risk mark after its SLA breached) is skipped: no
+    /// user action can make this fail. `Err` only when the database fails.
     pub async fn process_timer(&self, timer: &TimerRow) -> Result<TimerOutcome, EngineError> {
-        let outcome = match self.fire_timer(timer).await {
-            Ok(()) => return Ok(TimerOutcome::Fired),
-            Err(EngineError::Conflict { .. }) => return Ok(TimerOutcome::Retry),
-            Err(EngineError::Store(error)) => return Err(EngineError::Store(error)),
-            Err(EngineError::Machine(MachineError::StaleTimer { .. })) => {
-                TimerOutcome::Skipped("no longer applies".to_owned())
+        let mut lost = 0;
+        let outcome = loop {
+            match self.fire_timer(timer).await {
+                Ok(None) => return Ok(TimerOutcome::Fired),
+                Ok(Some(reason)) => break TimerOutcome::Skipped(reason.to_owned()),
+                Err(EngineError::Conflict { .. }) => {
+                    lost += 1;
+                    if lost >= MAX_ATTEMPTS {
+                        return Ok(TimerOutcome::Retry);
+                    }
+                    tokio::time::sleep(contention_backoff(lost)).await;
+                }
+                // Its `fired` mark found no pending timer: a command cancelled it, or another
+                // worker whose lease outlived ours fired it. Either way nothing is left to do.
+                Err(EngineError::Store(StoreError::NotFound { what, id }))
+                    if what == PENDING_TIMER && id == timer.id =>
+                {
+                    return Ok(TimerOutcome::Skipped("cancelled or fired meanwhile".to_owned()));
+                }
+                Err(EngineError::Store(error)) => return Err(EngineError::Store(error)),
+                Err(EngineError::Machine(MachineError::StaleTimer { .. })) => {
+                    break TimerOutcome::Skipped("no longer applies".to_owned());
+                }
+                Err(other) => break TimerOutcome::Skipped(other.to_string()),
             }
-            Err(other) => TimerOutcome::Skipped(other.to_string()),
         };
-        self.store.mark_timer_processed(&timer.tenant, &timer.id, self.now()).await?;
-        Ok(outcome)
+        match self.store.mark_timer_processed(&timer.tenant, &timer.id, self.now()).await {
+            // Marked by someone else in the meantime: as moot as it gets.
+            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(outcome),
+            Err(error) => Err(error.into()),
+        }
     }
 
-    async fn fire_timer(&self, timer: &TimerRow) -> Result<(), EngineError> {
-        let (machine, loaded) = self.load(&timer.tenant, &timer.instance_id).await?;
+    /// Fires `timer` on a fresh read of its instance: `Ok(None)` when its step is committed,
+    /// `Ok(Some(why))` when it is moot and only needs marking processed.
+    async fn fire_timer(&self, timer: &TimerRow) -> Result<Option<&'static str>, EngineError> {
+        let unknown = || EngineError::UnknownInstance { id: timer.instance_id.clone() };
+        let mut rows = self.store.load_state(&timer.tenant, &timer.instance_id).await?.ok_or_else(unknown)?;
+        let machine = self.pinned_machine(&timer.tenant, &rows.instance).await?;
+        let clocks = std::mem::take(&mut rows.sla);
+        let loaded = persist::load(&machine, rows)?;
         let kind =
             TimerKind::decode(machine.definition(), loaded.state.entity, &timer.kind).ok_or_else(|| {
                 EngineError::Inconsistent {
@@ -84,6 +117,13 @@ impl<S: Store> Engine<S> {
                 }
             })?;
         let now = self.now();
+        if let TimerKind::SlaAtRisk { stage } = kind
+            && persist::sla_breached(machine.definition(), &loaded, stage, &clocks)
+        {
+            // SLA status only moves forward: several workers, or a retry after a conflict, may
+            // run the at-risk timer after the breach timer, and then it has nothing to say.
+            return Ok(Some("its SLA has breached already"));
+        }
         let step = machine.timer_due(&loaded.state, kind, now)?;
         // Nothing happened (a re-check whose conditions still do not hold): only the timers move
         // on, under the version check but without a new version, so nobody's expected version
@@ -105,6 +145,6 @@ impl<S: Store> Engine<S> {
             self.forget(&timer.tenant, &timer.instance_id);
         }
         committed?;
-        Ok(())
+        Ok(None)
     }
 }

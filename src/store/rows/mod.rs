@@ -11,6 +11,7 @@
 //! - [`outbox`]: events and actions to deliver. [`entities`]: contacts, opportunities, campaigns.
 //! - [`commit`]: [`Commit`], one transaction. [`definition`]: deployed definitions.
 //! - [`dashboard`]: delegations and the dashboard query.
+//! - [`api`]: the HTTP API's tokens, idempotency keys and instance listing.
 
 use std::fmt;
 
@@ -75,6 +76,7 @@ macro_rules! text_enum {
     };
 }
 
+mod api;
 mod commit;
 mod dashboard;
 mod definition;
@@ -83,18 +85,22 @@ mod instance;
 mod outbox;
 mod parts;
 
+pub use api::{ApiTokenRow, IdempotencyRecord, InstanceQuery};
 pub use commit::Commit;
 pub use dashboard::{
     Cursor, DELEGATION_DEPTH_BOUND, DelegationRow, Direction, Page, PendingItem, PendingQuery, PendingReason,
     SortKey,
 };
-pub use definition::{DefinitionRow, DeployedVersion, canonical_checksum, source_checksum};
+pub use definition::{DefinitionRow, DeployedVersion, LiveInstance, canonical_checksum, source_checksum};
 pub use entities::{Campaign, Contact, EntityQuery, EntityWrite, Opportunity, Stored};
 pub use instance::{
     HistoryRow, InstanceRow, InstanceUpdate, InstanceWrite, NewHistory, NewInstance, RunRow,
     StoredInstanceState, StoredInstanceStatus, StoredRunStatus,
 };
-pub use outbox::{NewOutbox, OutboxFailure, OutboxRow, OutboxStatus, StoredOutboxKind};
+pub use outbox::{
+    AttemptOutcome, AttemptRow, DisabledEndpoint, NewAttempt, NewOutbox, OutboxFailure, OutboxQuery,
+    OutboxRow, OutboxStatus, StoredOutboxKind,
+};
 pub use parts::{
     ApprovalRequestRow, ApprovalRow, ApprovalWrite, AssignmentChange, AssignmentRow, EscalationRow,
     NewEscalation, RequestStatus, SlaRow, SlaStatus, SlaWrite, StoredDecision, StoredPendingApproval,

@@ -58,6 +58,11 @@ pub struct OutboxRow {
     pub processed_at: Option<DateTime<Utc>>,
     /// The last failure, shortened.
     pub last_error: Option<String>,
+    /// The token of the claim that holds it (a fresh one per claim); only that claim may record
+    /// its outcome.
+    pub claim: Option<String>,
+    /// When an operator discarded it (status `dead`, never delivered).
+    pub discarded_at: Option<DateTime<Utc>>,
 }
 
 /// An outbox item to enqueue, due at [`Commit::at`](crate::store::Commit::at), tied to the
@@ -83,4 +88,89 @@ pub struct OutboxFailure {
     pub next_attempt_at: DateTime<Utc>,
     /// Give up: move the item to the dead-letter state.
     pub dead: bool,
+}
+
+text_enum! {
+    /// What became of one delivery attempt (`crm_outbox_attempts.outcome`).
+    AttemptOutcome {
+        /// Delivered: the item is done.
+        Delivered = "delivered",
+        /// Failed; the item is tried again later.
+        Retry = "retry",
+        /// Failed for good (retries exhausted, or a failure no retry can fix): dead-lettered.
+        Dead = "dead",
+    }
+}
+
+/// One delivery attempt to record with its consequence ([`Store::record_attempt`](crate::store::Store::record_attempt)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttempt {
+    /// Attempt id, usually [`new_id`](crate::store::new_id).
+    pub id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The worker that made it.
+    pub worker: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in microseconds.
+    pub latency_us: u64,
+    /// What became of it.
+    pub outcome: AttemptOutcome,
+    /// The receiver's HTTP status, when there was an HTTP response.
+    pub http_status: Option<u16>,
+    /// Why it failed (shortened when stored); never a secret.
+    pub error: Option<String>,
+    /// For [`AttemptOutcome::Retry`]: when to try again.
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it ended (the item's `processed_at` when delivered or dead).
+    pub finished_at: DateTime<Utc>,
+}
+
+/// A recorded delivery attempt (`crm_outbox_attempts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRow {
+    /// Attempt id.
+    pub id: String,
+    /// The outbox item.
+    pub outbox_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The worker that made it.
+    pub worker: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in microseconds.
+    pub latency_us: u64,
+    /// What became of it.
+    pub outcome: AttemptOutcome,
+    /// The receiver's HTTP status, if any.
+    pub http_status: Option<u16>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Which outbox items [`Store::outbox_items`](crate::store::Store::outbox_items) lists: by id,
+/// after `after` (keyset pagination), at most `limit` (0: the default page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxQuery {
+    /// Only items in this state (`None`: all).
+    pub status: Option<OutboxStatus>,
+    /// Only items whose id sorts after this one.
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// A webhook endpoint that stopped accepting deliveries (it answered 410 Gone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisabledEndpoint {
+    /// The endpoint's URL, as the definition names it.
+    pub url: String,
+    /// When it was disabled.
+    pub disabled_at: DateTime<Utc>,
+    /// Why (e.g. "410 Gone").
+    pub reason: String,
+    /// The outbox item whose delivery found out.
+    pub outbox_id: Option<String>,
 }

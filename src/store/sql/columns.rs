@@ -6,8 +6,9 @@
 use super::Decoded;
 use crate::store::backend::{Backend, Reader};
 use crate::store::{
-    Campaign, Contact, DefinitionRow, DelegationRow, EscalationRow, HistoryRow, InstanceRow, Opportunity,
-    OutboxRow, OutboxStatus, Stored, StoredInstanceStatus, StoredOutboxKind, TenantId, TimerRow,
+    AttemptOutcome, AttemptRow, Campaign, Contact, DefinitionRow, DelegationRow, DisabledEndpoint,
+    EscalationRow, HistoryRow, InstanceRow, Opportunity, OutboxRow, OutboxStatus, Stored,
+    StoredInstanceStatus, StoredOutboxKind, TenantId, TimerRow,
 };
 
 columns! {
@@ -123,6 +124,35 @@ columns! {
         created_at: "created_at" => r.time()?,
         processed_at: "processed_at" => r.opt_time()?,
         last_error: "last_error" => r.opt_text()?,
+        claim: "claim_token" => r.opt_text()?,
+        discarded_at: "discarded_at" => r.opt_time()?,
+    }
+}
+
+columns! {
+    /// `crm_outbox_attempts`.
+    const ATTEMPT_COLS;
+    fn attempt_row(r) -> AttemptRow {
+        id: "id" => r.text()?,
+        outbox_id: "outbox_id" => r.text()?,
+        attempt: "attempt" => r.count()?,
+        worker: "worker" => r.text()?,
+        started_at: "started_at" => r.time()?,
+        latency_us: "latency_us" => r.count()?,
+        outcome: "outcome" => r.parsed(AttemptOutcome::parse)?,
+        http_status: "http_status" => r.opt_int()?.and_then(|s| u16::try_from(s).ok()),
+        error: "error" => r.opt_text()?,
+    }
+}
+
+columns! {
+    /// `crm_webhook_endpoints`.
+    const ENDPOINT_COLS;
+    fn endpoint_row(r) -> DisabledEndpoint {
+        url: "url" => r.text()?,
+        disabled_at: "disabled_at" => r.time()?,
+        reason: "reason" => r.text()?,
+        outbox_id: "outbox_id" => r.opt_text()?,
     }
 }
 

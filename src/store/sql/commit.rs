@@ -10,7 +10,7 @@ use super::parts::{
     ROWS_PER_INSERT, Scope, write_approval, write_assignment, write_escalation, write_sla, write_timer,
     write_tokens,
 };
-use super::{Conn, SqlStore, fetch};
+use super::{Conn, SqlStore, fetch, idempotency};
 use crate::store::backend::{Backend, Stmt, micros};
 use crate::store::{
     ApprovalWrite, Commit, InstanceUpdate, InstanceWrite, NewHistory, NewInstance, RequestStatus, RunRow,
@@ -32,7 +32,22 @@ pub(super) async fn commit<DB: Backend>(
     {
         return Err(StoreError::Invalid { reason: "an approval request cannot be resolved as pending" });
     }
-    store.write_tx(async |conn: &mut Conn<DB>| apply::<DB>(conn, tenant.as_str(), &commit).await).await
+    // An idempotency key the caller asked to record with this effect (see `idempotency`).
+    let key = idempotency::pending_for(tenant);
+    let version = store
+        .write_tx(async |conn: &mut Conn<DB>| {
+            let version = apply::<DB>(conn, tenant.as_str(), &commit).await?;
+            if let Some(key) = &key {
+                let instance_id = commit.instance.as_ref().map(InstanceWrite::id);
+                idempotency::insert::<DB>(conn, tenant.as_str(), key, instance_id).await?;
+            }
+            Ok(version)
+        })
+        .await?;
+    if key.is_some() {
+        idempotency::mark_written();
+    }
+    Ok(version)
 }
 
 /// Writes every part of `commit` in the current transaction: the instance first (the other rows

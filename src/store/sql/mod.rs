@@ -14,6 +14,7 @@
 //! - [`entities`]: contacts, opportunities and campaigns.
 //! - [`dashboard`]: delegations and the dashboard query.
 //! - [`timers`] and [`outbox`]: what the workers claim and mark.
+//! - [`instances`]: the instance listing; [`tokens`] and [`idempotency`]: the HTTP API's rows.
 
 use std::time::Duration;
 
@@ -22,9 +23,10 @@ use sqlx::{Pool, Transaction};
 
 use super::backend::{Backend, Reader, Stmt};
 use super::{
-    Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion, EntityQuery, EscalationRow,
-    HistoryRow, InstanceRow, Opportunity, OutboxFailure, OutboxRow, Page, PendingItem, PendingQuery, Store,
-    StoreError, StoreResult, Stored, StoredInstanceState, TenantId, TimerRow,
+    ApiTokenRow, AttemptRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion,
+    DisabledEndpoint, EntityQuery, EscalationRow, HistoryRow, IdempotencyRecord, InstanceQuery, InstanceRow,
+    LiveInstance, NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem,
+    PendingQuery, Store, StoreError, StoreResult, Stored, StoredInstanceState, TenantId, TimerRow,
 };
 
 /// A store on database `DB`: [`SqliteStore`](super::SqliteStore) or [`PgStore`](super::PgStore).
@@ -123,11 +125,15 @@ mod commit;
 mod dashboard;
 mod definitions;
 mod entities;
+mod idempotency;
+mod instances;
 mod load;
 mod outbox;
 mod parts;
 mod timers;
+mod tokens;
 
+pub use idempotency::with_idempotency;
 pub(super) use load::{PG_LOAD_STATE, SQLITE_LOAD_STATE};
 
 /// `", a, b, c"` without its leading `", "`: the column list [`columns!`] pastes together.
@@ -289,6 +295,10 @@ impl<DB: Backend> Store for SqlStore<DB> {
         definitions::set_definition_active(self, tenant, id, active).await
     }
 
+    async fn live_instances(&self, tenant: &TenantId, definition: &str) -> StoreResult<Vec<LiveInstance>> {
+        definitions::live_instances(self, tenant, definition).await
+    }
+
     async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {
         load::load_instance(self, tenant, id).await
     }
@@ -372,6 +382,62 @@ impl<DB: Backend> Store for SqlStore<DB> {
         outbox::outbox_item(self, tenant, id).await
     }
 
+    async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        claim: &str,
+        attempt: &NewAttempt,
+    ) -> StoreResult<()> {
+        outbox::record_attempt(self, tenant, id, claim, attempt).await
+    }
+
+    async fn outbox_attempts(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<AttemptRow>> {
+        outbox::outbox_attempts(self, tenant, id).await
+    }
+
+    async fn outbox_items(&self, tenant: &TenantId, query: &OutboxQuery) -> StoreResult<Vec<OutboxRow>> {
+        outbox::outbox_items(self, tenant, query).await
+    }
+
+    async fn replay_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        outbox::replay_outbox(self, tenant, id, at).await
+    }
+
+    async fn discard_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        outbox::discard_outbox(self, tenant, id, at).await
+    }
+
+    async fn disable_endpoint(&self, tenant: &TenantId, endpoint: &DisabledEndpoint) -> StoreResult<()> {
+        outbox::disable_endpoint(self, tenant, endpoint).await
+    }
+
+    async fn enable_endpoint(&self, tenant: &TenantId, url: &str) -> StoreResult<()> {
+        outbox::enable_endpoint(self, tenant, url).await
+    }
+
+    async fn disabled_endpoints(
+        &self,
+        tenant: &TenantId,
+        url: Option<&str>,
+    ) -> StoreResult<Vec<DisabledEndpoint>> {
+        outbox::disabled_endpoints(self, tenant, url).await
+    }
+
+    async fn secret(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<String>> {
+        outbox::secret(self, tenant, name).await
+    }
+
+    async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        outbox::put_secret(self, tenant, name, value, at).await
+    }
+
     async fn contact(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Stored<Contact>>> {
         entities::contact(self, tenant, id).await
     }
@@ -398,5 +464,47 @@ impl<DB: Backend> Store for SqlStore<DB> {
 
     async fn campaigns(&self, tenant: &TenantId, query: &EntityQuery) -> StoreResult<Vec<Stored<Campaign>>> {
         entities::campaigns(self, tenant, query).await
+    }
+
+    async fn instances(&self, tenant: &TenantId, query: &InstanceQuery) -> StoreResult<Page<InstanceRow>> {
+        instances::instances(self, tenant, query).await
+    }
+
+    async fn create_api_token(&self, token: &ApiTokenRow) -> StoreResult<()> {
+        tokens::create_api_token(self, token).await
+    }
+
+    async fn api_token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiTokenRow>> {
+        tokens::api_token_by_hash(self, hash).await
+    }
+
+    async fn api_tokens(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<ApiTokenRow>> {
+        tokens::api_tokens(self, tenant).await
+    }
+
+    async fn revoke_api_token(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        tokens::revoke_api_token(self, id, at).await
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        idempotency::idempotency(self, tenant, key).await
+    }
+
+    async fn insert_idempotency(&self, tenant: &TenantId, record: &IdempotencyRecord) -> StoreResult<()> {
+        idempotency::insert_idempotency(self, tenant, record).await
+    }
+
+    async fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        status: u16,
+        response: &serde_json::Value,
+    ) -> StoreResult<()> {
+        idempotency::complete_idempotency(self, tenant, key, status, response).await
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        idempotency::purge_idempotency(self, before).await
     }
 }

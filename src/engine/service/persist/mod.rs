@@ -22,6 +22,8 @@ use crate::store::{
 
 mod sla;
 
+pub(super) use sla::breached as sla_breached;
+
 /// An instance as read: the machine's state plus what the store needs to write it back.
 pub(super) struct Loaded {
     /// The instance row as read (ids, pinned definition, `ended_at`).

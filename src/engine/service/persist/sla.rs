@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use super::Loaded;
 use crate::engine::machine::{Step, TimerChange, TimerKind, TokenStatus, events};
 use crate::ir::{ActionKind, Definition, EntityId, Sla, StageId};
-use crate::store::{NewEscalation, SlaStatus, SlaWrite, new_id};
+use crate::store::{NewEscalation, SlaRow, SlaStatus, SlaWrite, new_id};
 
 /// The SLA and escalation rows `step` writes for `instance`, `before` being its loaded state
 /// (`None` on creation).
@@ -89,6 +89,21 @@ pub(super) fn writes(
         }
     }
     (sla, escalations)
+}
+
+/// Whether the clock running over `stage` (the entity's for `None`) in `loaded` has breached,
+/// by its row among `clocks` (the instance's `crm_sla` rows). SLA status only moves forward, so
+/// an at-risk timer that runs after the breach has nothing to record.
+pub(in crate::engine::service) fn breached(
+    def: &Definition,
+    loaded: &Loaded,
+    stage: Option<StageId>,
+    clocks: &[SlaRow],
+) -> bool {
+    let clock = Clock { def, entity: loaded.state.entity, instance: &loaded.row.id, before: Some(loaded) };
+    clock
+        .running(stage)
+        .is_some_and(|id| clocks.iter().any(|c| c.id == id && c.status == SlaStatus::Breached))
 }
 
 /// What identifies the clocks of one instance.

@@ -1,0 +1,212 @@
+//! Responses with `ETag`s, request bodies, `If-Match`, and idempotent replay of commands.
+//!
+//! A command (`POST`) with an `Idempotency-Key` header runs inside
+//! [`with_idempotency`](crate::store::with_idempotency): the key is written by the same
+//! transaction as the command's effect. The same key with the same request (method, path, user,
+//! body) within 24 hours answers the first response again without doing anything; with another
+//! request it is a 422. Two identical requests racing each other produce one effect: the second
+//! one's transaction fails on the key and rolls back, and it answers the first one's response.
+
+use std::future::Future;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{TimeDelta, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::store::{IdempotencyRecord, Store, with_idempotency};
+
+/// How long a key is remembered.
+const KEY_LIFETIME: TimeDelta = TimeDelta::hours(24);
+/// The longest key accepted.
+const MAX_KEY_LEN: usize = 255;
+
+/// A JSON response, with the `ETag` of the instance it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Reply {
+    pub status: StatusCode,
+    pub body: Json,
+    pub etag: Option<u64>,
+    pub location: Option<String>,
+    pub replayed: bool,
+}
+
+impl Reply {
+    /// 200 with `body`.
+    pub fn ok(body: Json) -> Self {
+        Self { status: StatusCode::OK, body, etag: None, location: None, replayed: false }
+    }
+
+    /// `body` with status `status`.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// An instance (or anything with a `version`): its `ETag` is `"<version>"`.
+    pub fn versioned(body: Json) -> Self {
+        let etag = body.get("version").and_then(Json::as_u64);
+        Self { etag, ..Self::ok(body) }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(version) = self.etag
+            && let Ok(value) = HeaderValue::from_str(&format!("\"{version}\""))
+        {
+            headers.insert(header::ETAG, value);
+        }
+        if let Some(location) = self.location
+            && let Ok(value) = HeaderValue::from_str(&location)
+        {
+            headers.insert(header::LOCATION, value);
+        }
+        if self.replayed {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+/// The body as `T`, or a 422 that names the offending field.
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let detail = if path == "." || path.is_empty() {
+            format!("invalid request body: {inner}")
+        } else {
+            format!("invalid request body at `{path}`: {inner}")
+        };
+        ApiError::invalid_body(detail)
+    })
+}
+
+/// The version `If-Match` names: `"3"` (or `3`, `W/"3"`); `None` without the header or for `*`.
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let text = value.to_str().map_err(|_| ApiError::bad_request("If-Match is not text"))?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    bare.parse().map(Some).map_err(|_| {
+        ApiError::bad_request(format!("If-Match must be an ETag this API gave out, like \"3\"; got `{text}`"))
+    })
+}
+
+/// Runs the command `work` at most once per `Idempotency-Key` (see the module docs); without the
+/// header it just runs it. `what` names the request (`POST /v1/instances/…/fire`); `success` is
+/// the status it answers when it works (replayed with the effect if the response was lost).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn idempotent(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    what: &str,
+    success: StatusCode,
+    body: &[u8],
+    work: impl Future<Output = Result<Reply, ApiError>> + Send,
+) -> Result<Reply, ApiError> {
+    let Some(key) = headers.get("idempotency-key") else { return work.await };
+    let key = key
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?
+        .to_owned();
+    let store = state.engine().store();
+    let fingerprint = fingerprint(what, &caller.actor.id, body);
+    let now = Utc::now();
+    if let Some(found) = store.idempotency(&caller.tenant, &key).await? {
+        if found.created_at + KEY_LIFETIME > now {
+            return replay(state, caller, found, &fingerprint).await;
+        }
+        // Expired: forget it (and every other expired key) and run the request afresh.
+        store.purge_idempotency(now - KEY_LIFETIME).await?;
+    }
+    let record = IdempotencyRecord {
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+        status: success.as_u16(),
+        instance_id: None,
+        response: None,
+        created_at: now,
+    };
+    let (result, written) = with_idempotency(caller.tenant.clone(), record.clone(), work).await;
+    match result {
+        Ok(reply) => {
+            let saved = if written {
+                store.complete_idempotency(&caller.tenant, &key, reply.status.as_u16(), &reply.body).await
+            } else {
+                // No commit carried the key (a deployment, a delegation, a no-op): record it now.
+                let record = IdempotencyRecord {
+                    status: reply.status.as_u16(),
+                    response: Some(reply.body.clone()),
+                    ..record
+                };
+                store.insert_idempotency(&caller.tenant, &record).await
+            };
+            if let Err(error) = saved {
+                // The effect is committed; failing the request now would invite a retry that
+                // the key (when written) still guards. Log and answer.
+                tracing::warn!(error = %error, "could not store the response of an idempotent request");
+            }
+            Ok(reply)
+        }
+        Err(error) => match store.idempotency(&caller.tenant, &key).await {
+            // A concurrent request with the same key won: answer what it did.
+            Ok(Some(found)) => replay(state, caller, found, &fingerprint).await,
+            _ => Err(error),
+        },
+    }
+}
+
+/// The first response to a key, or why it cannot be given.
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    found: IdempotencyRecord,
+    fingerprint: &str,
+) -> Result<Reply, ApiError> {
+    if found.fingerprint != fingerprint {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "crm::http::idempotency_key_reused",
+            "this Idempotency-Key was used for a different request; use a new key",
+        ));
+    }
+    let status = StatusCode::from_u16(found.status).unwrap_or(StatusCode::OK);
+    let body = match (found.response, found.instance_id) {
+        (Some(body), _) => body,
+        // The effect committed but its response was not stored (the process stopped in
+        // between, or it is being stored right now): the instance as it is now.
+        (None, Some(id)) => super::views::view_json(&state.engine().instance(&caller.tenant, &id).await?),
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "crm::http::idempotency_in_progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            ));
+        }
+    };
+    Ok(Reply { replayed: true, ..Reply::versioned(body).with_status(status) })
+}
+
+/// Hex SHA-256 of what a request asks for.
+fn fingerprint(what: &str, user: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for part in [what.as_bytes(), b"\n", user.as_bytes(), b"\n", body] {
+        hasher.update(part);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,95 @@
+//! The JSON shapes of the API's resources, and its opaque cursors and times.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{Value as Json, json};
+
+use super::error::ApiError;
+use crate::engine::machine::{InstanceStatus, TokenStatus};
+use crate::engine::service::InstanceView;
+use crate::store::{Cursor, HistoryRow, InstanceRow, StoreError};
+
+/// A time as the API writes it: RFC 3339, UTC, microseconds.
+pub(super) fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// An instance as the API shows it.
+pub(super) fn view_json(view: &InstanceView) -> Json {
+    json!({
+        "id": view.id,
+        "definition": view.definition,
+        "definition_version": view.definition_version,
+        "entity": view.entity,
+        "stage": view.stage,
+        "status": match view.status {
+            InstanceStatus::Active => "active",
+            InstanceStatus::Completed => "completed",
+        },
+        "data": view.data,
+        "assignee": view.assignee,
+        "version": view.version,
+        "tokens": view.tokens.iter().map(|t| json!({
+            "gateway": t.gateway,
+            "branch": t.branch,
+            "stage": t.stage,
+            "status": match t.status {
+                TokenStatus::Active => "active",
+                TokenStatus::Completed => "completed",
+                TokenStatus::Cancelled => "cancelled",
+            },
+        })).collect::<Vec<_>>(),
+        "pending_approval": view.pending_approval.as_ref().map(|p| json!({
+            "transition": p.transition,
+            "requested_by": p.requested_by,
+            "responses": p.responses.iter().map(|r| json!({
+                "approver": r.approver,
+                "vote": r.vote.as_str(),
+                "at": time(r.at),
+            })).collect::<Vec<_>>(),
+        })),
+    })
+}
+
+pub(super) fn row_json(row: &InstanceRow) -> Json {
+    json!({
+        "id": row.id,
+        "definition": row.definition_id,
+        "definition_version": row.definition_version,
+        "entity": row.entity,
+        "stage": row.stage,
+        "status": row.status.as_str(),
+        "data": row.data,
+        "assignee": row.assignee,
+        "version": row.version,
+        "started_at": time(row.started_at),
+        "updated_at": time(row.updated_at),
+        "ended_at": row.ended_at.map(time),
+    })
+}
+
+/// A store cursor as handed to clients: opaque (base64url), so nobody builds one by hand.
+pub(super) fn encode_cursor(cursor: &Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cursor.as_str())
+}
+
+/// A cursor a client handed back; 422 when it is not one of ours.
+pub(super) fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| ApiError::from_store(&StoreError::InvalidCursor))?;
+    let text = String::from_utf8(bytes).map_err(|_| ApiError::from_store(&StoreError::InvalidCursor))?;
+    Ok(Cursor::from_string(text))
+}
+
+pub(super) fn history_json(row: &HistoryRow) -> Json {
+    json!({
+        "seq": row.seq,
+        "event": row.event,
+        "before": row.before,
+        "after": row.after,
+        "actor": row.actor_id,
+        "payload": row.payload,
+        "at": time(row.created_at),
+    })
+}
