@@ -12,9 +12,12 @@ use crate::ir::expr::{CmpMode, CmpOp, Expr};
 use crate::ir::value::Value;
 use crate::ir::{Definition, EntityId, StageId, TransitionId, Trigger};
 
-/// Pairs of automatic transitions examined per transition leaving a stage, on average: the cap that
-/// keeps the ambiguity rule linear when conditions cannot be indexed.
+/// Earlier transitions one automatic transition is compared with at most, when conditions cannot
+/// be indexed: with [`PAIR_BUDGET_PER_STAGE`], the cap that keeps the ambiguity rule linear.
 const PAIR_BUDGET_PER_TRANSITION: usize = 64;
+
+/// Pairs of automatic transitions leaving one stage compared at most (every pair of up to 447).
+const PAIR_BUDGET_PER_STAGE: usize = 100_000;
 
 /// A condition's top-level `data.field == literal`: two conditions pinning one field to different
 /// literals can never both hold.
@@ -200,10 +203,12 @@ fn mark_terminal(
     for e in 0..definition.entities.len() {
         let stage_ids = definition.entities[e].stages.clone();
         let declared_here = declared.get(e).and_then(Option::as_ref);
+        // A set: `terminal` may list every one of 100,000 stages.
+        let terminal_set: Option<HashSet<StageId>> = declared_here.map(|t| t.iter().copied().collect());
         for &stage_id in &stage_ids {
             let stage = &definition.stages[stage_id.index()];
             let has_exit = !stage.outgoing.is_empty() || !stage.forks.is_empty();
-            let terminal = match declared_here {
+            let terminal = match &terminal_set {
                 Some(terminal) => terminal.contains(&stage_id),
                 None => !has_exit,
             };
@@ -341,8 +346,8 @@ impl Cx<'_> {
     /// Automatic transitions leaving one stage whose conditions can both hold. Each transition is
     /// reported once, against the first earlier one it overlaps. Candidates are indexed by a
     /// top-level `data.field == literal` (two different literals on one field never overlap), and
-    /// the pairs examined per stage are capped at [`PAIR_BUDGET_PER_TRANSITION`] per transition,
-    /// so the rule stays near-linear; a capped stage gets a note saying what was left out.
+    /// the pairs examined are capped ([`PAIR_BUDGET_PER_TRANSITION`], [`PAIR_BUDGET_PER_STAGE`]),
+    /// so the rule stays linear; a capped stage gets a note saying what was left out.
     fn ambiguous_transitions(&self, out: &mut Vec<Diagnostic>) {
         let schema = &self.definition.data;
         let mut reported: HashSet<(usize, usize)> = HashSet::new();
@@ -364,7 +369,6 @@ impl Cx<'_> {
             let mut by_key: HashMap<EqKey<'_>, Vec<usize>> = HashMap::new();
             let mut by_field: BTreeMap<FieldId, Vec<usize>> = BTreeMap::new();
             let mut unkeyed: Vec<usize> = Vec::new();
-            let budget = PAIR_BUDGET_PER_TRANSITION.saturating_mul(automatic.len());
             let mut considered = 0usize;
             let mut skipped = 0usize;
             for (j, &b) in automatic.iter().enumerate() {
@@ -388,8 +392,8 @@ impl Cx<'_> {
                             ),
                     ),
                 };
-                for i in candidates {
-                    if considered >= budget {
+                for (n, i) in candidates.enumerate() {
+                    if n >= PAIR_BUDGET_PER_TRANSITION || considered >= PAIR_BUDGET_PER_STAGE {
                         skipped += 1;
                         break;
                     }

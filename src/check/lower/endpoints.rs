@@ -137,13 +137,14 @@ impl Cx<'_, '_> {
             }
             StageRefs::Many(list) => {
                 let mut ids = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 for (i, name) in list.iter().enumerate() {
                     let at = || format!("{}/{i}", pointer());
                     let Some(id) = self.stage_in_entity(name, entity, names, at, "stage") else {
                         self.incomplete_entities.insert(entity);
                         continue;
                     };
-                    if ids.contains(&id) {
+                    if !seen.insert(id) {
                         self.push(
                             Diagnostic::new(
                                 Code::DuplicateName,
