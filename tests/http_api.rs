@@ -679,3 +679,265 @@ async fn metrics_count_requests_by_route_and_status() {
     })
     .await;
 }
+
+/// A campaign pipeline.
+const MARKETING: &str = r#"{
+  "id": "marketing",
+  "entities": { "campaign": { "stages": ["planned", "running", "done"], "terminal": ["done"] } },
+  "transitions": { "launch": { "from": "planned", "to": "running" }, "finish": { "from": "running", "to": "done" } }
+}"#;
+
+#[tokio::test]
+async fn the_dashboard_pages_a_users_work_and_delegations_extend_it() {
+    each_backend(|db| async move {
+        let api = api(&db).await;
+        api.deploy(DEALS).await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let deal = api.create(&api.boss, "deals", "deal", json!({})).await;
+            let id = deal["id"].as_str().expect("id").to_owned();
+            let assigned =
+                api.post(&format!("/v1/instances/{id}/assign"), &api.boss, json!({"assignee": "rick"})).await;
+            assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
+            ids.push(id);
+        }
+        // One waits for boss's approval.
+        api.post(&format!("/v1/instances/{}/fire", ids[0]), &api.rep, json!({"transition": "submit"})).await;
+        let asked = api
+            .post(&format!("/v1/instances/{}/fire", ids[0]), &api.rep, json!({"transition": "sign_off"}))
+            .await;
+        assert!(asked.body["pending_approval"].is_object(), "{}", asked.body);
+
+        // rick's dashboard in pages of two, newest change first.
+        let mut seen = Vec::new();
+        let mut path = "/v1/dashboard?limit=2".to_owned();
+        loop {
+            let page = api.get(&path, &api.rep).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            assert_eq!(page.body["user"], "rick");
+            for item in page.body["items"].as_array().expect("items") {
+                assert_eq!(item["reason"]["kind"], "assigned");
+                seen.push(item["id"].as_str().expect("id").to_owned());
+            }
+            match page.body["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/v1/dashboard?limit=2&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0], ids[0], "the last changed first");
+        let boss = api.get("/v1/dashboard?reason=approval", &api.boss).await;
+        let items = boss.body["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{}", boss.body);
+        assert_eq!(items[0]["reason"], json!({"kind": "approval", "transition": "sign_off"}));
+
+        // Another user's dashboard needs a permission.
+        api.get("/v1/dashboard?user=rick", &api.boss)
+            .await
+            .problem(StatusCode::FORBIDDEN, "crm::http::forbidden");
+        let as_admin = api.get("/v1/dashboard?user=rick&sort=started_at&direction=asc", &api.admin).await;
+        assert_eq!(as_admin.body["items"].as_array().map(Vec::len), Some(3), "{}", as_admin.body);
+        api.get("/v1/dashboard?sort=colour", &api.rep)
+            .await
+            .problem(StatusCode::BAD_REQUEST, "crm::http::bad_request");
+        api.get("/v1/dashboard?cursor=AAAA", &api.rep)
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::store::cursor");
+
+        // rick delegates to ana: his work shows on her dashboard as delegated.
+        let created = api.post("/v1/delegations", &api.rep, json!({"delegatee": "ana"})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let delegation = created.body["id"].as_str().expect("id").to_owned();
+        api.post("/v1/delegations", &api.boss, json!({"delegator": "rick", "delegatee": "boss"}))
+            .await
+            .problem(StatusCode::FORBIDDEN, "crm::http::forbidden");
+        api.post("/v1/delegations", &api.rep, json!({"delegatee": "rick"}))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::engine::invalid_delegation");
+        api.post("/v1/delegations", &api.rep, json!({"delegatee": "ana", "start": "soon"}))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::http::invalid_body");
+        let listed = api.get("/v1/delegations", &api.boss).await;
+        assert_eq!(listed.body["items"][0]["delegator"], "rick");
+        let ana = api.get("/v1/dashboard?reason=delegated", &api.admin).await;
+        assert_eq!(ana.body["items"].as_array().map(Vec::len), Some(3), "{}", ana.body);
+        assert_eq!(ana.body["items"][0]["reason"], json!({"kind": "delegated", "from": "rick"}));
+
+        api.call(Method::DELETE, &format!("/v1/delegations/{delegation}"), Some(&api.boss), None)
+            .await
+            .problem(StatusCode::FORBIDDEN, "crm::http::forbidden");
+        let removed =
+            api.call(Method::DELETE, &format!("/v1/delegations/{delegation}"), Some(&api.rep), None).await;
+        assert_eq!(removed.status, StatusCode::NO_CONTENT);
+        api.call(Method::DELETE, &format!("/v1/delegations/{delegation}"), Some(&api.rep), None)
+            .await
+            .problem(StatusCode::NOT_FOUND, "crm::store::not_found");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sla_clocks_leads_conversion_contacts_and_campaigns() {
+    each_backend(|db| async move {
+        let api = api(&db).await;
+        api.deploy(&shipped("enterprise-crm")).await;
+        api.deploy(&shipped("sales-pipeline")).await;
+        api.deploy(MARKETING).await;
+
+        let tracked = api.create(&api.rep, "enterprise-crm", "lead", json!({})).await;
+        let sla =
+            api.get(&format!("/v1/instances/{}/sla", tracked["id"].as_str().expect("id")), &api.rep).await;
+        assert_eq!(sla.status, StatusCode::OK, "{}", sla.body);
+        let clocks = sla.body["clocks"].as_array().expect("clocks");
+        assert!(!clocks.is_empty() && clocks[0]["status"] == "on_track", "{}", sla.body);
+        assert_eq!(sla.body["escalations"], json!([]));
+
+        let lead = api
+            .post(
+                "/v1/leads",
+                &api.rep,
+                json!({"definition": "sales-pipeline", "name": "Ada", "email": "ada@example.com",
+                       "data": {"lead_score": 80}}),
+            )
+            .await;
+        assert_eq!(lead.status, StatusCode::CREATED, "{}", lead.body);
+        let contact_id = lead.body["contact"]["id"].as_str().expect("id").to_owned();
+        let instance = lead.body["instance"]["id"].as_str().expect("id").to_owned();
+        let convert = format!("/v1/leads/{contact_id}/convert");
+        let deal =
+            json!({"value": 1000.0, "currency": "EUR", "probability": 0.5, "close_date": "2026-12-31"});
+        api.post(&convert, &api.rep, deal.clone())
+            .await
+            .problem(StatusCode::CONFLICT, "crm::engine::not_convertible");
+        let contacted = api
+            .post(&format!("/v1/instances/{instance}/fire"), &api.rep, json!({"transition": "make_contact"}))
+            .await;
+        assert_eq!(
+            contacted.body["stage"], "qualified",
+            "the score qualifies it at once: {}",
+            contacted.body
+        );
+        let converted = api.post(&convert, &api.rep, deal.clone()).await;
+        assert_eq!(converted.status, StatusCode::CREATED, "{}", converted.body);
+        assert_eq!(converted.body["instance"]["entity"], "opportunity");
+        let opportunity = converted.body["opportunity"]["id"].as_str().expect("id").to_owned();
+        api.post(&convert, &api.rep, deal)
+            .await
+            .problem(StatusCode::CONFLICT, "crm::engine::not_convertible");
+        let read = api.get(&format!("/v1/opportunities/{opportunity}"), &api.rep).await;
+        assert_eq!(
+            (read.body["currency"].clone(), read.body["contact_id"].clone()),
+            (json!("EUR"), json!(contact_id))
+        );
+        assert_eq!(
+            api.get("/v1/opportunities", &api.rep).await.body["items"].as_array().map(Vec::len),
+            Some(1)
+        );
+        api.post(
+            &format!("/v1/leads/{contact_id}/convert"),
+            &api.rep,
+            json!({"value": -1.0, "currency": "EUR", "probability": 0.5}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::engine::invalid_record");
+
+        let contact = api.post("/v1/contacts", &api.rep, json!({"name": "Bob", "company": "Initech"})).await;
+        assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+        let bob =
+            api.get(&format!("/v1/contacts/{}", contact.body["id"].as_str().expect("id")), &api.rep).await;
+        assert_eq!(bob.body["company"], "Initech");
+        let people = api.get("/v1/contacts?limit=1", &api.rep).await;
+        assert_eq!(people.body["items"].as_array().map(Vec::len), Some(1));
+        let after = people.body["next_after"].as_str().expect("a next page");
+        let rest = api.get(&format!("/v1/contacts?limit=1&after={after}"), &api.rep).await;
+        assert_ne!(rest.body["items"][0]["id"], people.body["items"][0]["id"]);
+        api.post("/v1/contacts", &api.rep, json!({"name": ""}))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::engine::invalid_record");
+
+        let campaign = api
+            .post(
+                "/v1/campaigns",
+                &api.rep,
+                json!({"definition": "marketing", "name": "Spring", "type": "email", "start": "2026-03-01"}),
+            )
+            .await;
+        assert_eq!(campaign.status, StatusCode::CREATED, "{}", campaign.body);
+        assert_eq!(campaign.body["instance"]["stage"], "planned");
+        let id = campaign.body["campaign"]["id"].as_str().expect("id");
+        assert_eq!(api.get(&format!("/v1/campaigns/{id}"), &api.rep).await.body["name"], "Spring");
+        assert_eq!(api.get("/v1/campaigns", &api.rep).await.body["items"].as_array().map(Vec::len), Some(1));
+        api.get("/v1/campaigns/nope", &api.rep)
+            .await
+            .problem(StatusCode::NOT_FOUND, "crm::engine::unknown_record");
+
+        // globex sees none of it.
+        for path in ["/v1/contacts", "/v1/opportunities", "/v1/campaigns", "/v1/delegations"] {
+            assert_eq!(api.get(path, &api.other).await.body["items"], json!([]), "{path}");
+        }
+        let theirs = api.get(&format!("/v1/opportunities/{opportunity}"), &api.other).await;
+        let made_up = api.get("/v1/opportunities/made-up", &api.other).await;
+        assert_eq!(
+            theirs.body.to_string().replace(&opportunity, "ID"),
+            made_up.body.to_string().replace("made-up", "ID")
+        );
+        let sla_attack =
+            api.get(&format!("/v1/instances/{}/sla", tracked["id"].as_str().expect("id")), &api.other).await;
+        sla_attack.problem(StatusCode::NOT_FOUND, "crm::engine::unknown_instance");
+        api.post(
+            &format!("/v1/leads/{contact_id}/convert"),
+            &api.other,
+            json!({"value": 1.0, "currency": "EUR", "probability": 0.5}),
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND, "crm::engine::unknown_record");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn outbox_items_are_listed_discarded_and_replayed_with_a_permission() {
+    each_backend(|db| async move {
+        let api = api(&db).await;
+        let operator = token(&api.store, "acme", "ops", &[], &["outbox:manage"]).await;
+        api.deploy(&shipped("sales-pipeline")).await;
+        let lead = api.create(&api.rep, "sales-pipeline", "lead", json!({})).await;
+        let fired = api
+            .post(
+                &format!("/v1/instances/{}/fire", lead["id"].as_str().expect("id")),
+                &api.rep,
+                json!({"transition": "make_contact"}),
+            )
+            .await;
+        assert_eq!(fired.status, StatusCode::OK);
+
+        api.get("/v1/outbox", &api.admin).await.problem(StatusCode::FORBIDDEN, "crm::http::forbidden");
+        let pending = api.get("/v1/outbox?status=pending", &operator).await;
+        assert_eq!(pending.status, StatusCode::OK, "{}", pending.body);
+        let items = pending.body["items"].as_array().expect("items");
+        let action = items.iter().find(|i| i["kind"] == "action").expect("the welcome e-mail action");
+        let id = action["id"].as_str().expect("id");
+
+        let discarded =
+            api.call(Method::POST, &format!("/v1/outbox/{id}/discard"), Some(&operator), None).await;
+        assert_eq!(discarded.status, StatusCode::NO_CONTENT, "{}", discarded.body);
+        let dead = api.get("/v1/outbox?status=dead", &operator).await;
+        assert!(dead.body["items"].as_array().expect("items").iter().any(|i| i["id"] == id), "{}", dead.body);
+        let replayed =
+            api.call(Method::POST, &format!("/v1/outbox/{id}/replay"), Some(&operator), None).await;
+        assert_eq!(replayed.status, StatusCode::NO_CONTENT, "{}", replayed.body);
+
+        let globex_operator = token(&api.store, "globex", "ops", &[], &["outbox:manage"]).await;
+        let attack =
+            api.call(Method::POST, &format!("/v1/outbox/{id}/discard"), Some(&globex_operator), None).await;
+        let missing =
+            api.call(Method::POST, "/v1/outbox/made-up/discard", Some(&globex_operator), None).await;
+        attack.problem(StatusCode::NOT_FOUND, missing.body["code"].as_str().expect("code"));
+        assert_eq!(
+            attack.body.to_string().replace(id, "ID"),
+            missing.body.to_string().replace("made-up", "ID")
+        );
+        assert_eq!(api.get("/v1/outbox", &globex_operator).await.body["items"], json!([]));
+    })
+    .await;
+}

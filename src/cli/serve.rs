@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Exit, Output};
 use crate::engine::service::Engine;
-use crate::http::{AppState, ServerConfig};
+use crate::http::{AppState, RateLimit, ServerConfig};
 use crate::store::{AnyStore, Store, TenantId};
 
 /// Arguments of `crm serve`.
@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// The address to listen on (`127.0.0.1:0` picks a free port, printed at start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Requests per second each token may make on average (twice that at once); 0 for no limit.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub rate_limit: u32,
     /// How log lines look.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -75,7 +78,12 @@ async fn serve(args: &ServeArgs) -> Output {
         Ok(address) => address,
         Err(error) => return Output::failure(format!("cannot read the listening address: {error}")),
     };
-    let state = AppState::new(Engine::new(store.clone()), ServerConfig::default());
+    let rate_limit = (args.rate_limit > 0).then(|| RateLimit {
+        per_second: f64::from(args.rate_limit),
+        burst: 2.0 * f64::from(args.rate_limit),
+    });
+    let config = ServerConfig { rate_limit, ..ServerConfig::default() };
+    let state = AppState::new(Engine::new(store.clone()), config);
     state.set_ready(false);
     let tenant = TenantId::new(args.tenant.clone());
     if let Err(message) = deploy_all(&state, &tenant, &args.definitions).await {

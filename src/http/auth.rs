@@ -22,6 +22,8 @@ pub mod permissions {
     pub const DEPLOY: &str = "definitions:deploy";
     /// Read another user's dashboard (`GET /v1/dashboard?user=…`).
     pub const READ_ANY_DASHBOARD: &str = "dashboard:read_any";
+    /// List, replay and discard outbox items (dead letters).
+    pub const MANAGE_OUTBOX: &str = "outbox:manage";
     /// Record or remove delegations on behalf of someone else.
     pub const MANAGE_DELEGATIONS: &str = "delegations:manage";
 }

@@ -28,6 +28,15 @@ fn text(body: &Bytes) -> Result<&str, ApiError> {
 }
 
 /// `POST /v1/definitions/validate`: every diagnostic, nothing deployed.
+#[utoipa::path(
+    post,
+    path = "/v1/definitions/validate",
+    operation_id = "definitions_validate",
+    tag = "definitions",
+    request_body(content = Object, description = "A definition file", content_type = "application/json"),
+    responses((status = 200, description = "Findings", body = super::schemas::Validation), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn validate(_caller: Caller, body: Bytes) -> Result<Reply, ApiError> {
     let source = text(&body)?;
     let checked = check_source(source);
@@ -41,6 +50,16 @@ pub(super) async fn validate(_caller: Caller, body: Bytes) -> Result<Reply, ApiE
 
 /// `POST /v1/definitions`: deploys (needs `definitions:deploy`); 201 with a new version, 200 when
 /// the source is identical to the latest version, 422 with diagnostics when it has errors.
+#[utoipa::path(
+    post,
+    path = "/v1/definitions",
+    operation_id = "definitions_deploy",
+    tag = "definitions",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body(content = Object, description = "A definition file", content_type = "application/json"),
+    responses((status = 201, description = "A new version", body = super::schemas::Deployed), (status = 200, description = "Identical to the latest version", body = super::schemas::Deployed), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,12 +99,29 @@ fn summary(row: &DefinitionRow) -> Json {
 }
 
 /// `GET /v1/definitions`: the latest version of each.
+#[utoipa::path(
+    get,
+    path = "/v1/definitions",
+    operation_id = "definitions_list",
+    tag = "definitions",
+    responses((status = 200, description = "The latest version of each", body = super::schemas::Definitions), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Reply, ApiError> {
     let rows = state.engine().definitions(&caller.tenant).await?;
     Ok(Reply::ok(json!({ "items": rows.iter().map(summary).collect::<Vec<_>>() })))
 }
 
 /// `GET /v1/definitions/{id}/versions`: every version, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/definitions/{id}/versions",
+    operation_id = "definitions_versions",
+    tag = "definitions",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "Every version, newest first", body = super::schemas::Definitions), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn versions(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +132,15 @@ pub(super) async fn versions(
 }
 
 /// `POST /v1/definitions/{id}/activate`: new instances may start on it (needs `definitions:deploy`).
+#[utoipa::path(
+    post,
+    path = "/v1/definitions/{id}/activate",
+    operation_id = "definitions_activate",
+    tag = "definitions",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "Active", body = super::schemas::DefinitionSummary), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn activate(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,6 +152,15 @@ pub(super) async fn activate(
 }
 
 /// `POST /v1/definitions/{id}/deactivate`: no new instances; running ones continue.
+#[utoipa::path(
+    post,
+    path = "/v1/definitions/{id}/deactivate",
+    operation_id = "definitions_deactivate",
+    tag = "definitions",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "Inactive", body = super::schemas::DefinitionSummary), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,6 +178,15 @@ pub(super) struct VersionQuery {
 }
 
 /// `GET /v1/definitions/{id}/source[?version=N]`: the definition file as deployed.
+#[utoipa::path(
+    get,
+    path = "/v1/definitions/{id}/source",
+    operation_id = "definitions_source",
+    tag = "definitions",
+    params(("id" = String, Path, description = "The id"), ("version" = Option<u64>, Query, description = "Default: the latest")),
+    responses((status = 200, description = "The definition file", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn source(
     State(state): State<AppState>,
     caller: Caller,

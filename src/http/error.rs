@@ -150,6 +150,8 @@ impl ApiError {
             EngineError::Conflict { .. }
             | EngineError::NotConvertible { .. }
             | EngineError::DefinitionInactive { .. } => S::CONFLICT,
+            // Nothing is wrong with the request; the instance was too busy: retry.
+            EngineError::Contention { .. } => S::SERVICE_UNAVAILABLE,
             EngineError::Machine(machine) => machine_status(machine),
             EngineError::Store(store) => return Self::from_store(store),
             // A stored definition this build no longer compiles, an inconsistent row, or a

@@ -26,6 +26,16 @@ struct CreateBody {
 }
 
 /// `POST /v1/instances`: 201 with the instance, its `ETag` and `Location`.
+#[utoipa::path(
+    post,
+    path = "/v1/instances",
+    operation_id = "instances_create",
+    tag = "instances",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body = super::schemas::CreateInstance,
+    responses((status = 201, description = "Created (ETag, Location)", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,6 +62,15 @@ pub(super) async fn create(
 }
 
 /// `GET /v1/instances/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/instances/{id}",
+    operation_id = "instances_get",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id")),
+    responses((status = 200, description = "The instance (ETag)", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,6 +96,15 @@ pub(super) struct ListQuery {
 }
 
 /// `GET /v1/instances`: filtered, oldest change first, in keyset pages (`next_cursor`).
+#[utoipa::path(
+    get,
+    path = "/v1/instances",
+    operation_id = "instances_list",
+    tag = "instances",
+    params(("definition" = Option<String>, Query, description = "Filter"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("status" = Option<String>, Query, description = "active or completed"), ("assignee" = Option<String>, Query, description = "Filter"), ("updated_since" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query, description = "Page size, default 50, at most 500"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    responses((status = 200, description = "A page", body = super::schemas::InstancePage), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +141,16 @@ pub(super) async fn list(
 }
 
 /// `PATCH /v1/instances/{id}`: a JSON merge patch of the data, at the version `If-Match` names.
+#[utoipa::path(
+    patch,
+    path = "/v1/instances/{id}",
+    operation_id = "instances_patch",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id"), ("If-Match" = String, Header, description = "The version (ETag) read")),
+    request_body(content = Object, description = "A JSON merge patch of the data", content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Changed (ETag)", body = super::schemas::Instance), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 428, description = "If-Match missing", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,6 +172,16 @@ struct FireBody {
 
 /// `POST /v1/instances/{id}/fire`: fires a transition or gateway (at the `If-Match` version, if
 /// given).
+#[utoipa::path(
+    post,
+    path = "/v1/instances/{id}/fire",
+    operation_id = "instances_fire",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h"), ("If-Match" = Option<String>, Header, description = "The version (ETag) the change is based on")),
+    request_body = super::schemas::Fire,
+    responses((status = 200, description = "Fired", body = super::schemas::Instance), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn fire(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,6 +207,16 @@ struct VoteBody {
 }
 
 /// `POST /v1/instances/{id}/approve`.
+#[utoipa::path(
+    post,
+    path = "/v1/instances/{id}/approve",
+    operation_id = "instances_approve",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body = super::schemas::Respond,
+    responses((status = 200, description = "Vote recorded", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn approve(
     state: State<AppState>,
     caller: Caller,
@@ -170,6 +228,16 @@ pub(super) async fn approve(
 }
 
 /// `POST /v1/instances/{id}/reject`.
+#[utoipa::path(
+    post,
+    path = "/v1/instances/{id}/reject",
+    operation_id = "instances_reject",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body = super::schemas::Respond,
+    responses((status = 200, description = "Vote recorded", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn reject(
     state: State<AppState>,
     caller: Caller,
@@ -206,6 +274,16 @@ struct BranchBody {
 }
 
 /// `POST /v1/instances/{id}/complete-branch`.
+#[utoipa::path(
+    post,
+    path = "/v1/instances/{id}/complete-branch",
+    operation_id = "instances_complete_branch",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    request_body = super::schemas::CompleteBranch,
+    responses((status = 200, description = "Branch done", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn complete_branch(
     State(state): State<AppState>,
     caller: Caller,
@@ -232,6 +310,16 @@ struct AssignBody {
 }
 
 /// `POST /v1/instances/{id}/assign`: to a user, or whom their delegations lead to.
+#[utoipa::path(
+    post,
+    path = "/v1/instances/{id}/assign",
+    operation_id = "instances_assign",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h"), ("If-Match" = Option<String>, Header, description = "The version (ETag) the change is based on")),
+    request_body = super::schemas::Assign,
+    responses((status = 200, description = "Assigned", body = super::schemas::Instance), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn assign(
     State(state): State<AppState>,
     caller: Caller,
@@ -260,6 +348,15 @@ pub(super) struct PageQuery {
 }
 
 /// `GET /v1/instances/{id}/history`: oldest first, in keyset pages by sequence number.
+#[utoipa::path(
+    get,
+    path = "/v1/instances/{id}/history",
+    operation_id = "instances_history",
+    tag = "instances",
+    params(("id" = String, Path, description = "The id"), ("limit" = Option<u32>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    responses((status = 200, description = "A page, oldest first", body = super::schemas::HistoryPage), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub(super) async fn history(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,7 +7,9 @@
 //! - [`auth`]: bearer tokens → [`Caller`] (tenant, actor, roles, permissions).
 //! - [`error`]: [`ApiError`], RFC 9457 problem details with the engine's stable codes.
 //! - `reply`: responses with `ETag`s, and idempotent replay of `POST`s.
-//! - `definitions`, `instances`, `ops`: the routes; `views`: the JSON shapes they answer.
+//! - `definitions`, `instances`, `work` (dashboard, delegations, SLA), `records` (contacts,
+//!   leads, opportunities, campaigns), `outbox` (dead letters), `ops`: the routes; `views`: the JSON shapes they answer.
+//! - `openapi`: the OpenAPI 3.1 document (`/openapi.json`) from the routes' annotations and `schemas`.
 //!
 //! Invariants: every route but `/healthz`, `/readyz` and `/metrics` needs a token, and every
 //! engine call is made with the token's tenant; an id of another tenant is answered exactly
@@ -18,9 +20,14 @@ mod definitions;
 pub mod error;
 mod instances;
 mod limit;
+pub mod openapi;
 mod ops;
+mod outbox;
+mod records;
 mod reply;
+mod schemas;
 mod views;
+mod work;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +38,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -139,12 +146,28 @@ pub fn router(state: AppState) -> Router {
         .route("/instances/{id}/reject", post(instances::reject))
         .route("/instances/{id}/complete-branch", post(instances::complete_branch))
         .route("/instances/{id}/assign", post(instances::assign))
-        .route("/instances/{id}/history", get(instances::history));
+        .route("/instances/{id}/history", get(instances::history))
+        .route("/instances/{id}/sla", get(work::sla))
+        .route("/dashboard", get(work::dashboard))
+        .route("/delegations", get(work::delegations).post(work::create_delegation))
+        .route("/delegations/{id}", delete(work::remove_delegation))
+        .route("/contacts", get(records::contacts).post(records::create_contact))
+        .route("/contacts/{id}", get(records::contact))
+        .route("/leads", post(records::create_lead))
+        .route("/leads/{id}/convert", post(records::convert_lead))
+        .route("/opportunities", get(records::opportunities))
+        .route("/opportunities/{id}", get(records::opportunity))
+        .route("/campaigns", get(records::campaigns).post(records::create_campaign))
+        .route("/campaigns/{id}", get(records::campaign))
+        .route("/outbox", get(outbox::list))
+        .route("/outbox/{id}/replay", post(outbox::replay))
+        .route("/outbox/{id}/discard", post(outbox::discard));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::serve_document))
         .fallback(|| async { ApiError::no_route() })
         .layer(middleware::from_fn_with_state(state.clone(), ops::record))
         .layer(middleware::from_fn(problems))

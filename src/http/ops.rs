@@ -111,11 +111,25 @@ pub(super) async fn record(State(state): State<AppState>, request: Request, next
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "ops_healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is up"))
+)]
 pub(super) async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: the database answers and the start-up definitions are deployed.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "ops_readyz",
+    tag = "operations",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready", body = super::schemas::Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     if !state.is_ready() {
         return ApiError::new(
@@ -141,6 +155,13 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "ops_metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
 }

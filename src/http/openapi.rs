@@ -1,0 +1,66 @@
+//! The OpenAPI 3.1 document (`GET /openapi.json`), generated from the routes' annotations with
+//! utoipa (the schemas are in `schemas`); `schema/openapi.json` is the committed copy, kept equal
+//! by a test.
+
+use serde_json::Value as Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::schemas::{Diagnostic, Problem};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "nexus-crm", description = "The CRM workflow engine's HTTP API (`crm serve`). Every `/v1` route \
+        needs `Authorization: Bearer <token>` (`crm token create`); the token fixes the tenant, the user, \
+        their roles and permissions. Errors are RFC 9457 problem documents with a stable `code`. Every POST \
+        takes an `Idempotency-Key`."),
+    paths(
+        super::ops::healthz, super::ops::readyz, super::ops::metrics,
+        super::definitions::validate, super::definitions::deploy, super::definitions::list,
+        super::definitions::versions, super::definitions::source, super::definitions::activate,
+        super::definitions::deactivate,
+        super::instances::create, super::instances::get, super::instances::list, super::instances::patch,
+        super::instances::fire, super::instances::approve, super::instances::reject,
+        super::instances::complete_branch, super::instances::assign, super::instances::history,
+        super::work::sla, super::work::dashboard, super::work::delegations, super::work::create_delegation,
+        super::work::remove_delegation,
+        super::records::create_contact, super::records::contacts, super::records::contact,
+        super::records::create_lead, super::records::convert_lead, super::records::opportunities,
+        super::records::opportunity, super::records::create_campaign, super::records::campaigns,
+        super::records::campaign, super::outbox::list, super::outbox::replay, super::outbox::discard,
+    ),
+    components(schemas(Problem, Diagnostic)),
+    modifiers(&Bearer),
+    tags(
+        (name = "operations", description = "Health, readiness, metrics."),
+        (name = "definitions", description = "Validate, deploy and read definitions."),
+        (name = "instances", description = "Run instances: create, read, change, fire, approve."),
+        (name = "work", description = "Dashboards, delegations, SLA clocks."),
+        (name = "records", description = "Contacts, leads, opportunities, campaigns."),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer scheme every `/v1` route uses.
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> Json {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or(Json::Null)
+}
+
+/// `GET /openapi.json`.
+pub(super) async fn serve_document() -> axum::Json<Json> {
+    axum::Json(document())
+}
