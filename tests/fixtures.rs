@@ -42,8 +42,13 @@ fn err_fixtures_exercise_every_code() {
         .iter()
         .flat_map(|path| check_file(path).1.diagnostics.into_iter().map(|d| d.code))
         .collect();
-    let missing: Vec<&str> =
-        Code::ALL.iter().filter(|code| !found.contains(code)).map(|code| code.as_str()).collect();
+    // CRM08xx compare a new version with live instances (`crm check --against`): one file cannot
+    // produce them; tests/lifecycle_compat.rs and tests/cli_lifecycle.rs exercise each.
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|code| !found.contains(code) && !code.as_str().starts_with("CRM08"))
+        .map(|code| code.as_str())
+        .collect();
     assert!(missing.is_empty(), "no err fixture produces these codes: {}", missing.join(", "));
 }
 
