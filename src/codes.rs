@@ -130,6 +130,14 @@ rules! {
     // Actions.
     CompensationCycle = "CRM0601", "compensation-cycle", Error, "Compensations form a cycle.";
     UnusedAction = "CRM0602", "unused-action", Warning, "An action is declared but nothing uses it.";
+
+    // Compatibility of a new version with the live one (`crm check --against`).
+    StageRemovedUnderInstances = "CRM0801", "stage-removed-under-instances", Error, "A stage (or entity) is removed or renamed while live instances are in it.";
+    TransitionRemovedUnderApprovals = "CRM0802", "transition-removed-under-approvals", Error, "A transition is removed while approvals of it are pending.";
+    DataNoLongerValid = "CRM0803", "data-no-longer-valid", Error, "A field is added as required or narrowed (type, enum, range, pattern) and live data no longer validates.";
+    GatewayChangedUnderTokens = "CRM0804", "gateway-changed-under-tokens", Error, "A gateway, branch or branch stage is removed while tokens run in it.";
+    FieldRemovedWithData = "CRM0805", "field-removed-with-data", Warning, "A field is removed while live instances hold values for it.";
+    StageRemoved = "CRM0806", "stage-removed", Warning, "A stage of the live version is removed; instances in it would be stranded.";
 }
 
 impl Code {

@@ -226,8 +226,9 @@ fn sarif_names_its_column_kind_and_records_unreadable_paths() {
 fn advancing_the_scenario_clock_past_its_end_fails_the_scenario() {
     let dir = temp_dir("clock");
     let definition = std::fs::canonicalize(CLEAN).unwrap_or_else(|e| panic!("{CLEAN}: {e}"));
+    // 3,000 × 100 years passes chrono's last date (year 262,143): without the check, a panic.
     let steps: Vec<serde_json::Value> =
-        (0..100).map(|_| serde_json::json!({"advance": "36500 days"})).collect();
+        (0..3_000).map(|_| serde_json::json!({"advance": "36500 days"})).collect();
     let scenario = serde_json::json!({
         "definition": definition,
         "scenarios": [{"name": "a long wait", "steps": steps}],
@@ -334,7 +335,11 @@ fn base_definitions() -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases by default (each renders files over 64 KB in every format); PROPTEST_CASES for more.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_mutated_definition_renders_the_same_findings_in_every_format(

@@ -176,6 +176,10 @@ fn session(url: String) -> String {
     s.run(&["instance", "reject", "<other>", "--as", "omar"]);
     s.run(&["instance", "history", "<other>", "--format", "json"]);
 
+    s.run(&["instance", "list"]);
+    s.run(&["instance", "list", "--definition", "discounts", "--status", "active", "--format", "json"]);
+    s.run(&["instance", "list", "--stage", "nowhere"]);
+
     // A deactivated definition starts nothing; its running instances still move.
     s.run(&["definitions", "deactivate", "sales-pipeline"]);
     s.run(&["instance", "create", "sales-pipeline", "lead", "--as", "ana"]);

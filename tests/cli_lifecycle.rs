@@ -196,3 +196,59 @@ fn tenants_do_not_see_each_others_definitions() {
     let own = crm_on(&url, &["definitions", "list", "--tenant", "acme"]);
     assert!(own.stdout.contains("cli-clean"), "{}", own.golden());
 }
+
+#[test]
+fn check_against_a_database_counts_live_instances_and_exits_1_when_stranding() {
+    for (_guard, url) in databases() {
+        assert_eq!(crm_on(&url, &["deploy", "tests/fixtures/compat/live.json"]).code, Some(0));
+        let created =
+            crm_on(&url, &["instance", "create", "deals", "deal", "--as", "ana", "--format", "json"]);
+        let id = serde_json::from_str::<serde_json::Value>(&created.stdout).expect("JSON")["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        assert_eq!(crm_on(&url, &["instance", "fire", &id, "contact", "--as", "ana"]).code, Some(0));
+
+        let strands = crm(&[
+            "check",
+            "--against",
+            &url,
+            "tests/fixtures/compat/stage_renamed.json",
+            "--format",
+            "concise",
+        ]);
+        snapshot!("cli_lifecycle_check_against_database", strands.golden().replace(&url, "<db>"));
+        let fine = crm(&["check", "--against", &url, "tests/fixtures/compat/compatible.json"]);
+        assert_eq!(fine.code, Some(0), "{}", fine.golden());
+        let other_tenant = crm(&[
+            "check",
+            "--against",
+            &url,
+            "--tenant",
+            "globex",
+            "tests/fixtures/compat/stage_renamed.json",
+        ]);
+        assert_eq!(other_tenant.code, Some(0), "nothing of globex's is live: {}", other_tenant.golden());
+    }
+}
+
+#[test]
+fn check_against_a_directory_warns_of_removed_stages() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let live = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compat/live.json"),
+    )
+    .expect("live");
+    std::fs::write(dir.path().join("deals.json"), live).expect("written");
+    let run = crm(&[
+        "check",
+        "--against",
+        &dir.path().display().to_string(),
+        "tests/fixtures/compat/stage_renamed.json",
+        "--format",
+        "json",
+    ]);
+    snapshot!("cli_lifecycle_check_against_dir", run.golden());
+    let bad = crm(&["check", "--against", "no/such/place", CLEAN]);
+    assert_eq!(bad.code, Some(2), "{}", bad.golden());
+}

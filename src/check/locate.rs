@@ -3,23 +3,87 @@
 //! The model types carry no spans; every check names what it reports on by pointer
 //! (`/transitions/qualify_lead/from`) and asks the [`Locator`] where that is in the file.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use crate::diagnostic::Span;
-use crate::syntax::json::Node;
+use crate::syntax::json::{Member, Node};
+
+/// An RFC 6901 token with `~1` and `~0` decoded.
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') { token.replace("~1", "/").replace("~0", "~").into() } else { token.into() }
+}
+
+/// An RFC 6901 array index: decimal digits without a leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() > 1) {
+        return None;
+    }
+    token.parse().ok()
+}
 
 /// Maps JSON pointers to spans in one parsed file.
 pub(crate) struct Locator<'a> {
     root: Option<&'a Node>,
+    /// Key → member index of each large object looked into, by the object's address: a finding
+    /// per member of a 100,000-member object must not scan the object each time (quadratic).
+    indexes: RefCell<HashMap<usize, Rc<KeyIndex>>>,
 }
+
+/// An object's keys → the index of the (last) member with that key.
+type KeyIndex = HashMap<Box<str>, usize>;
+
+/// Objects with more members than this are indexed; smaller ones are scanned.
+const INDEXED_MEMBERS: usize = 32;
 
 impl<'a> Locator<'a> {
     /// A locator over the parsed tree (`None` when the file did not parse).
     pub fn new(root: Option<&'a Node>) -> Self {
-        Self { root }
+        Self { root, indexes: RefCell::new(HashMap::new()) }
     }
 
     /// The node at `pointer`, if present.
     pub fn node(&self, pointer: &str) -> Option<&'a Node> {
-        self.root?.pointer(pointer)
+        let root = self.root?;
+        if pointer.is_empty() {
+            return Some(root);
+        }
+        pointer.strip_prefix('/')?.split('/').try_fold(root, |node, token| self.child(node, &unescape(token)))
+    }
+
+    fn child(&self, node: &'a Node, token: &str) -> Option<&'a Node> {
+        match node.as_array() {
+            Some(items) => items.get(array_index(token)?),
+            None => self.member(node, token).map(|member| &member.value),
+        }
+    }
+
+    /// The member `key` of object `node` (the last one, when the key is duplicated).
+    fn member(&self, node: &'a Node, key: &str) -> Option<&'a Member> {
+        let members = node.as_object()?;
+        if members.len() <= INDEXED_MEMBERS {
+            return members.iter().rev().find(|member| member.key.value == key);
+        }
+        // The address identifies the object while the tree is borrowed (no unsafe: never dereferenced).
+        let address = node as *const Node as usize;
+        let index = Rc::clone(self.indexes.borrow_mut().entry(address).or_insert_with(|| {
+            // Later duplicates overwrite earlier ones: the last member wins, as in `Node::member`.
+            Rc::new(
+                members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, member)| (Box::from(member.key.value.as_str()), i))
+                    .collect(),
+            )
+        }));
+        index.get(key).and_then(|&i| members.get(i))
+    }
+
+    /// The member whose value `pointer` addresses.
+    fn member_at(&self, pointer: &str) -> Option<&'a Member> {
+        let (parent, key) = pointer.rsplit_once('/')?;
+        self.member(self.node(parent)?, &unescape(key))
     }
 
     /// The span of the value at `pointer`, or of its nearest existing ancestor.
@@ -43,7 +107,7 @@ impl<'a> Locator<'a> {
             // The root has no key: its opening brace stands for it, not the whole file.
             return self.root.map(|r| Span::new(r.span.start, r.span.start + 1)).unwrap_or_default();
         }
-        if let Some(member) = self.root.and_then(|root| root.member_at(pointer)) {
+        if let Some(member) = self.member_at(pointer) {
             return member.key.span;
         }
         match pointer.rfind('/') {

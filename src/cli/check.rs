@@ -13,8 +13,13 @@ pub(super) const AFTER_HELP: &str = "\
 A directory is searched recursively for `*.json` files, checked in sorted order (symbolic links to
 directories are not followed); a file named explicitly is checked whatever its extension. Paths that
 cannot be read, or are larger than --max-file-size (default 16MiB), are reported on stderr and the
-readable ones are still checked. Finding no definition
-file at all is a usage error (exit status 2), so a mistyped path never passes CI.
+readable ones are still checked. Finding no definition file at all is a usage error (exit status 2),
+so a mistyped path never passes CI.
+
+Every format reports the same findings, file by file and by position; lines and columns are
+1-based, columns count Unicode code points. The JSON document is a stable contract:
+`files_checked` and `diagnostics`, each with `code`, `severity`, `message`, `file`, `line`, `column`,
+`end_line`, `end_column` and `help`. docs/output-formats.md describes every format.
 
 Exit status: 0 no errors, 1 errors (or warnings with --deny-warnings), 2 usage or I/O error.";
 

@@ -14,7 +14,10 @@ use super::{Exit, Output};
 use crate::engine::eval::Actor;
 use crate::engine::machine::{InstanceStatus, TokenStatus, Vote};
 use crate::engine::service::{Engine, EngineError, InstanceView};
-use crate::store::{AnyStore, Cursor, HistoryRow, Page, PendingItem, PendingQuery, PendingReason, TenantId};
+use crate::store::{
+    AnyStore, Cursor, HistoryRow, InstanceQuery, InstanceRow, Page, PendingItem, PendingQuery, PendingReason,
+    Store, StoredInstanceStatus, TenantId,
+};
 
 /// Who acts: the user a command runs as.
 #[derive(Debug, Args)]
@@ -59,6 +62,30 @@ pub enum InstanceCommand {
         /// Its data: a JSON object.
         #[arg(long, value_name = "JSON", default_value = "{}")]
         data: String,
+    },
+    /// Instances, filtered, in the order the HTTP API lists them; a page at a time (`--after`).
+    List {
+        /// Only instances of this definition.
+        #[arg(long, value_name = "ID")]
+        definition: Option<String>,
+        /// Only instances of this entity.
+        #[arg(long, value_name = "NAME")]
+        entity: Option<String>,
+        /// Only instances in this stage.
+        #[arg(long, value_name = "NAME")]
+        stage: Option<String>,
+        /// Only active or only completed instances.
+        #[arg(long, value_enum)]
+        status: Option<ListStatus>,
+        /// Only instances assigned to this user.
+        #[arg(long, value_name = "USER")]
+        assignee: Option<String>,
+        /// Page size (at most 500).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: u32,
+        /// The page after this cursor.
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
     },
     /// An instance as last committed.
     Show {
@@ -117,6 +144,15 @@ pub enum InstanceCommand {
     },
 }
 
+/// `--status` of `crm instance list`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListStatus {
+    /// Instances that can still move.
+    Active,
+    /// Instances in a terminal stage.
+    Completed,
+}
+
 /// Arguments of `crm pending`.
 #[derive(Debug, Args)]
 pub struct PendingArgs {
@@ -150,7 +186,10 @@ pub struct PendingArgs {
 pub(super) fn run(args: &InstanceArgs) -> Output {
     let format = args.format;
     let actor = match (&args.command, actor(&args.actor)) {
-        (InstanceCommand::Show { .. } | InstanceCommand::History { .. }, actor) => actor.unwrap_or_default(),
+        (
+            InstanceCommand::Show { .. } | InstanceCommand::History { .. } | InstanceCommand::List { .. },
+            actor,
+        ) => actor.unwrap_or_default(),
         (_, Some(actor)) => actor,
         (_, None) => {
             return Output::failure("this command changes an instance: say who acts with `--as ACTOR`");
@@ -169,6 +208,7 @@ pub(super) fn run(args: &InstanceArgs) -> Output {
         match result {
             Ok(Done::Instance(view)) => instance_output(format, &view),
             Ok(Done::History(rows)) => history_output(format, &rows),
+            Ok(Done::List(page)) => list_output(format, &page),
             Ok(Done::NothingPending(id)) => Output {
                 stdout: String::new(),
                 stderr: format!(
@@ -185,6 +225,7 @@ pub(super) fn run(args: &InstanceArgs) -> Output {
 enum Done {
     Instance(Box<InstanceView>),
     History(Vec<HistoryRow>),
+    List(Page<InstanceRow>),
     /// A vote without a transition on an instance that awaits no approval.
     NothingPending(String),
 }
@@ -202,6 +243,23 @@ async fn command(
             engine.create_instance(tenant, actor, definition, entity, &Json::Object(data)).await?
         }
         InstanceCommand::Show { id } => engine.instance(tenant, id).await?,
+        InstanceCommand::List { definition, entity, stage, status, assignee, limit, after } => {
+            let query = InstanceQuery {
+                definition: definition.clone(),
+                entity: entity.clone(),
+                stage: stage.clone(),
+                status: status.map(|s| match s {
+                    ListStatus::Active => StoredInstanceStatus::Active,
+                    ListStatus::Completed => StoredInstanceStatus::Completed,
+                }),
+                assignee: assignee.clone(),
+                limit: *limit,
+                after: after.clone().map(Cursor::from_string),
+                ..InstanceQuery::default()
+            };
+            // The listing the HTTP API serves: a read of the store, no engine rule involved.
+            return Ok(Done::List(engine.store().instances(tenant, &query).await?));
+        }
         InstanceCommand::Update { id, if_version, .. } => {
             let version = match if_version {
                 Some(version) => *version,
@@ -472,6 +530,53 @@ fn pending_output(format: ShellFormat, page: &Page<PendingItem>) -> Output {
         })
         .collect();
     let mut out = table(&["INSTANCE", "DEFINITION", "ENTITY", "STAGE", "WHY", "UPDATED"], &cells);
+    if let Some(next) = &page.next {
+        out.push_str(&format!("more: --after {next}\n"));
+    }
+    Output::stdout(out, Exit::Clean)
+}
+
+fn list_output(format: ShellFormat, page: &Page<InstanceRow>) -> Output {
+    if format == ShellFormat::Json {
+        let items: Vec<Json> = page
+            .items
+            .iter()
+            .map(|i| {
+                json!({
+                    "id": i.id,
+                    "definition": i.definition_id,
+                    "definition_version": i.definition_version,
+                    "entity": i.entity,
+                    "stage": i.stage,
+                    "status": i.status.as_str(),
+                    "assignee": i.assignee,
+                    "version": i.version,
+                    "updated_at": i.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                })
+            })
+            .collect();
+        return json_output(&json!({ "items": items, "next": page.next.as_ref().map(Cursor::as_str) }));
+    }
+    if page.items.is_empty() {
+        return Output::stdout("no instances\n".to_owned(), Exit::Clean);
+    }
+    let cells: Vec<Vec<String>> = page
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone(),
+                format!("{}@{}", i.definition_id, i.definition_version),
+                i.entity.clone(),
+                i.stage.clone(),
+                i.status.as_str().to_owned(),
+                i.assignee.clone().unwrap_or_default(),
+                short_time(i.updated_at),
+            ]
+        })
+        .collect();
+    let mut out =
+        table(&["INSTANCE", "DEFINITION", "ENTITY", "STAGE", "STATUS", "ASSIGNEE", "UPDATED"], &cells);
     if let Some(next) = &page.next {
         out.push_str(&format!("more: --after {next}\n"));
     }

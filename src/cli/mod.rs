@@ -5,6 +5,7 @@
 //! allowed), 1 findings, 2 usage or I/O error (clap's own usage errors also exit 2).
 
 mod check;
+mod compat;
 mod definitions;
 mod deploy;
 mod eval;
@@ -166,6 +167,14 @@ pub struct CheckArgs {
     /// Exit with status 1 when there are warnings, too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also compare each file with its live version: the file of the same id in a directory, or
+    /// the latest deployed version and the live instances in a database (`sqlite:PATH`,
+    /// `postgres://…`); exit 1 when the new version would strand an instance.
+    #[arg(long, value_name = "DIR|DATABASE_URL")]
+    pub against: Option<String>,
+    /// The tenant whose instances `--against DATABASE_URL` counts.
+    #[arg(long, env = "CRM_TENANT", default_value = "default")]
+    pub tenant: String,
     /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
     #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
     pub max_file_size: FileSize,
@@ -340,7 +349,10 @@ enum Stream {
 /// Runs a parsed command line: executes the command and writes its output.
 pub fn run(cli: Cli) -> ExitCode {
     let output = match cli.command {
-        Command::Check(args) => check::run(&args),
+        Command::Check(args) => match &args.against {
+            Some(against) => compat::run(&args, against),
+            None => check::run(&args),
+        },
         Command::Eval(args) => eval::run(&args),
         Command::Inspect(args) => inspect(&args),
         Command::Graph(args) => graph(&args),

@@ -1,5 +1,6 @@
 //! The interpreter: executes the IR. Depends on `ir`, never on JSON text.
 
+pub mod compat;
 pub mod data;
 pub mod eval;
 pub mod machine;

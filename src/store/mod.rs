@@ -89,6 +89,14 @@ pub trait Store: Send + Sync + 'static {
         active: bool,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Every active instance of a definition (any version) with its stage, data, pending
+    /// approval and active branches, by id: what a compatibility check compares with a new version.
+    fn live_instances(
+        &self,
+        tenant: &TenantId,
+        definition: &str,
+    ) -> impl Future<Output = StoreResult<Vec<LiveInstance>>> + Send;
+
     /// An instance row.
     fn load_instance(
         &self,
@@ -466,6 +474,10 @@ impl Store for AnyStore {
 
     async fn set_definition_active(&self, tenant: &TenantId, id: &str, active: bool) -> StoreResult<()> {
         dispatch!(self.set_definition_active(tenant, id, active))
+    }
+
+    async fn live_instances(&self, tenant: &TenantId, definition: &str) -> StoreResult<Vec<LiveInstance>> {
+        dispatch!(self.live_instances(tenant, definition))
     }
 
     async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {

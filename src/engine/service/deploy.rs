@@ -8,8 +8,30 @@
 use std::sync::Arc;
 
 use super::{Engine, EngineError, compile};
+use crate::diagnostic::Diagnostic;
+use crate::engine::compat;
 use crate::engine::machine::Machine;
 use crate::store::{DefinitionRow, Store, StoreError, TenantId};
+
+/// What [`Engine::compatibility`] found: a new version against the live one and its instances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compatibility {
+    /// The definition's id.
+    pub id: String,
+    /// The deployed version compared with (the latest); `None` when none is deployed.
+    pub live_version: Option<u64>,
+    /// How many active instances (of any version) were checked.
+    pub instances: usize,
+    /// The findings (`CRM08xx`), with spans in the new source.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compatibility {
+    /// Whether deploying and migrating to the new version would strand a live instance.
+    pub fn strands(&self) -> bool {
+        compat::strands(&self.diagnostics)
+    }
+}
 
 /// What [`Engine::deploy`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +55,25 @@ impl<S: Store> Engine<S> {
         let name = def.label.as_deref().unwrap_or(&def.id);
         let deployed = self.store.deploy_definition(tenant, &def.id, name, source).await?;
         Ok(Deployed { id: def.id, version: deployed.version, created: deployed.created })
+    }
+
+    /// Compares `source`, a new version of a deployed definition, with its latest version and
+    /// the definition's active instances (see [`compat`]): what `crm check --against` reports.
+    /// Errors in the source are [`EngineError::InvalidDefinition`]; nothing is written.
+    pub async fn compatibility(&self, tenant: &TenantId, source: &str) -> Result<Compatibility, EngineError> {
+        let new = compile(source)?;
+        let Some(row) = self.store.definition(tenant, &new.id, None).await? else {
+            return Ok(Compatibility {
+                id: new.id,
+                live_version: None,
+                instances: 0,
+                diagnostics: Vec::new(),
+            });
+        };
+        let old = self.compiled(tenant, &row)?;
+        let live = self.store.live_instances(tenant, &new.id).await?;
+        let diagnostics = compat::compare(old.definition(), &new, source, Some(&live));
+        Ok(Compatibility { id: new.id, live_version: Some(row.version), instances: live.len(), diagnostics })
     }
 
     /// The latest version of every deployed definition, by id; `active` says whether it starts

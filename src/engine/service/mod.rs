@@ -60,7 +60,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
 
 pub use self::assign::NewDelegation;
-pub use self::deploy::Deployed;
+pub use self::deploy::{Compatibility, Deployed};
 pub use self::domain::{NewCampaign, NewContact, NewOpportunity, Running, domain_events};
 pub use self::error::EngineError;
 pub use self::outbox::{

@@ -36,6 +36,25 @@ pub struct DefinitionRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A running instance of a definition as a compatibility check sees it: where it stands, by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveInstance {
+    /// The instance id.
+    pub id: String,
+    /// The definition version it is pinned to.
+    pub definition_version: u64,
+    /// Its entity.
+    pub entity: String,
+    /// Its main stage.
+    pub stage: String,
+    /// Its data.
+    pub data: Json,
+    /// The transition whose approval is pending, if any.
+    pub pending_approval: Option<String>,
+    /// The active branches of its running gateway: (gateway, branch, stage).
+    pub tokens: Vec<(String, String, Option<String>)>,
+}
+
 /// SHA-256 of `source` as deployed, lowercase hex.
 pub fn source_checksum(source: &str) -> String {
     hex(&Sha256::digest(source.as_bytes()))

@@ -91,7 +91,7 @@ pub use dashboard::{
     Cursor, DELEGATION_DEPTH_BOUND, DelegationRow, Direction, Page, PendingItem, PendingQuery, PendingReason,
     SortKey,
 };
-pub use definition::{DefinitionRow, DeployedVersion, canonical_checksum, source_checksum};
+pub use definition::{DefinitionRow, DeployedVersion, LiveInstance, canonical_checksum, source_checksum};
 pub use entities::{Campaign, Contact, EntityQuery, EntityWrite, Opportunity, Stored};
 pub use instance::{
     HistoryRow, InstanceRow, InstanceUpdate, InstanceWrite, NewHistory, NewInstance, RunRow,

@@ -7,13 +7,16 @@
 //! NOTHING` waits for that transaction to end), and the deploy reads the latest version again:
 //! the same content is then "unchanged", other content becomes the version after it.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 
 use super::columns::{DEFINITION_COLS, definition_row};
 use super::{Conn, SqlStore, exactly_one, fetch};
 use crate::store::backend::{Backend, Stmt};
 use crate::store::{
-    DefinitionRow, DeployedVersion, StoreError, StoreResult, TenantId, canonical_checksum, source_checksum,
+    DefinitionRow, DeployedVersion, LiveInstance, StoreError, StoreResult, TenantId, canonical_checksum,
+    source_checksum,
 };
 
 /// How often a deploy re-reads after losing the race for the next version number. Each round
@@ -214,4 +217,70 @@ pub(super) async fn set_definition_active<DB: Backend>(
             .await
         })
         .await
+}
+
+pub(super) async fn live_instances<DB: Backend>(
+    store: &SqlStore<DB>,
+    tenant: &TenantId,
+    definition: &str,
+) -> StoreResult<Vec<LiveInstance>> {
+    let mut instances = store
+        .read_all(
+            Stmt::new(
+                "SELECT id, definition_version, entity, state, data FROM crm_instances \
+                 WHERE tenant_id = $1 AND definition_id = $2 AND status = 'active' ORDER BY id",
+            )
+            .arg(tenant.as_str())
+            .arg(definition),
+            |r| {
+                Ok(LiveInstance {
+                    id: r.text()?,
+                    definition_version: r.count()?,
+                    entity: r.text()?,
+                    stage: r.text()?,
+                    data: r.json()?,
+                    pending_approval: None,
+                    tokens: Vec::new(),
+                })
+            },
+        )
+        .await?;
+    let index: HashMap<String, usize> =
+        instances.iter().enumerate().map(|(i, row)| (row.id.clone(), i)).collect();
+    let approvals = store
+        .read_all(
+            Stmt::new(
+                "SELECT r.instance_id, r.transition FROM crm_approval_requests r \
+                 JOIN crm_instances i ON i.tenant_id = r.tenant_id AND i.id = r.instance_id \
+                 WHERE r.tenant_id = $1 AND i.definition_id = $2 AND r.status = 'pending'",
+            )
+            .arg(tenant.as_str())
+            .arg(definition),
+            |r| Ok((r.text()?, r.text()?)),
+        )
+        .await?;
+    for (instance, transition) in approvals {
+        if let Some(&i) = index.get(&instance) {
+            instances[i].pending_approval = Some(transition);
+        }
+    }
+    let tokens = store
+        .read_all(
+            Stmt::new(
+                "SELECT t.instance_id, t.gateway, t.branch, t.stage FROM crm_tokens t \
+                 JOIN crm_instances i ON i.tenant_id = t.tenant_id AND i.id = t.instance_id \
+                 WHERE t.tenant_id = $1 AND i.definition_id = $2 AND t.status = 'active' \
+                 ORDER BY t.instance_id, t.gateway, t.branch",
+            )
+            .arg(tenant.as_str())
+            .arg(definition),
+            |r| Ok((r.text()?, r.text()?, r.text()?, r.opt_text()?)),
+        )
+        .await?;
+    for (instance, gateway, branch, stage) in tokens {
+        if let Some(&i) = index.get(&instance) {
+            instances[i].tokens.push((gateway, branch, stage));
+        }
+    }
+    Ok(instances)
 }

@@ -25,8 +25,8 @@ use super::backend::{Backend, Reader, Stmt};
 use super::{
     ApiTokenRow, AttemptRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion,
     DisabledEndpoint, EntityQuery, EscalationRow, HistoryRow, IdempotencyRecord, InstanceQuery, InstanceRow,
-    NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem, PendingQuery, Store,
-    StoreError, StoreResult, Stored, StoredInstanceState, TenantId, TimerRow,
+    LiveInstance, NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem,
+    PendingQuery, Store, StoreError, StoreResult, Stored, StoredInstanceState, TenantId, TimerRow,
 };
 
 /// A store on database `DB`: [`SqliteStore`](super::SqliteStore) or [`PgStore`](super::PgStore).
@@ -293,6 +293,10 @@ impl<DB: Backend> Store for SqlStore<DB> {
 
     async fn set_definition_active(&self, tenant: &TenantId, id: &str, active: bool) -> StoreResult<()> {
         definitions::set_definition_active(self, tenant, id, active).await
+    }
+
+    async fn live_instances(&self, tenant: &TenantId, definition: &str) -> StoreResult<Vec<LiveInstance>> {
+        definitions::live_instances(self, tenant, definition).await
     }
 
     async fn load_instance(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<InstanceRow>> {
