@@ -421,6 +421,9 @@ async fn instances_are_listed_with_filters_in_keyset_pages() {
             .await
             .problem(StatusCode::BAD_REQUEST, "crm::http::bad_request");
         assert_eq!(api.get("/v1/instances?limit=500", &api.rep).await.status, StatusCode::OK);
+        // An empty parameter is no filter.
+        let unfiltered = api.get("/v1/instances?status=&stage=&cursor=", &api.rep).await;
+        assert_eq!(unfiltered.body["items"].as_array().map(Vec::len), Some(5), "{}", unfiltered.body);
     })
     .await;
 }

@@ -84,14 +84,21 @@ pub(super) async fn get(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     definition: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     entity: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     stage: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     status: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     assignee: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     updated_since: Option<String>,
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     cursor: Option<String>,
 }
 
@@ -344,6 +351,7 @@ pub(super) async fn assign(
 pub(super) struct PageQuery {
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     cursor: Option<String>,
 }
 

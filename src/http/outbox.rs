@@ -35,9 +35,11 @@ fn item_json(row: &OutboxRow) -> Json {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OutboxListQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     status: Option<String>,
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     after: Option<String>,
 }
 

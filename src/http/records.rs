@@ -51,9 +51,11 @@ fn stored<T>(record: &Stored<T>, json: fn(&T) -> Json) -> Json {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     status: Option<String>,
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     after: Option<String>,
 }
 

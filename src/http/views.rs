@@ -105,3 +105,11 @@ pub(super) fn page_limit<'de, D: serde::Deserializer<'de>>(deserializer: D) -> R
     }
     Ok(limit)
 }
+
+/// An optional query parameter where `?name=` means the same as leaving it out.
+pub(super) fn non_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let text = <Option<String> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(text.filter(|t| !t.is_empty()))
+}

@@ -20,15 +20,23 @@ use crate::store::{DelegationRow, Direction, PendingQuery, PendingReason, SortKe
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DashboardQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     user: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     entity: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     stage: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     definition: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     reason: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     sort: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     direction: Option<String>,
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     cursor: Option<String>,
 }
 
