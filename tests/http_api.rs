@@ -202,6 +202,9 @@ async fn definitions_validate_deploy_list_versions_and_source() {
         assert_eq!((first["line"].clone(), first["file"].clone()), (json!(1), json!("request body")));
         assert!(first["column"].as_u64().is_some() && first["severity"] == "error");
 
+        api.call(Method::POST, "/v1/definitions/validate", Some(&api.rep), Some(" "))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::http::invalid_body");
         // Deploying needs the permission; nothing was deployed by validating.
         let refused = api.call(Method::POST, "/v1/definitions", Some(&api.rep), Some(&source)).await;
         refused.problem(StatusCode::FORBIDDEN, "crm::http::forbidden");
@@ -413,6 +416,14 @@ async fn instances_are_listed_with_filters_in_keyset_pages() {
         api.get("/v1/instances?colour=red", &api.rep)
             .await
             .problem(StatusCode::BAD_REQUEST, "crm::http::bad_request");
+        // A page larger than 500 is refused rather than silently cut.
+        api.get("/v1/instances?limit=501", &api.rep)
+            .await
+            .problem(StatusCode::BAD_REQUEST, "crm::http::bad_request");
+        assert_eq!(api.get("/v1/instances?limit=500", &api.rep).await.status, StatusCode::OK);
+        // An empty parameter is no filter.
+        let unfiltered = api.get("/v1/instances?status=&stage=&cursor=", &api.rep).await;
+        assert_eq!(unfiltered.body["items"].as_array().map(Vec::len), Some(5), "{}", unfiltered.body);
     })
     .await;
 }

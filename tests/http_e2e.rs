@@ -180,3 +180,55 @@ async fn sigterm_under_load_drains_and_loses_nothing_acknowledged() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_token_creates_lists_and_revokes_and_a_revoked_token_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let database = format!("sqlite:{}", dir.path().join("crm.db").display());
+    let crm = |args: &[&str]| {
+        let output =
+            Command::new(CRM).args(args).env("CRM_DATABASE_URL", &database).output().expect("crm runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, token, stderr) = crm(&[
+        "token",
+        "create",
+        "--tenant",
+        "default",
+        "--user",
+        "ana",
+        "--roles",
+        "a,b",
+        "--permissions",
+        "p",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("crm_") && token.len() > 40, "{token}");
+    assert!(stderr.contains("shown only this once"), "{stderr}");
+
+    let (_, list, _) = crm(&["token", "list"]);
+    assert!(!list.contains(&token), "the list never shows a token: {list}");
+    let row = list.lines().nth(1).expect("one token");
+    assert!(row.contains("\tdefault\tana\ta,b\tp\t"), "{row}");
+    assert!(row.contains(&format!("{}…", &token[..10])), "{row}");
+    let id = row.split('\t').next().expect("an id").to_owned();
+
+    let server = Server::start(dir.path(), &database).await;
+    let client = reqwest::Client::new();
+    let get = || client.get(format!("{}/v1/definitions", server.base)).bearer_auth(&token).send();
+    assert_eq!(get().await.expect("an answer").status(), reqwest::StatusCode::OK);
+    let (code, out, _) = crm(&["token", "revoke", &id]);
+    assert_eq!((code, out.trim()), (Some(0), format!("revoked {id}").as_str()));
+    assert_eq!(get().await.expect("an answer").status(), reqwest::StatusCode::UNAUTHORIZED);
+    let (code, _, err) = crm(&["token", "revoke", &id]);
+    assert_eq!(code, Some(2), "revoking twice is an error: {err}");
+    let (code, _, err) = crm(&["token", "create", "--tenant", "", "--user", "ana"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("tenant must not be empty"), "{err}");
+    drop(server);
+}

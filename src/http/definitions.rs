@@ -34,11 +34,14 @@ fn text(body: &Bytes) -> Result<&str, ApiError> {
     operation_id = "definitions_validate",
     tag = "definitions",
     request_body(content = Object, description = "A definition file", content_type = "application/json"),
-    responses((status = 200, description = "Findings", body = super::schemas::Validation), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Findings", body = super::schemas::Validation), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn validate(_caller: Caller, body: Bytes) -> Result<Reply, ApiError> {
     let source = text(&body)?;
+    if source.trim().is_empty() {
+        return Err(ApiError::invalid_body("the body must be a definition file"));
+    }
     let checked = check_source(source);
     let report = Report::new(BODY_PATH, source, checked.diagnostics);
     let valid = checked.definition.is_some() && !report.has_errors();
@@ -57,7 +60,7 @@ pub(super) async fn validate(_caller: Caller, body: Bytes) -> Result<Reply, ApiE
     tag = "definitions",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
     request_body(content = Object, description = "A definition file", content_type = "application/json"),
-    responses((status = 201, description = "A new version", body = super::schemas::Deployed), (status = 200, description = "Identical to the latest version", body = super::schemas::Deployed), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "A new version", body = super::schemas::Deployed), (status = 200, description = "Identical to the latest version", body = super::schemas::Deployed), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn deploy(
@@ -104,7 +107,7 @@ fn summary(row: &DefinitionRow) -> Json {
     path = "/v1/definitions",
     operation_id = "definitions_list",
     tag = "definitions",
-    responses((status = 200, description = "The latest version of each", body = super::schemas::Definitions), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The latest version of each", body = super::schemas::Definitions), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Reply, ApiError> {
@@ -119,7 +122,7 @@ pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Resul
     operation_id = "definitions_versions",
     tag = "definitions",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "Every version, newest first", body = super::schemas::Definitions), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Every version, newest first", body = super::schemas::Definitions), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn versions(
@@ -138,7 +141,7 @@ pub(super) async fn versions(
     operation_id = "definitions_activate",
     tag = "definitions",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "Active", body = super::schemas::DefinitionSummary), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Active", body = super::schemas::DefinitionSummary), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn activate(
@@ -158,7 +161,7 @@ pub(super) async fn activate(
     operation_id = "definitions_deactivate",
     tag = "definitions",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "Inactive", body = super::schemas::DefinitionSummary), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Inactive", body = super::schemas::DefinitionSummary), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn deactivate(
@@ -184,7 +187,7 @@ pub(super) struct VersionQuery {
     operation_id = "definitions_source",
     tag = "definitions",
     params(("id" = String, Path, description = "The id"), ("version" = Option<u64>, Query, description = "Default: the latest")),
-    responses((status = 200, description = "The definition file", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The definition file", body = Object), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn source(

@@ -33,7 +33,7 @@ struct CreateBody {
     tag = "instances",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
     request_body = super::schemas::CreateInstance,
-    responses((status = 201, description = "Created (ETag, Location)", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created (ETag, Location)", body = super::schemas::Instance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn create(
@@ -68,7 +68,7 @@ pub(super) async fn create(
     operation_id = "instances_get",
     tag = "instances",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "The instance (ETag)", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The instance (ETag)", body = super::schemas::Instance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn get(
@@ -84,14 +84,21 @@ pub(super) async fn get(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     definition: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     entity: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     stage: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     status: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     assignee: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     updated_since: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     cursor: Option<String>,
 }
 
@@ -101,7 +108,7 @@ pub(super) struct ListQuery {
     path = "/v1/instances",
     operation_id = "instances_list",
     tag = "instances",
-    params(("definition" = Option<String>, Query, description = "Filter"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("status" = Option<String>, Query, description = "active or completed"), ("assignee" = Option<String>, Query, description = "Filter"), ("updated_since" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query, description = "Page size, default 50, at most 500"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    params(("definition" = Option<String>, Query, description = "Filter"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("status" = Option<String>, Query, description = "active or completed"), ("assignee" = Option<String>, Query, description = "Filter"), ("updated_since" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size, default 50, at most 500"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
     responses((status = 200, description = "A page", body = super::schemas::InstancePage), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -214,7 +221,7 @@ struct VoteBody {
     tag = "instances",
     params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
     request_body = super::schemas::Respond,
-    responses((status = 200, description = "Vote recorded", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Vote recorded", body = super::schemas::Instance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn approve(
@@ -235,7 +242,7 @@ pub(super) async fn approve(
     tag = "instances",
     params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
     request_body = super::schemas::Respond,
-    responses((status = 200, description = "Vote recorded", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Vote recorded", body = super::schemas::Instance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn reject(
@@ -281,7 +288,7 @@ struct BranchBody {
     tag = "instances",
     params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
     request_body = super::schemas::CompleteBranch,
-    responses((status = 200, description = "Branch done", body = super::schemas::Instance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Branch done", body = super::schemas::Instance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn complete_branch(
@@ -342,8 +349,9 @@ pub(super) async fn assign(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PageQuery {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     cursor: Option<String>,
 }
 
@@ -353,7 +361,7 @@ pub(super) struct PageQuery {
     path = "/v1/instances/{id}/history",
     operation_id = "instances_history",
     tag = "instances",
-    params(("id" = String, Path, description = "The id"), ("limit" = Option<u32>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    params(("id" = String, Path, description = "The id"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
     responses((status = 200, description = "A page, oldest first", body = super::schemas::HistoryPage), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -35,9 +35,11 @@ fn item_json(row: &OutboxRow) -> Json {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OutboxListQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     after: Option<String>,
 }
 
@@ -49,7 +51,7 @@ pub(super) struct OutboxListQuery {
     tag = "work",
     params(
         ("status" = Option<String>, Query, description = "pending, done or dead"),
-        ("limit" = Option<u32>, Query, description = "Page size"),
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"),
         ("after" = Option<String>, Query, description = "From next_after")
     ),
     responses(
@@ -95,7 +97,7 @@ pub(super) async fn list(
     params(("id" = String, Path, description = "The outbox item")),
     responses(
         (status = 204, description = "Queued again"),
-        (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs outbox:manage", body = super::schemas::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such dead letter", body = super::schemas::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")
@@ -121,7 +123,7 @@ pub(super) async fn replay(
     params(("id" = String, Path, description = "The outbox item")),
     responses(
         (status = 204, description = "Discarded"),
-        (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs outbox:manage", body = super::schemas::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such undelivered item", body = super::schemas::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")

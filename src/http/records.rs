@@ -51,9 +51,11 @@ fn stored<T>(record: &Stored<T>, json: fn(&T) -> Json) -> Json {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     after: Option<String>,
 }
 
@@ -112,8 +114,8 @@ impl ContactBody {
     operation_id = "records_create_contact",
     tag = "records",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    request_body(content = Object, description = "name (required), email, phone, company, status, score, fields"),
-    responses((status = 201, description = "Created", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    request_body = super::schemas::NewContact,
+    responses((status = 201, description = "Created", body = Object), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn create_contact(
@@ -137,8 +139,8 @@ pub(super) async fn create_contact(
     operation_id = "records_create_lead",
     tag = "records",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    request_body(content = Object, description = "definition and name (required), contact fields, data for the lead instance"),
-    responses((status = 201, description = "contact and instance", body = super::schemas::RecordAndInstance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    request_body = super::schemas::NewLead,
+    responses((status = 201, description = "contact and instance", body = super::schemas::RecordAndInstance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn create_lead(
@@ -183,8 +185,8 @@ struct ConvertBody {
     operation_id = "records_convert_lead",
     tag = "records",
     params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    request_body(content = Object, description = "value, currency, probability (required), close_date, data"),
-    responses((status = 201, description = "opportunity and instance", body = super::schemas::RecordAndInstance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    request_body = super::schemas::Convert,
+    responses((status = 201, description = "opportunity and instance", body = super::schemas::RecordAndInstance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn convert_lead(
@@ -233,8 +235,8 @@ struct CampaignBody {
     operation_id = "records_create_campaign",
     tag = "records",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    request_body(content = Object, description = "definition and name (required), type, start, end, data"),
-    responses((status = 201, description = "campaign and instance", body = super::schemas::RecordAndInstance), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    request_body = super::schemas::NewCampaign,
+    responses((status = 201, description = "campaign and instance", body = super::schemas::RecordAndInstance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn create_campaign(
@@ -263,7 +265,7 @@ pub(super) async fn create_campaign(
     operation_id = "records_contact",
     tag = "records",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "The contact", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The contact", body = Object), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn contact(
@@ -281,7 +283,7 @@ pub(super) async fn contact(
     operation_id = "records_opportunity",
     tag = "records",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "The opportunity", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The opportunity", body = Object), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn opportunity(
@@ -299,7 +301,7 @@ pub(super) async fn opportunity(
     operation_id = "records_campaign",
     tag = "records",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "The campaign", body = Object), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The campaign", body = Object), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn campaign(
@@ -316,7 +318,7 @@ pub(super) async fn campaign(
     path = "/v1/contacts",
     operation_id = "records_contacts",
     tag = "records",
-    params(("status" = Option<String>, Query, description = "Filter"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
+    params(("status" = Option<String>, Query, description = "Filter"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
     responses((status = 200, description = "By id", body = super::schemas::Records), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -339,7 +341,7 @@ pub(super) async fn contacts(
     path = "/v1/opportunities",
     operation_id = "records_opportunities",
     tag = "records",
-    params(("status" = Option<String>, Query, description = "Stage filter"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
+    params(("status" = Option<String>, Query, description = "Stage filter"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
     responses((status = 200, description = "By id", body = super::schemas::Records), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -362,7 +364,7 @@ pub(super) async fn opportunities(
     path = "/v1/campaigns",
     operation_id = "records_campaigns",
     tag = "records",
-    params(("status" = Option<String>, Query, description = "Filter"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
+    params(("status" = Option<String>, Query, description = "Filter"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"), ("after" = Option<String>, Query, description = "From next_after")),
     responses((status = 200, description = "By id", body = super::schemas::Records), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -116,14 +116,12 @@ pub(super) async fn idempotent(
     body: &[u8],
     work: impl Future<Output = Result<Reply, ApiError>> + Send,
 ) -> Result<Reply, ApiError> {
-    let Some(key) = headers.get("idempotency-key") else { return work.await };
-    let key = key
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?
-        .to_owned();
+    // An empty header is no key at all; any other value is a key, byte for byte.
+    let key = headers.get("idempotency-key").map(|k| String::from_utf8_lossy(k.as_bytes()).trim().to_owned());
+    let Some(key) = key.filter(|k| !k.is_empty()) else { return work.await };
+    if key.len() > MAX_KEY_LEN {
+        return Err(ApiError::bad_request("Idempotency-Key must be at most 255 bytes"));
+    }
     let store = state.engine().store();
     let fingerprint = fingerprint(what, &caller.actor.id, body);
     let now = Utc::now();

@@ -415,3 +415,85 @@ pub struct Records {
     /// Pass as `after` for the next page.
     next_after: Option<String>,
 }
+
+/// `POST /v1/contacts`.
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "Ada Lovelace", "email": "ada@example.com", "company": "Analytical"}))]
+pub struct NewContact {
+    /// Name (required, not blank).
+    name: String,
+    /// Email.
+    email: Option<String>,
+    /// Phone.
+    phone: Option<String>,
+    /// Company.
+    company: Option<String>,
+    /// Status (default `contact`).
+    status: Option<String>,
+    /// Lead score.
+    score: Option<f64>,
+    /// Other fields.
+    #[schema(value_type = Option<Object>)]
+    fields: Option<Json>,
+}
+
+/// `POST /v1/leads`: a contact and the lead instance of `definition`.
+#[derive(ToSchema)]
+#[schema(example = json!({"definition": "sales-pipeline", "name": "Ada", "data": {"lead_score": 80}}))]
+pub struct NewLead {
+    /// The definition whose `lead` entity runs the lead.
+    definition: String,
+    /// Name (required, not blank).
+    name: String,
+    /// Email.
+    email: Option<String>,
+    /// Phone.
+    phone: Option<String>,
+    /// Company.
+    company: Option<String>,
+    /// Lead score.
+    score: Option<f64>,
+    /// Other contact fields.
+    #[schema(value_type = Option<Object>)]
+    fields: Option<Json>,
+    /// The lead instance's data.
+    #[schema(value_type = Option<Object>)]
+    data: Option<Json>,
+}
+
+/// `POST /v1/leads/{id}/convert`.
+#[derive(ToSchema)]
+#[schema(example = json!({"value": 12000.0, "currency": "EUR", "probability": 0.4, "close_date": "2026-12-31"}))]
+pub struct Convert {
+    /// Amount, 0 or more.
+    value: f64,
+    /// ISO 4217 code, three capital letters.
+    currency: String,
+    /// Win probability, 0 to 1.
+    probability: f64,
+    /// Expected close date, `YYYY-MM-DD`.
+    close_date: Option<String>,
+    /// The opportunity instance's data.
+    #[schema(value_type = Option<Object>)]
+    data: Option<Json>,
+}
+
+/// `POST /v1/campaigns`.
+#[derive(ToSchema)]
+#[schema(example = json!({"definition": "deal-desk", "name": "Spring launch", "type": "email"}))]
+pub struct NewCampaign {
+    /// The definition whose `campaign` entity runs it.
+    definition: String,
+    /// Name (required, not blank).
+    name: String,
+    /// `email`, `event`, …
+    #[schema(rename = "type")]
+    kind: Option<String>,
+    /// First day, `YYYY-MM-DD`.
+    start: Option<String>,
+    /// Last day.
+    end: Option<String>,
+    /// The campaign instance's data.
+    #[schema(value_type = Option<Object>)]
+    data: Option<Json>,
+}

@@ -93,3 +93,23 @@ pub(super) fn history_json(row: &HistoryRow) -> Json {
         "at": time(row.created_at),
     })
 }
+
+/// The largest page a listing serves.
+const MAX_PAGE: u32 = 500;
+
+/// A `limit` query parameter: 0 (the default page) to 500; more is a 400, not a silent clamp.
+pub(super) fn page_limit<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let limit = <u32 as serde::Deserialize>::deserialize(deserializer)?;
+    if limit > MAX_PAGE {
+        return Err(serde::de::Error::custom(format!("limit must be at most {MAX_PAGE}, not {limit}")));
+    }
+    Ok(limit)
+}
+
+/// An optional query parameter where `?name=` means the same as leaving it out.
+pub(super) fn non_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let text = <Option<String> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(text.filter(|t| !t.is_empty()))
+}

@@ -20,15 +20,23 @@ use crate::store::{DelegationRow, Direction, PendingQuery, PendingReason, SortKe
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DashboardQuery {
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     user: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     entity: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     stage: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     definition: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     reason: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     sort: Option<String>,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     direction: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
+    #[serde(default, deserialize_with = "super::views::non_empty")]
     cursor: Option<String>,
 }
 
@@ -56,7 +64,7 @@ fn reason_kind(reason: &PendingReason) -> &'static str {
     path = "/v1/dashboard",
     operation_id = "work_dashboard",
     tag = "work",
-    params(("user" = Option<String>, Query, description = "Another user (needs dashboard:read_any)"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("definition" = Option<String>, Query, description = "Filter"), ("reason" = Option<String>, Query, description = "assigned, delegated or approval"), ("sort" = Option<String>, Query, description = "updated_at or started_at"), ("direction" = Option<String>, Query, description = "asc or desc"), ("limit" = Option<u32>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    params(("user" = Option<String>, Query, description = "Another user (needs dashboard:read_any)"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("definition" = Option<String>, Query, description = "Filter"), ("reason" = Option<String>, Query, description = "assigned, delegated or approval"), ("sort" = Option<String>, Query, description = "updated_at or started_at"), ("direction" = Option<String>, Query, description = "asc or desc"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
     responses((status = 200, description = "A page", body = super::schemas::Dashboard), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -165,7 +173,7 @@ pub(super) fn date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>,
     tag = "work",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
     request_body = super::schemas::NewDelegation,
-    responses((status = 201, description = "Recorded", body = super::schemas::Delegation), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Recorded", body = super::schemas::Delegation), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn create_delegation(
@@ -195,7 +203,7 @@ pub(super) async fn create_delegation(
     path = "/v1/delegations",
     operation_id = "work_delegations",
     tag = "work",
-    responses((status = 200, description = "Every delegation", body = super::schemas::Delegations), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Every delegation", body = super::schemas::Delegations), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn delegations(State(state): State<AppState>, caller: Caller) -> Result<Reply, ApiError> {
@@ -210,7 +218,7 @@ pub(super) async fn delegations(State(state): State<AppState>, caller: Caller) -
     operation_id = "work_remove_delegation",
     tag = "work",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 204, description = "Removed"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 204, description = "Removed"), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn remove_delegation(
@@ -236,7 +244,7 @@ pub(super) async fn remove_delegation(
     operation_id = "work_sla",
     tag = "work",
     params(("id" = String, Path, description = "The id")),
-    responses((status = 200, description = "Clocks and escalations", body = super::schemas::Sla), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Clocks and escalations", body = super::schemas::Sla), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(super) async fn sla(
