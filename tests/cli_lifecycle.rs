@@ -252,3 +252,26 @@ fn check_against_a_directory_warns_of_removed_stages() {
     let bad = crm(&["check", "--against", "no/such/place", CLEAN]);
     assert_eq!(bad.code, Some(2), "{}", bad.golden());
 }
+
+#[test]
+fn deploy_and_check_against_honour_the_file_size_limit() {
+    let (_dir, url) = sqlite_db();
+    let deployed = crm_on(&url, &["deploy", CLEAN, "--max-file-size", "100"]);
+    assert_eq!(deployed.code, Some(2), "{}", deployed.golden());
+    assert!(
+        deployed.stderr.contains("larger than") && deployed.stderr.contains("--max-file-size"),
+        "{}",
+        deployed.golden()
+    );
+    let listed = crm_on(&url, &["definitions", "list", "--format", "json"]);
+    assert_eq!(listed.code, Some(0), "{}", listed.golden());
+    assert!(!listed.stdout.contains("\"id\""), "nothing deployed: {}", listed.golden());
+
+    let compared = crm(&["check", "--against", "definitions/", CLEAN, "--max-file-size", "100"]);
+    assert_ne!(compared.code, Some(0), "{}", compared.golden());
+    assert!(
+        compared.stderr.contains("larger than") || compared.stdout.contains("larger than"),
+        "{}",
+        compared.golden()
+    );
+}

@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::check::{check_file, collect, render};
+use super::check::FileSize;
+use super::check::{check_file, collect, read_bounded, render};
 use super::{CheckArgs, Exit, Output};
 use crate::check::check_source;
 use crate::engine::compat;
@@ -49,14 +50,14 @@ pub(super) fn run(args: &CheckArgs, against: &str) -> Output {
     }
     let mut reports = Vec::with_capacity(files.len());
     for file in &files {
-        match std::fs::read(file) {
+        match read_bounded(file, args.max_file_size) {
             Ok(bytes) => reports.push(check_file(file.display().to_string(), bytes)),
             Err(error) => return Output::failure(format!("cannot read `{}`: {error}", file.display())),
         }
     }
 
     let added = match &against {
-        Against::Dir(dir) => against_dir(dir, &mut reports),
+        Against::Dir(dir) => against_dir(dir, args.max_file_size, &mut reports),
         Against::Database(url) => against_database(url, &TenantId::new(args.tenant.clone()), &mut reports),
     };
     if let Err(output) = added {
@@ -70,14 +71,16 @@ pub(super) fn run(args: &CheckArgs, against: &str) -> Output {
 }
 
 /// Adds each compiled report's findings against the definition of the same id in `dir`.
-fn against_dir(dir: &std::path::Path, reports: &mut [Report]) -> Result<(), Output> {
+fn against_dir(dir: &std::path::Path, limit: FileSize, reports: &mut [Report]) -> Result<(), Output> {
     let mut files = Vec::new();
     collect(dir, &mut files).map_err(|e| Output::failure(format!("cannot read `{}`: {e}", dir.display())))?;
     let mut live: BTreeMap<String, Definition> = BTreeMap::new();
     for file in files {
         // A live file that does not compile (or cannot be read) has nothing to compare with.
-        if let Some(def) =
-            std::fs::read_to_string(&file).ok().and_then(|source| check_source(&source).definition)
+        if let Some(def) = read_bounded(&file, limit)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|source| check_source(&source).definition)
         {
             live.insert(def.id.clone(), def);
         }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::check::{check_file, collect, render};
+use super::check::{FileSize, check_file, collect, read_bounded, render};
 use super::shell::{StoreArgs, engine_error, with_engine};
 use super::{CheckFormat, Exit, Output};
 use crate::engine::service::Engine;
@@ -40,6 +40,9 @@ pub struct DeployArgs {
     /// Deploy nothing when there are warnings, too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// The largest definition file read, e.g. `64MiB` (a larger file is an error, exit status 2).
+    #[arg(long, value_name = "SIZE", env = "CRM_MAX_FILE_SIZE", default_value_t = FileSize::DEFAULT)]
+    pub max_file_size: FileSize,
 }
 
 /// Runs `crm deploy`.
@@ -56,7 +59,7 @@ pub(super) fn run(args: &DeployArgs) -> Output {
     }
     let mut reports = Vec::with_capacity(files.len());
     for file in &files {
-        match std::fs::read(file) {
+        match read_bounded(file, args.max_file_size) {
             Ok(bytes) => reports.push(check_file(file.display().to_string(), bytes)),
             Err(error) => {
                 return Output::failure(format!(
