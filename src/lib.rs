@@ -58,6 +58,7 @@ pub mod codes;
 pub mod diagnostic;
 pub mod dump;
 pub mod engine;
+pub mod graph;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod integrations;

@@ -236,6 +236,20 @@ async fn definitions_validate_deploy_list_versions_and_source() {
             .await
             .problem(StatusCode::NOT_FOUND, "crm::engine::unknown_definition");
 
+        // The graph, as `crm graph` draws it: Mermaid by default, Graphviz on request.
+        let mermaid = api.get("/v1/definitions/sales-pipeline/graph?version=1", &api.rep).await;
+        assert_eq!(mermaid.status, StatusCode::OK, "{}", mermaid.body);
+        assert_eq!(mermaid.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert!(mermaid.body.as_str().is_some_and(|text| text.starts_with("stateDiagram-v2")), "{}", mermaid.body);
+        let dot = api.get("/v1/definitions/sales-pipeline/graph?format=dot", &api.rep).await;
+        assert!(dot.body.as_str().is_some_and(|text| text.starts_with("digraph")), "{}", dot.body);
+        api.get("/v1/definitions/sales-pipeline/graph?format=svg", &api.rep)
+            .await
+            .problem(StatusCode::BAD_REQUEST, "crm::http::bad_request");
+        api.get("/v1/definitions/nope/graph", &api.rep)
+            .await
+            .problem(StatusCode::NOT_FOUND, "crm::engine::unknown_definition");
+
         // Deactivated, it starts no instances; activated again, it does.
         let create = json!({"definition": "sales-pipeline", "entity": "lead"});
         api.post("/v1/definitions/sales-pipeline/deactivate", &api.rep, json!({}))

@@ -52,6 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The boundary: rendering, the IR dump, scenario runs, the command line.
     ("report", &["codes", "diagnostic"]),
     ("dump", &["ir", "syntax", "engine::data"]),
+    ("graph", &["ir"]),
     (
         "scenario",
         &[
@@ -98,6 +99,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "integrations",
             "report",
             "dump",
+            "graph",
         ],
     ),
     (
@@ -122,6 +124,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "scenario",
             "integrations",
             "http",
+            "graph",
         ],
     ),
     // The crate root declares the modules.

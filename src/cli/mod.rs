@@ -9,7 +9,6 @@ mod compat;
 mod definitions;
 mod deploy;
 mod eval;
-mod graph;
 mod instance;
 mod outbox;
 #[cfg(feature = "http")]
@@ -469,8 +468,8 @@ fn graph(args: &GraphArgs) -> Output {
         },
     };
     let stdout = match args.format {
-        GraphFormat::Mermaid => graph::mermaid(&definition, entity),
-        GraphFormat::Dot => graph::dot(&definition, entity),
+        GraphFormat::Mermaid => crate::graph::mermaid(&definition, entity),
+        GraphFormat::Dot => crate::graph::dot(&definition, entity),
     };
     Output { stdout, stderr: warnings, exit: Exit::Clean }
 }

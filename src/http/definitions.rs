@@ -1,4 +1,4 @@
-//! `/v1/definitions`: validate, deploy, list, versions, source.
+//! `/v1/definitions`: validate, deploy, list, versions, source, graph.
 //!
 //! A definition travels as its own JSON text (the request body is the file), so diagnostics
 //! point at lines and columns of what the client sent, in the `crm check --format json` contract.
@@ -198,4 +198,54 @@ pub(super) async fn source(
 ) -> Result<Response, ApiError> {
     let row = state.engine().definition(&caller.tenant, &id, query.version).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], row.source).into_response())
+}
+
+/// How to draw a definition.
+#[derive(Clone, Copy, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum GraphFormat {
+    /// A Mermaid `stateDiagram-v2`.
+    #[default]
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
+}
+
+/// Which version to draw, and how.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GraphQuery {
+    version: Option<u64>,
+    #[serde(default)]
+    format: GraphFormat,
+}
+
+/// `GET /v1/definitions/{id}/graph[?version=N&format=mermaid|dot]`: stages and transitions drawn
+/// as `crm graph` draws them.
+#[utoipa::path(
+    get,
+    path = "/v1/definitions/{id}/graph",
+    operation_id = "definitions_graph",
+    tag = "definitions",
+    params(("id" = String, Path, description = "The id"), ("version" = Option<u64>, Query, description = "Default: the latest"), ("format" = Option<GraphFormat>, Query, description = "mermaid (default) or dot")),
+    responses((status = 200, description = "The drawing", body = String, content_type = "text/plain"), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub(super) async fn graph(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<GraphQuery>,
+) -> Result<Response, ApiError> {
+    let row = state.engine().definition(&caller.tenant, &id, query.version).await?;
+    // A stored version compiled when it was deployed; one that no longer does is our fault.
+    let Some(definition) = check_source(&row.source).definition else {
+        tracing::error!(definition = %row.id, version = row.version, "a deployed definition no longer compiles");
+        return Err(ApiError::internal());
+    };
+    let drawing = match query.format {
+        GraphFormat::Mermaid => crate::graph::mermaid(&definition, None),
+        GraphFormat::Dot => crate::graph::dot(&definition, None),
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], drawing).into_response())
 }

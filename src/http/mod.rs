@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/definitions/validate", post(definitions::validate))
         .route("/definitions/{id}/versions", get(definitions::versions))
         .route("/definitions/{id}/source", get(definitions::source))
+        .route("/definitions/{id}/graph", get(definitions::graph))
         .route("/definitions/{id}/activate", post(definitions::activate))
         .route("/definitions/{id}/deactivate", post(definitions::deactivate))
         .route("/instances", get(instances::list).post(instances::create))

@@ -19,7 +19,7 @@ use super::schemas::{Diagnostic, Problem};
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
         super::definitions::validate, super::definitions::deploy, super::definitions::list,
         super::definitions::versions, super::definitions::source, super::definitions::activate,
-        super::definitions::deactivate,
+        super::definitions::deactivate, super::definitions::graph,
         super::instances::create, super::instances::get, super::instances::list, super::instances::patch,
         super::instances::fire, super::instances::approve, super::instances::reject,
         super::instances::complete_branch, super::instances::assign, super::instances::history,
@@ -30,7 +30,7 @@ use super::schemas::{Diagnostic, Problem};
         super::records::opportunity, super::records::create_campaign, super::records::campaigns,
         super::records::campaign, super::outbox::list, super::outbox::replay, super::outbox::discard,
     ),
-    components(schemas(Problem, Diagnostic)),
+    components(schemas(Problem, Diagnostic, super::definitions::GraphFormat)),
     modifiers(&Bearer),
     tags(
         (name = "operations", description = "Health, readiness, metrics."),

@@ -1,4 +1,5 @@
-//! `crm graph`: stages and transitions as a Mermaid state diagram or a Graphviz digraph.
+//! Stages and transitions as a Mermaid state diagram or a Graphviz digraph (`crm graph` and
+//! `GET /v1/definitions/{id}/graph`).
 //!
 //! One subgraph per entity; initial and terminal stages marked; transitions labelled with their
 //! name and, abbreviated, their condition; gateways drawn as a fork node and a join node with one
@@ -9,7 +10,7 @@ use std::fmt::Write;
 use crate::ir::{Definition, EntityId, GatewayKind, StageId};
 
 /// A Mermaid `stateDiagram-v2` of the definition, or of one entity.
-pub(super) fn mermaid(def: &Definition, only: Option<EntityId>) -> String {
+pub fn mermaid(def: &Definition, only: Option<EntityId>) -> String {
     let mut out = String::from("stateDiagram-v2\n");
     let nested = only.is_none();
     // `write!` into a `String` cannot fail, hence the ignored results.
@@ -52,7 +53,7 @@ pub(super) fn mermaid(def: &Definition, only: Option<EntityId>) -> String {
 }
 
 /// A Graphviz `digraph` of the definition, or of one entity.
-pub(super) fn dot(def: &Definition, only: Option<EntityId>) -> String {
+pub fn dot(def: &Definition, only: Option<EntityId>) -> String {
     let mut out = format!("digraph {} {{\n", dot_string(&def.id));
     out.push_str("  rankdir=LR;\n  node [shape=box, style=rounded];\n  edge [fontsize=10];\n");
     for cluster in clusters(def, only) {
