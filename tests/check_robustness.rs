@@ -83,6 +83,22 @@ fn a_finding_deep_in_a_long_line_is_windowed_with_ellipses() {
     assert_eq!(bogus, Some(column));
 }
 
+#[test]
+fn a_long_line_between_two_labels_of_one_finding_is_not_shown_whole() {
+    // A duplicate key two lines after the first: both labels would share one snippet with the
+    // line between them, but that line is 3,000 characters long, so it is left out (found by the
+    // property test).
+    let source = format!(
+        "{{\n  \"id\": \"gap\",\n  \"description\": \"{}\",\n  \"id\": \"again\",\n  \"entities\": {{\"lead\": {{\"stages\": [\"new\"]}}}}\n}}\n",
+        "y".repeat(3_000)
+    );
+    let reports = reports("gap.json", &source);
+    let all = render_all(&reports);
+    assert!(!reports[0].diagnostics.is_empty(), "a duplicate key is reported");
+    assert_same_findings(&reports, &all);
+    assert_lines_bounded(&all.human);
+}
+
 // ---- item 3: CRM0203 on many automatic transitions ---------------------------------------------
 
 /// `count` automatic transitions leaving `new`, each to its own stage, with `condition(i)`.

@@ -116,8 +116,11 @@ impl Excerpt {
         let mut merged: Vec<(usize, usize)> = Vec::new();
         for (from, to) in ranges {
             match merged.last_mut() {
-                // A gap of up to two lines is shown rather than cut, as one snippet.
-                Some(last) if from <= last.1 + 3 => last.1 = last.1.max(to),
+                // A gap of up to two lines is shown rather than cut, as one snippet, unless a line
+                // in it is too long to show whole.
+                Some(last) if from <= last.1 + 3 && !(last.1 + 1..from).any(|l| long(index, l)) => {
+                    last.1 = last.1.max(to)
+                }
                 _ => merged.push((from, to)),
             }
         }
