@@ -966,3 +966,96 @@ async fn outbox_items_are_listed_discarded_and_replayed_with_a_permission() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn if_match_takes_lists_and_star_and_refuses_weak_or_foreign_tags() {
+    each_backend(|db| async move {
+        let api = api(&db).await;
+        api.deploy(&shipped("sales-pipeline")).await;
+        let lead = api.create(&api.rep, "sales-pipeline", "lead", json!({})).await;
+        let path = format!("/v1/instances/{}", lead["id"].as_str().expect("id"));
+        let patch = |if_match: &'static str, score: u32| {
+            let (api, path) = (&api, &path);
+            async move {
+                let body = format!(r#"{{"lead_score": {score}}}"#);
+                api.call_with(Method::PATCH, path, Some(&api.rep), Some(&body), &[("if-match", if_match)])
+                    .await
+            }
+        };
+        // A list naming the current version applies; `*` applies to whatever version is current.
+        let listed = patch(r#""7", W/"1", "1""#, 10).await;
+        assert_eq!(
+            (listed.status, listed.header("etag")),
+            (StatusCode::OK, Some("\"2\"")),
+            "{}",
+            listed.body
+        );
+        let star = patch("*", 20).await;
+        assert_eq!((star.status, star.header("etag")), (StatusCode::OK, Some("\"3\"")), "{}", star.body);
+        // Weak tags and tags this API never gave out match nothing (strong comparison): a 409 that
+        // changes nothing.
+        patch(r#"W/"3""#, 30).await.problem(StatusCode::CONFLICT, "crm::engine::conflict");
+        patch(r#""Sw", W/"else""#, 30).await.problem(StatusCode::CONFLICT, "crm::engine::conflict");
+        // Not an If-Match at all: a 400.
+        patch("3, 4", 30).await.problem(StatusCode::BAD_REQUEST, "crm::http::bad_request");
+        patch(r#""3"x"#, 30).await.problem(StatusCode::BAD_REQUEST, "crm::http::bad_request");
+        assert_eq!(api.get(&path, &api.rep).await.body["data"]["lead_score"], 20);
+        // A list on a missing instance is the same 404 as without one.
+        api.call_with(
+            Method::PATCH,
+            "/v1/instances/made-up",
+            Some(&api.rep),
+            Some("{}"),
+            &[("if-match", "\"1\", \"2\"")],
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND, "crm::engine::unknown_instance");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn enumerated_query_values_and_object_members_are_checked() {
+    each_backend(|db| async move {
+        let api = api(&db).await;
+        api.deploy(&shipped("sales-pipeline")).await;
+        for path in ["/v1/instances?status=paused", "/v1/dashboard?sort=Z", "/v1/dashboard?direction=up"] {
+            let answer = api.get(path, &api.rep).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}: {}", answer.body);
+            assert!(
+                answer.body["detail"].as_str().is_some_and(|d| d.contains("unknown variant")),
+                "{}",
+                answer.body
+            );
+        }
+        // `?name=` is the same as leaving a free-text filter out, but no value of an enumeration
+        // or a time.
+        assert_eq!(api.get("/v1/instances?entity=", &api.rep).await.status, StatusCode::OK);
+        for path in ["/v1/instances?status=", "/v1/instances?updated_since=", "/v1/dashboard?direction="] {
+            assert_eq!(api.get(path, &api.rep).await.status, StatusCode::BAD_REQUEST, "{path}");
+        }
+        let only_approvals =
+            api.get("/v1/dashboard?reason=approval&sort=started_at&direction=asc", &api.rep).await;
+        assert_eq!(only_approvals.status, StatusCode::OK, "{}", only_approvals.body);
+
+        // `data` must be an object when given; leaving it out means `{}`.
+        let null = api
+            .post(
+                "/v1/instances",
+                &api.rep,
+                json!({"definition": "sales-pipeline", "entity": "lead", "data": null}),
+            )
+            .await;
+        null.problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::http::invalid_body");
+        let created = api
+            .post("/v1/instances", &api.rep, json!({"definition": "sales-pipeline", "entity": "lead"}))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+        // A body that is not a JSON object is not a definition: 422 with its diagnostics.
+        let array = api.post("/v1/definitions/validate", &api.rep, json!([null, null])).await;
+        let problem = array.problem(StatusCode::UNPROCESSABLE_ENTITY, "crm::engine::invalid_definition");
+        assert_eq!(problem["diagnostics"][0]["code"], "CRM0003", "{problem}");
+    })
+    .await;
+}

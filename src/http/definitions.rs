@@ -27,7 +27,8 @@ fn text(body: &Bytes) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|_| ApiError::invalid_body("the definition is not UTF-8 text"))
 }
 
-/// `POST /v1/definitions/validate`: every diagnostic, nothing deployed.
+/// `POST /v1/definitions/validate`: every diagnostic, nothing deployed (a body that is not a JSON
+/// object at all is a 422, with its diagnostics).
 #[utoipa::path(
     post,
     path = "/v1/definitions/validate",
@@ -43,6 +44,10 @@ pub(super) async fn validate(_caller: Caller, body: Bytes) -> Result<Reply, ApiE
         return Err(ApiError::invalid_body("the body must be a definition file"));
     }
     let checked = check_source(source);
+    // Not a JSON object at all is not a definition to report on, but a body the route refuses.
+    if !source.trim_start_matches('\u{feff}').trim_start().starts_with('{') {
+        return Err(ApiError::invalid_definition(BODY_PATH, source, checked.diagnostics));
+    }
     let report = Report::new(BODY_PATH, source, checked.diagnostics);
     let valid = checked.definition.is_some() && !report.has_errors();
     let output = serde_json::to_value(JsonOutput::new(&[report])).unwrap_or(Json::Null);

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
 use super::error::ApiError;
-use super::reply::{Reply, idempotent, if_match, parse};
+use super::reply::{Reply, expected_version, idempotent, if_match, parse};
 use super::views::{decode_cursor, encode_cursor, history_json, row_json, view_json};
 use super::{AppState, Caller};
 use crate::engine::machine::Vote;
@@ -21,7 +21,7 @@ use crate::store::{Cursor, HistoryRow, InstanceQuery, StoredInstanceStatus};
 struct CreateBody {
     definition: String,
     entity: String,
-    #[serde(default)]
+    #[serde(default = "super::views::empty_object", deserialize_with = "super::views::object")]
     data: Json,
 }
 
@@ -80,6 +80,16 @@ pub(super) async fn get(
     Ok(Reply::versioned(view_json(&view)))
 }
 
+/// Running or finished (the `status` filter).
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StatusFilter {
+    /// Not yet in a terminal stage.
+    Active,
+    /// In a terminal stage.
+    Completed,
+}
+
 /// `GET /v1/instances` query.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,11 +100,12 @@ pub(super) struct ListQuery {
     entity: Option<String>,
     #[serde(default, deserialize_with = "super::views::non_empty")]
     stage: Option<String>,
-    #[serde(default, deserialize_with = "super::views::non_empty")]
-    status: Option<String>,
+    #[serde(default)]
+    status: Option<StatusFilter>,
     #[serde(default, deserialize_with = "super::views::non_empty")]
     assignee: Option<String>,
-    #[serde(default, deserialize_with = "super::views::non_empty")]
+    /// Not `non_empty`: a time is never empty.
+    #[serde(default)]
     updated_since: Option<String>,
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
@@ -108,7 +119,7 @@ pub(super) struct ListQuery {
     path = "/v1/instances",
     operation_id = "instances_list",
     tag = "instances",
-    params(("definition" = Option<String>, Query, description = "Filter"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("status" = Option<String>, Query, description = "active or completed"), ("assignee" = Option<String>, Query, description = "Filter"), ("updated_since" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size, default 50, at most 500"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    params(("definition" = Option<String>, Query, description = "Filter"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("status" = Option<StatusFilter>, Query, description = "Only running or only finished instances"), ("assignee" = Option<String>, Query, description = "Filter"), ("updated_since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Changed at or after this time (RFC 3339)"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size, default 50, at most 500"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
     responses((status = 200, description = "A page", body = super::schemas::InstancePage), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -117,12 +128,10 @@ pub(super) async fn list(
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Reply, ApiError> {
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(text) => Some(StoredInstanceStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request(format!("status must be `active` or `completed`, not `{text}`"))
-        })?),
-    };
+    let status = query.status.map(|status| match status {
+        StatusFilter::Active => StoredInstanceStatus::Active,
+        StatusFilter::Completed => StoredInstanceStatus::Completed,
+    });
     let store_query = InstanceQuery {
         definition: query.definition,
         entity: query.entity,
@@ -153,7 +162,7 @@ pub(super) async fn list(
     path = "/v1/instances/{id}",
     operation_id = "instances_patch",
     tag = "instances",
-    params(("id" = String, Path, description = "The id"), ("If-Match" = String, Header, description = "The version (ETag) read")),
+    params(("id" = String, Path, description = "The id"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(\*|[0-9]+|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*$"#, description = "The version (ETag) read: `\"3\"`, a list of them, or `*`. Required: without it the answer is 428")),
     request_body(content = Object, description = "A JSON merge patch of the data", content_type = "application/merge-patch+json"),
     responses((status = 200, description = "Changed (ETag)", body = super::schemas::Instance), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 428, description = "If-Match missing", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -165,8 +174,11 @@ pub(super) async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let expected = if_match(&headers)?.ok_or_else(ApiError::precondition_required)?;
+    let precondition = if_match(&headers)?.ok_or_else(ApiError::precondition_required)?;
     let patch: Map<String, Json> = parse(&body)?;
+    let expected = expected_version(&state, &caller, &id, Some(precondition))
+        .await?
+        .ok_or_else(ApiError::precondition_required)?;
     let view = state.engine().update_data(&caller.tenant, &caller.actor, &id, expected, &patch).await?;
     Ok(Reply::versioned(view_json(&view)))
 }
@@ -184,7 +196,7 @@ struct FireBody {
     path = "/v1/instances/{id}/fire",
     operation_id = "instances_fire",
     tag = "instances",
-    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h"), ("If-Match" = Option<String>, Header, description = "The version (ETag) the change is based on")),
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(\*|[0-9]+|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*$"#, description = "The version (ETag) the change is based on: `\"3\"`, a list of them, or `*`")),
     request_body = super::schemas::Fire,
     responses((status = 200, description = "Fired", body = super::schemas::Instance), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -196,8 +208,9 @@ pub(super) async fn fire(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let expected = if_match(&headers)?;
+    let precondition = if_match(&headers)?;
     let request: FireBody = parse(&body)?;
+    let expected = expected_version(&state, &caller, &id, precondition).await?;
     let work = async {
         let view =
             state.engine().fire(&caller.tenant, &caller.actor, &id, &request.transition, expected).await?;
@@ -322,7 +335,7 @@ struct AssignBody {
     path = "/v1/instances/{id}/assign",
     operation_id = "instances_assign",
     tag = "instances",
-    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h"), ("If-Match" = Option<String>, Header, description = "The version (ETag) the change is based on")),
+    params(("id" = String, Path, description = "The id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(\*|[0-9]+|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*$"#, description = "The version (ETag) the change is based on: `\"3\"`, a list of them, or `*`")),
     request_body = super::schemas::Assign,
     responses((status = 200, description = "Assigned", body = super::schemas::Instance), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 409, description = "Stale version or wrong state", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -334,8 +347,9 @@ pub(super) async fn assign(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let expected = if_match(&headers)?;
+    let precondition = if_match(&headers)?;
     let request: AssignBody = parse(&body)?;
+    let expected = expected_version(&state, &caller, &id, precondition).await?;
     let work = async {
         let view =
             state.engine().assign(&caller.tenant, &caller.actor, &id, &request.assignee, expected).await?;

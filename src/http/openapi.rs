@@ -30,7 +30,11 @@ use super::schemas::{Diagnostic, Problem};
         super::records::opportunity, super::records::create_campaign, super::records::campaigns,
         super::records::campaign, super::outbox::list, super::outbox::replay, super::outbox::discard,
     ),
-    components(schemas(Problem, Diagnostic, super::definitions::GraphFormat)),
+    components(schemas(
+        Problem, Diagnostic, super::definitions::GraphFormat, super::instances::StatusFilter,
+        super::work::ReasonFilter, super::work::DashboardSort, super::work::SortDirection,
+        super::outbox::OutboxStatusFilter,
+    )),
     modifiers(&Bearer),
     tags(
         (name = "operations", description = "Health, readiness, metrics."),
@@ -57,7 +61,39 @@ impl Modify for Bearer {
 
 /// The document as JSON.
 pub fn document() -> Json {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or(Json::Null)
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Json::Null);
+    not_null_parameters(&mut document);
+    document
+}
+
+/// An optional query or header parameter is left out, never `null` (HTTP has no null): utoipa
+/// writes `Option<T>` as "T or null", which would invite clients (and schemathesis) to send the
+/// text `null`. Keep only the `T`.
+fn not_null_parameters(document: &mut Json) {
+    let Some(paths) = document.get_mut("paths").and_then(Json::as_object_mut) else { return };
+    let parameters = paths
+        .values_mut()
+        .filter_map(Json::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("parameters").and_then(Json::as_array_mut))
+        .flatten();
+    for schema in parameters.filter_map(|parameter| parameter.get_mut("schema")) {
+        if let Some(types) = schema.get_mut("type").and_then(Json::as_array_mut) {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                let only = only.clone();
+                schema["type"] = only;
+            }
+        }
+        let not_null = schema.get("oneOf").and_then(Json::as_array).and_then(|choices| {
+            let rest: Vec<&Json> =
+                choices.iter().filter(|c| c.get("type") != Some(&Json::from("null"))).collect();
+            (rest.len() == 1 && choices.len() == 2).then(|| rest[0].clone())
+        });
+        if let Some(only) = not_null {
+            *schema = only;
+        }
+    }
 }
 
 /// `GET /openapi.json`.

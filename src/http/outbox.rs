@@ -35,12 +35,24 @@ fn item_json(row: &OutboxRow) -> Json {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OutboxListQuery {
-    #[serde(default, deserialize_with = "super::views::non_empty")]
-    status: Option<String>,
+    #[serde(default)]
+    status: Option<OutboxStatusFilter>,
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
     #[serde(default, deserialize_with = "super::views::non_empty")]
     after: Option<String>,
+}
+
+/// Where an outbox item is (the `status` filter).
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum OutboxStatusFilter {
+    /// Waiting for delivery (or a retry).
+    Pending,
+    /// Delivered.
+    Done,
+    /// Given up on: a dead letter.
+    Dead,
 }
 
 /// `GET /v1/outbox`: items by id (`status=dead` for the dead letters), pages after the id `after`.
@@ -50,7 +62,7 @@ pub(super) struct OutboxListQuery {
     operation_id = "outbox_list",
     tag = "work",
     params(
-        ("status" = Option<String>, Query, description = "pending, done or dead"),
+        ("status" = Option<OutboxStatusFilter>, Query, description = "Only items in this state (dead: the dead letters)"),
         ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"),
         ("after" = Option<String>, Query, description = "From next_after")
     ),
@@ -69,12 +81,11 @@ pub(super) async fn list(
     Query(query): Query<OutboxListQuery>,
 ) -> Result<Reply, ApiError> {
     caller.require(permissions::MANAGE_OUTBOX)?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(text) => Some(OutboxStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request(format!("status must be `pending`, `done` or `dead`, not `{text}`"))
-        })?),
-    };
+    let status = query.status.map(|status| match status {
+        OutboxStatusFilter::Pending => OutboxStatus::Pending,
+        OutboxStatusFilter::Done => OutboxStatus::Done,
+        OutboxStatusFilter::Dead => OutboxStatus::Dead,
+    });
     let limit = match query.limit {
         0 => 50,
         n => n.min(500),

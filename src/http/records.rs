@@ -84,12 +84,12 @@ struct ContactBody {
     company: Option<String>,
     status: Option<String>,
     score: Option<f64>,
-    #[serde(default)]
+    #[serde(default = "super::views::empty_object", deserialize_with = "super::views::object")]
     fields: Json,
     /// Leads only: the definition whose `lead` entity runs the lead.
     definition: Option<String>,
     /// Leads only: the lead instance's data.
-    #[serde(default)]
+    #[serde(default = "super::views::empty_object", deserialize_with = "super::views::object")]
     data: Json,
 }
 
@@ -174,7 +174,7 @@ struct ConvertBody {
     currency: String,
     probability: f64,
     close_date: Option<String>,
-    #[serde(default)]
+    #[serde(default = "super::views::empty_object", deserialize_with = "super::views::object")]
     data: Json,
 }
 
@@ -224,7 +224,7 @@ struct CampaignBody {
     kind: String,
     start: Option<String>,
     end: Option<String>,
-    #[serde(default)]
+    #[serde(default = "super::views::empty_object", deserialize_with = "super::views::object")]
     data: Json,
 }
 

@@ -90,17 +90,79 @@ pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The version `If-Match` names: `"3"` (or `3`, `W/"3"`); `None` without the header or for `*`.
-pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+/// What an `If-Match` header asks for (RFC 9110 §13.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum IfMatch {
+    /// `*`: any current version.
+    Any,
+    /// A list of entity tags: the versions among them (`"3"`). Weak tags (`W/"3"`) and tags this
+    /// API never gave out are kept out: they match no version, as strong comparison requires.
+    Versions(Vec<u64>),
+}
+
+/// The `If-Match` header, if sent: `*`, or a comma-separated list of entity tags (`"3"`,
+/// `W/"3"`); a bare `3` is taken as `"3"` for clients that forget the quotes. Anything else is a 400.
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let text = value.to_str().map_err(|_| ApiError::bad_request("If-Match is not text"))?.trim();
+    let malformed = || {
+        ApiError::bad_request(format!(
+            "If-Match must be `*` or entity tags like \"3\" (the ETag you read); got `{}`",
+            String::from_utf8_lossy(value.as_bytes())
+        ))
+    };
+    let text = value.to_str().map_err(|_| malformed())?.trim();
     if text == "*" {
-        return Ok(None);
+        return Ok(Some(IfMatch::Any));
     }
-    let bare = text.trim_start_matches("W/").trim_matches('"');
-    bare.parse().map(Some).map_err(|_| {
-        ApiError::bad_request(format!("If-Match must be an ETag this API gave out, like \"3\"; got `{text}`"))
-    })
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map(|v| Some(IfMatch::Versions(vec![v]))).map_err(|_| malformed());
+    }
+    let mut versions = Vec::new();
+    let mut rest = text;
+    loop {
+        let (weak, tail) = match rest.strip_prefix("W/") {
+            Some(tail) => (true, tail),
+            None => (false, rest),
+        };
+        let tail = tail.strip_prefix('"').ok_or_else(malformed)?;
+        let close = tail.find('"').ok_or_else(malformed)?;
+        if let (false, Ok(version)) = (weak, tail[..close].parse::<u64>()) {
+            versions.push(version);
+        }
+        rest = tail[close + 1..].trim_start();
+        if rest.is_empty() {
+            return Ok(Some(IfMatch::Versions(versions)));
+        }
+        rest = rest.strip_prefix(',').ok_or_else(malformed)?.trim_start();
+    }
+}
+
+/// The version a change to instance `id` must be based on, from its `If-Match` (`None`: no
+/// precondition). A list that names the current version, or `*`, is the current version; a list
+/// that names no version of it is a 409, as a stale version is. A missing instance is a 404 first.
+pub(super) async fn expected_version(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    precondition: Option<IfMatch>,
+) -> Result<Option<u64>, ApiError> {
+    match precondition {
+        None => Ok(None),
+        Some(IfMatch::Versions(versions)) if versions.len() == 1 => Ok(versions.first().copied()),
+        Some(precondition) => {
+            let current = state.engine().instance(&caller.tenant, id).await?.version;
+            match precondition {
+                IfMatch::Versions(versions) if !versions.contains(&current) => {
+                    Err(ApiError::from_engine(crate::engine::service::EngineError::Conflict {
+                        id: id.to_owned(),
+                        expected: versions.first().copied().unwrap_or(0),
+                        actual: current,
+                    }))
+                }
+                _ => Ok(Some(current)),
+            }
+        }
+    }
 }
 
 /// Runs the command `work` at most once per `Idempotency-Key` (see the module docs); without the

@@ -107,8 +107,8 @@ pub struct CreateInstance {
     definition: String,
     /// The entity, e.g. `lead`.
     entity: String,
-    /// The data, validated against the definition's `dataSchema`.
-    #[schema(value_type = Object)]
+    /// The data, validated against the definition's `dataSchema` (default `{}`).
+    #[schema(value_type = Object, required = false)]
     data: Option<Json>,
 }
 

@@ -113,3 +113,13 @@ pub(super) fn non_empty<'de, D: serde::Deserializer<'de>>(
     let text = <Option<String> as serde::Deserialize>::deserialize(deserializer)?;
     Ok(text.filter(|t| !t.is_empty()))
 }
+
+/// A body member that must be a JSON object when given (`null` and other values are refused).
+pub(super) fn object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
+    <serde_json::Map<String, Json> as serde::Deserialize>::deserialize(deserializer).map(Json::Object)
+}
+
+/// What an absent object member means: `{}`.
+pub(super) fn empty_object() -> Json {
+    Json::Object(serde_json::Map::new())
+}

@@ -28,16 +28,50 @@ pub(super) struct DashboardQuery {
     stage: Option<String>,
     #[serde(default, deserialize_with = "super::views::non_empty")]
     definition: Option<String>,
-    #[serde(default, deserialize_with = "super::views::non_empty")]
-    reason: Option<String>,
-    #[serde(default, deserialize_with = "super::views::non_empty")]
-    sort: Option<String>,
-    #[serde(default, deserialize_with = "super::views::non_empty")]
-    direction: Option<String>,
+    #[serde(default)]
+    reason: Option<ReasonFilter>,
+    #[serde(default)]
+    sort: Option<DashboardSort>,
+    #[serde(default)]
+    direction: Option<SortDirection>,
     #[serde(default, deserialize_with = "super::views::page_limit")]
     limit: u32,
     #[serde(default, deserialize_with = "super::views::non_empty")]
     cursor: Option<String>,
+}
+
+/// Why an item is on the dashboard (the `reason` filter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ReasonFilter {
+    /// Assigned to the user.
+    Assigned,
+    /// Assigned to someone who delegated to the user.
+    Delegated,
+    /// Waiting for the user's approval.
+    Approval,
+}
+
+/// The order of the dashboard.
+#[derive(Clone, Copy, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum DashboardSort {
+    /// Last change (the default).
+    #[default]
+    UpdatedAt,
+    /// Creation.
+    StartedAt,
+}
+
+/// Ascending or descending.
+#[derive(Clone, Copy, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum SortDirection {
+    /// Oldest first.
+    Asc,
+    /// Newest first (the default).
+    #[default]
+    Desc,
 }
 
 fn reason_json(reason: &PendingReason) -> Json {
@@ -48,11 +82,11 @@ fn reason_json(reason: &PendingReason) -> Json {
     }
 }
 
-fn reason_kind(reason: &PendingReason) -> &'static str {
+fn reason_kind(reason: &PendingReason) -> ReasonFilter {
     match reason {
-        PendingReason::Assigned => "assigned",
-        PendingReason::Delegated { .. } => "delegated",
-        PendingReason::Approval { .. } => "approval",
+        PendingReason::Assigned => ReasonFilter::Assigned,
+        PendingReason::Delegated { .. } => ReasonFilter::Delegated,
+        PendingReason::Approval { .. } => ReasonFilter::Approval,
     }
 }
 
@@ -64,7 +98,7 @@ fn reason_kind(reason: &PendingReason) -> &'static str {
     path = "/v1/dashboard",
     operation_id = "work_dashboard",
     tag = "work",
-    params(("user" = Option<String>, Query, description = "Another user (needs dashboard:read_any)"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("definition" = Option<String>, Query, description = "Filter"), ("reason" = Option<String>, Query, description = "assigned, delegated or approval"), ("sort" = Option<String>, Query, description = "updated_at or started_at"), ("direction" = Option<String>, Query, description = "asc or desc"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
+    params(("user" = Option<String>, Query, description = "Another user (needs dashboard:read_any)"), ("entity" = Option<String>, Query, description = "Filter"), ("stage" = Option<String>, Query, description = "Filter"), ("definition" = Option<String>, Query, description = "Filter"), ("reason" = Option<ReasonFilter>, Query, description = "Only items pending for this reason"), ("sort" = Option<DashboardSort>, Query, description = "Default: updated_at"), ("direction" = Option<SortDirection>, Query, description = "Default: desc"), ("limit" = Option<u32>, Query, maximum = 500, description = "Page size"), ("cursor" = Option<String>, Query, description = "From next_cursor")),
     responses((status = 200, description = "A page", body = super::schemas::Dashboard), (status = 400, description = "Malformed query or header", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 403, description = "Missing permission, refused guard or not an approver", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid body, data or definition", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -80,29 +114,14 @@ pub(super) async fn dashboard(
         }
         _ => caller.actor.id.clone(),
     };
-    let sort = match query.sort.as_deref() {
-        None | Some("updated_at") => SortKey::UpdatedAt,
-        Some("started_at") => SortKey::StartedAt,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "sort must be `updated_at` or `started_at`, not `{other}`"
-            )));
-        }
+    let sort = match query.sort.unwrap_or_default() {
+        DashboardSort::UpdatedAt => SortKey::UpdatedAt,
+        DashboardSort::StartedAt => SortKey::StartedAt,
     };
-    let direction = match query.direction.as_deref() {
-        None | Some("desc") => Direction::Desc,
-        Some("asc") => Direction::Asc,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!("direction must be `asc` or `desc`, not `{other}`")));
-        }
+    let direction = match query.direction.unwrap_or_default() {
+        SortDirection::Desc => Direction::Desc,
+        SortDirection::Asc => Direction::Asc,
     };
-    if let Some(reason) = query.reason.as_deref()
-        && !["assigned", "delegated", "approval"].contains(&reason)
-    {
-        return Err(ApiError::bad_request(format!(
-            "reason must be `assigned`, `delegated` or `approval`, not `{reason}`"
-        )));
-    }
     let pending = PendingQuery {
         entity: query.entity,
         stage: query.stage,
@@ -117,7 +136,7 @@ pub(super) async fn dashboard(
     let items: Vec<Json> = page
         .items
         .iter()
-        .filter(|item| query.reason.as_deref().is_none_or(|r| r == reason_kind(&item.reason)))
+        .filter(|item| query.reason.is_none_or(|r| r == reason_kind(&item.reason)))
         .map(|item| {
             let mut json = row_json(&item.instance);
             json["reason"] = reason_json(&item.reason);
