@@ -678,6 +678,8 @@ async fn due_timers_are_claimed_once_across_concurrent_workers() {
             });
         }
         store.commit(&acme(), commit).await.unwrap();
+        let stats = store.queue_stats(at(9)).await.unwrap();
+        assert_eq!((stats.timers_due, stats.oldest_timer_due_at), (20, Some(at(0))), "minutes 0–9, twice");
 
         let lease = Duration::from_secs(300);
         let claimers: Vec<_> = ["w1", "w2"]
@@ -750,6 +752,10 @@ async fn outbox_keeps_retry_bookkeeping() {
         }
         store.commit(&acme(), commit).await.unwrap();
 
+        let early = store.queue_stats(at(0)).await.unwrap();
+        assert_eq!((early.outbox_pending, early.oldest_outbox_due_at, early.outbox_dead), (2, None, 0));
+        assert_eq!(store.queue_stats(at(3)).await.unwrap().oldest_outbox_due_at, Some(at(1)));
+
         let lease = Duration::from_secs(60);
         assert!(store.claim_outbox(at(0), 10, "w1", lease).await.unwrap().is_empty(), "not due yet");
         let claimed = store.claim_outbox(at(1), 10, "w1", lease).await.unwrap();
@@ -778,6 +784,8 @@ async fn outbox_keeps_retry_bookkeeping() {
         assert_eq!((done.status, done.attempts, done.processed_at), (OutboxStatus::Done, 0, Some(at(2))));
 
         assert!(store.claim_outbox(at(100), 10, "w3", lease).await.unwrap().is_empty());
+        let late = store.queue_stats(at(100)).await.unwrap();
+        assert_eq!((late.outbox_pending, late.oldest_outbox_due_at, late.outbox_dead), (0, None, 1));
         let error = store.outbox_done(&acme(), "email", at(7)).await.unwrap_err();
         assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
     })

@@ -10,11 +10,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::{Store, TenantId};
+use crate::store::{QueueStats, Store, TenantId};
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -163,5 +164,40 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
 )]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
+    let mut text = state.inner.metrics.render();
+    let now = Utc::now();
+    match state.engine().store().queue_stats(now).await {
+        Ok(stats) => render_queue(&mut text, &stats, now),
+        // The request metrics are still worth serving when the database is down; /readyz says why.
+        Err(error) => tracing::warn!(error = %error, "queue metrics unavailable"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The workers' backlog as gauges: timers due and how late the oldest is, outbox depth, dead letters.
+fn render_queue(out: &mut String, stats: &QueueStats, now: DateTime<Utc>) {
+    let lag = |since: Option<DateTime<Utc>>| {
+        since.map_or(0.0, |since| (now - since).num_milliseconds().max(0) as f64 / 1000.0)
+    };
+    let gauges = [
+        ("crm_timers_due", "Timers due now and not yet fired.", stats.timers_due as f64),
+        (
+            "crm_timer_lag_seconds",
+            "How long the oldest due timer has waited (0 when none is due).",
+            lag(stats.oldest_timer_due_at),
+        ),
+        ("crm_outbox_pending", "Outbox items waiting for delivery.", stats.outbox_pending as f64),
+        (
+            "crm_outbox_lag_seconds",
+            "How long the oldest due outbox item has waited (0 when none is due).",
+            lag(stats.oldest_outbox_due_at),
+        ),
+        ("crm_outbox_dead_letters", "Dead-lettered outbox items.", stats.outbox_dead as f64),
+    ];
+    for (name, help, value) in gauges {
+        // Writing into a `String` cannot fail.
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {value}");
+    }
 }

@@ -253,6 +253,9 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Due timers and outbox depth across all tenants (counts only), for operators' metrics.
+    fn queue_stats(&self, now: DateTime<Utc>) -> impl Future<Output = StoreResult<QueueStats>> + Send;
+
     /// Gives up on an undelivered item for good: dead-lettered and marked discarded.
     fn discard_outbox(
         &self,
@@ -592,6 +595,10 @@ impl Store for AnyStore {
 
     async fn outbox_items(&self, tenant: &TenantId, query: &OutboxQuery) -> StoreResult<Vec<OutboxRow>> {
         dispatch!(self.outbox_items(tenant, query))
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats> {
+        dispatch!(self.queue_stats(now))
     }
 
     async fn replay_outbox(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {

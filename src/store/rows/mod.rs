@@ -99,7 +99,7 @@ pub use instance::{
 };
 pub use outbox::{
     AttemptOutcome, AttemptRow, DisabledEndpoint, NewAttempt, NewOutbox, OutboxFailure, OutboxQuery,
-    OutboxRow, OutboxStatus, StoredOutboxKind,
+    OutboxRow, OutboxStatus, QueueStats, StoredOutboxKind,
 };
 pub use parts::{
     ApprovalRequestRow, ApprovalRow, ApprovalWrite, AssignmentChange, AssignmentRow, EscalationRow,

@@ -174,3 +174,18 @@ pub struct DisabledEndpoint {
     /// The outbox item whose delivery found out.
     pub outbox_id: Option<String>,
 }
+
+/// How far behind the workers are, across all tenants: what `/metrics` reports to operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Timers due now and not yet fired.
+    pub timers_due: u64,
+    /// When the oldest of them fell due (`None`: none is due).
+    pub oldest_timer_due_at: Option<DateTime<Utc>>,
+    /// Outbox items waiting for delivery (due now or retrying later).
+    pub outbox_pending: u64,
+    /// When the longest-waiting item that is due now fell due (`None`: none is due).
+    pub oldest_outbox_due_at: Option<DateTime<Utc>>,
+    /// Dead-lettered items an operator has not replayed.
+    pub outbox_dead: u64,
+}

@@ -26,7 +26,8 @@ use super::{
     ApiTokenRow, AttemptRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion,
     DisabledEndpoint, EntityQuery, EscalationRow, HistoryRow, IdempotencyRecord, InstanceQuery, InstanceRow,
     LiveInstance, NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem,
-    PendingQuery, Store, StoreError, StoreResult, Stored, StoredInstanceState, TenantId, TimerRow,
+    PendingQuery, QueueStats, Store, StoreError, StoreResult, Stored, StoredInstanceState, TenantId,
+    TimerRow,
 };
 
 /// A store on database `DB`: [`SqliteStore`](super::SqliteStore) or [`PgStore`](super::PgStore).
@@ -348,6 +349,10 @@ impl<DB: Backend> Store for SqlStore<DB> {
         lease: Duration,
     ) -> StoreResult<Vec<TimerRow>> {
         timers::due_timers(self, now, limit, worker, lease).await
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats> {
+        timers::queue_stats(self, now).await
     }
 
     async fn mark_timer_processed(&self, tenant: &TenantId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {

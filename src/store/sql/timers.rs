@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::columns::{TIMER_COLS, timer_row};
 use super::{SqlStore, lease_end};
 use crate::store::backend::{Backend, Stmt};
-use crate::store::{StoreError, StoreResult, TenantId, TimerRow};
+use crate::store::{QueueStats, StoreError, StoreResult, TenantId, TimerRow};
 
 pub(super) async fn due_timers<DB: Backend>(
     store: &SqlStore<DB>,
@@ -48,4 +48,34 @@ pub(super) async fn mark_timer_processed<DB: Backend>(
         0 => Err(StoreError::NotFound { what: "pending timer", id: id.to_owned() }),
         _ => Ok(()),
     }
+}
+
+/// Due timers and outbox depth across all tenants, in one round trip on a reader. Counts only:
+/// no tenant's data leaves, and each part is answered from an index (`crm_timers_due`,
+/// `crm_outbox_due`).
+pub(super) async fn queue_stats<DB: Backend>(
+    store: &SqlStore<DB>,
+    now: DateTime<Utc>,
+) -> StoreResult<QueueStats> {
+    let stmt = Stmt::new(
+        "SELECT \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM crm_timers WHERE processed_at IS NULL AND trigger_at <= $1), \
+         (SELECT MIN(trigger_at) FROM crm_timers WHERE processed_at IS NULL AND trigger_at <= $1), \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM crm_outbox WHERE status = 'pending'), \
+         (SELECT MIN(next_attempt_at) FROM crm_outbox WHERE status = 'pending' AND next_attempt_at <= $1), \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM crm_outbox WHERE status = 'dead')",
+    )
+    .arg(now);
+    let stats = store
+        .read_one(stmt, |r| {
+            Ok(QueueStats {
+                timers_due: r.count()?,
+                oldest_timer_due_at: r.opt_time()?,
+                outbox_pending: r.count()?,
+                oldest_outbox_due_at: r.opt_time()?,
+                outbox_dead: r.count()?,
+            })
+        })
+        .await?;
+    Ok(stats.unwrap_or_default())
 }
