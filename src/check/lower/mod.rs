@@ -15,6 +15,7 @@ mod entities;
 mod gateways;
 mod integrations;
 mod names;
+mod recipients;
 mod sla;
 mod transitions;
 

@@ -9,6 +9,15 @@ use crate::ir;
 use crate::syntax::duration::{in_words, parse_duration};
 use crate::syntax::model;
 
+/// What the stage SLAs of an entity offer a reminder when the entity has no SLA of its own.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct StageSlas {
+    /// Some stage declares an SLA.
+    pub any: bool,
+    /// Some stage SLA declares `at_risk`.
+    pub any_at_risk: bool,
+}
+
 impl Cx<'_, '_> {
     pub(super) fn stage_slas(
         &mut self,
@@ -34,13 +43,23 @@ impl Cx<'_, '_> {
     pub(super) fn check_reminder(
         &mut self,
         sla: Option<&ir::Sla>,
-        stage_slas: bool,
+        stage_slas: StageSlas,
         target: ir::ReminderTarget,
         before: Option<Duration>,
         at: &str,
     ) {
         let Some(sla) = sla else {
-            if !stage_slas {
+            // Without an entity SLA a reminder counts back from the SLA of the stage the instance
+            // is in; targeting the at-risk time needs a stage SLA that has one.
+            if stage_slas.any && target == ir::ReminderTarget::SlaAtRisk && !stage_slas.any_at_risk {
+                self.push(
+                    Diagnostic::new(Code::ReminderWithoutSla, self.locate.value(&format!("{at}/target")),
+                        "this reminder counts back from a stage SLA's at-risk time, but no stage SLA declares `at_risk`")
+                        .with_label("no at-risk time")
+                        .with_help("add `at_risk` to the stage SLAs, or target `sla_breach`"),
+                );
+            }
+            if !stage_slas.any {
                 self.push(
                     Diagnostic::new(
                         Code::ReminderWithoutSla,

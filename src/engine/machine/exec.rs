@@ -16,7 +16,9 @@ use super::state::{
     ActionRun, ApprovalResponse, InstanceState, InstanceStatus, PendingApproval, RunId, RunStatus, Token,
     TokenStatus, Vote,
 };
-use super::step::{HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events};
+use super::step::{
+    AssignmentRequest, HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events,
+};
 use super::{Decision, Directory, ENGINE_ACTOR, MAX_AUTO_STEPS, Machine, RECHECK_EVERY};
 use crate::engine::data::{Change, value_to_json};
 use crate::engine::eval::{Actor, Context, Record, evaluate_condition};
@@ -54,6 +56,8 @@ pub(super) struct Exec<'m> {
     refused: Vec<&'m str>,
     /// Automatic steps taken in this command, for the limit's error.
     auto_path: Vec<&'m str>,
+    /// The assignee the engine must choose before applying the step.
+    pub(super) assignment: Option<AssignmentRequest>,
 }
 
 impl<'m> Exec<'m> {
@@ -87,13 +91,20 @@ impl<'m> Exec<'m> {
             seq: 0,
             refused: Vec::new(),
             auto_path: Vec::new(),
+            assignment: None,
         }
     }
 
     /// Runs automatic transitions, then hands out the step.
     pub(super) fn finish(mut self) -> Result<Step, MachineError> {
         self.settle()?;
-        Ok(Step { state: self.state, history: self.history, outbox: self.outbox, timers: self.timers })
+        Ok(Step {
+            state: self.state,
+            history: self.history,
+            outbox: self.outbox,
+            timers: self.timers,
+            assignment: self.assignment,
+        })
     }
 
     // ----- commands -----------------------------------------------------------------------------
@@ -524,6 +535,8 @@ impl<'m> Exec<'m> {
             self.cancel_entity_timers();
         } else {
             self.schedule_stage_timers(to);
+            self.schedule_stage_reminders(to);
+            self.request_entity_assignment(to);
         }
     }
 
@@ -621,9 +634,12 @@ impl<'m> Exec<'m> {
         let g = def.gateway(id);
         for &b in branches {
             let branch = &g.branches[b];
-            // A `set_field` action is applied at once, so its branch is done as soon as it starts.
+            // `set_field` and `assign` actions are applied at once, so their branch is done as
+            // soon as it starts.
             let inline = branch.stage.is_none()
-                && branch.action.is_some_and(|a| matches!(def.action(a).kind, ActionKind::SetField { .. }));
+                && branch.action.is_some_and(|a| {
+                    matches!(def.action(a).kind, ActionKind::SetField { .. } | ActionKind::Assign { .. })
+                });
             let done = branch.stage == Some(g.join) || inline;
             let status = if done { TokenStatus::Completed } else { TokenStatus::Active };
             self.state.tokens.push(Token {
@@ -1003,6 +1019,10 @@ impl<'m> Exec<'m> {
             let status = if let ActionKind::SetField { field, value } = &action.kind {
                 changes.push(self.set_field(*field, value));
                 RunStatus::Succeeded
+            } else if let ActionKind::Assign { to } = &action.kind {
+                // The engine assigns, in the same transaction; nothing for the host to do.
+                self.request_action_assignment(id, to);
+                RunStatus::Succeeded
             } else {
                 self.outbox.push(OutboxItem {
                     kind: OutboxKind::Action,
@@ -1127,8 +1147,32 @@ impl<'m> Exec<'m> {
         }
     }
 
+    /// Without an entity SLA, reminders count back from the SLA of the main stage entered (if it
+    /// has one), restarting in every stage that has one.
+    fn schedule_stage_reminders(&mut self, stage: StageId) {
+        let def = self.def;
+        let entity = def.entity(self.state.entity);
+        let (None, Some(sla)) = (&entity.sla, &def.stage(stage).sla) else { return };
+        for (index, reminder) in entity.reminders.iter().enumerate() {
+            let target = match reminder.target {
+                ReminderTarget::SlaBreach => Some(sla.duration),
+                ReminderTarget::SlaAtRisk => sla.at_risk,
+            };
+            if let Some(target) = target {
+                self.schedule(TimerKind::Reminder { index }, target.saturating_sub(reminder.before));
+            }
+        }
+    }
+
     fn cancel_stage_timers(&mut self, stage: StageId) {
         let def = self.def;
+        let entity = def.entity(self.state.entity);
+        // Leaving the main stage stops the reminders counting back from its SLA.
+        if stage == self.state.stage && entity.sla.is_none() && def.stage(stage).sla.is_some() {
+            for index in 0..entity.reminders.len() {
+                self.timers.push(TimerChange::Cancel(TimerKind::Reminder { index }));
+            }
+        }
         if let Some(sla) = &def.stage(stage).sla {
             if sla.at_risk.is_some() {
                 self.timers.push(TimerChange::Cancel(TimerKind::SlaAtRisk { stage: Some(stage) }));
