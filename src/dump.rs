@@ -259,6 +259,9 @@ impl Text<'_> {
         if !sla.breach_actions.is_empty() {
             let _ = write!(text, ", on breach: {}", self.actions(&sla.breach_actions));
         }
+        if let Some(calendar) = &sla.calendar {
+            let _ = write!(text, ", working time of calendar {}", calendar.name);
+        }
         text
     }
 
@@ -517,11 +520,16 @@ impl Names<'_> {
     }
 
     fn sla_json(&self, sla: &Sla) -> Json {
-        json!({
+        let mut json = json!({
             "duration": duration_json(sla.duration),
             "at_risk": sla.at_risk.map(duration_json),
             "breach_actions": self.actions(&sla.breach_actions),
-        })
+        });
+        // Only when set, so the dumps of definitions without calendars stay as they were.
+        if let (Some(calendar), Json::Object(map)) = (&sla.calendar, &mut json) {
+            map.insert("calendar".to_owned(), json!(calendar.name));
+        }
+        json
     }
 
     fn entity_json(&self, index: usize, entity: &Entity) -> Json {

@@ -4,6 +4,7 @@
 //! by newtype ids. Names are kept for display, error messages and look-ups at the API edge only.
 //! Each variant's docs name the definition form it comes from.
 
+pub mod calendar;
 pub mod data;
 pub mod expr;
 pub mod value;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+pub use calendar::Calendar;
 pub use data::{DataSchema, Field, FieldId, FieldType};
 pub use expr::Expr;
 pub use value::Value;
@@ -502,6 +504,35 @@ pub struct Sla {
     pub at_risk: Option<Duration>,
     /// `breach_actions`.
     pub breach_actions: Vec<ActionId>,
+    /// `calendar`: durations count its working time; `None` counts every hour.
+    pub calendar: Option<std::sync::Arc<Calendar>>,
+}
+
+impl Sla {
+    /// The time from the clock's start until `before` ahead of `target` (both of this SLA's
+    /// time): on a calendar, in working time.
+    pub fn ahead_of(&self, target: Duration, before: Duration) -> Duration {
+        match &self.calendar {
+            Some(calendar) => calendar
+                .duration_of(calendar.working_time(target).saturating_sub(calendar.working_time(before))),
+            None => target.saturating_sub(before),
+        }
+    }
+
+    /// When `elapsed` of this SLA's time has passed since `start`: over its calendar, if any.
+    pub fn due(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+        elapsed: Duration,
+    ) -> chrono::DateTime<chrono::Utc> {
+        match &self.calendar {
+            Some(calendar) => calendar.add(start, elapsed),
+            None => chrono::TimeDelta::from_std(elapsed)
+                .ok()
+                .and_then(|d| start.checked_add_signed(d))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+        }
+    }
 }
 
 /// An escalation rule. From an entry of `automation.escalation`.

@@ -103,11 +103,19 @@ impl Cx<'_, '_> {
 
     pub(super) fn sla(&mut self, sla: &model::SlaSpec, at: &str, names: &Names<'_>) -> Option<ir::Sla> {
         let duration = self.duration(&sla.duration, &format!("{at}/duration"));
+        // `None` inside: no calendar named; `None` outside: a named one that does not resolve.
+        let calendar = sla.calendar.as_ref().map(|name| self.calendar_ref(name, &format!("{at}/calendar")));
+        let on_calendar = calendar.clone().flatten();
         let at_risk = sla.at_risk.as_ref().and_then(|text| {
             let pointer = format!("{at}/at_risk");
             let value = match text.trim().strip_suffix('%') {
                 Some(percent) => match percent.trim().parse::<f64>() {
-                    Ok(p) if p > 0.0 && p < 100.0 => duration.map(|d| d.mul_f64(p / 100.0)),
+                    // On a calendar the share is of the working time ("75%" of "2 days" is a
+                    // day and a half of work).
+                    Ok(p) if p > 0.0 && p < 100.0 => duration.map(|d| match &on_calendar {
+                        Some(c) => c.duration_of(c.working_time(d).mul_f64(p / 100.0)),
+                        None => d.mul_f64(p / 100.0),
+                    }),
                     _ => {
                         self.push(
                             Diagnostic::new(
@@ -148,7 +156,8 @@ impl Cx<'_, '_> {
             .enumerate()
             .filter_map(|(i, name)| self.action_ref(name, &format!("{at}/breach_actions/{i}"), names))
             .collect();
-        Some(ir::Sla { duration: duration?, at_risk, breach_actions })
+        let calendar = calendar.map_or(Some(None), |resolved| resolved.map(Some))?;
+        Some(ir::Sla { duration: duration?, at_risk, breach_actions, calendar })
     }
 
     pub(super) fn duration(&mut self, text: &str, pointer: &str) -> Option<Duration> {
@@ -171,5 +180,5 @@ impl Cx<'_, '_> {
 }
 
 pub(super) fn placeholder_sla() -> ir::Sla {
-    ir::Sla { duration: Duration::ZERO, at_risk: None, breach_actions: Vec::new() }
+    ir::Sla { duration: Duration::ZERO, at_risk: None, breach_actions: Vec::new(), calendar: None }
 }

@@ -1092,6 +1092,12 @@ impl<'m> Exec<'m> {
 
     // ----- timers -------------------------------------------------------------------------------
 
+    /// Schedules an SLA timer `elapsed` of the SLA's time from now: over its calendar, if any.
+    fn schedule_sla(&mut self, kind: TimerKind, sla: &ir::Sla, elapsed: Duration) {
+        let due = sla.due(self.now, elapsed);
+        self.timers.push(TimerChange::Schedule(Timer { kind, due }));
+    }
+
     fn schedule(&mut self, kind: TimerKind, after: Duration) {
         let delta = TimeDelta::from_std(after).unwrap_or(TimeDelta::MAX);
         let due = self.now.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -1103,9 +1109,9 @@ impl<'m> Exec<'m> {
         let entity = self.def.entity(self.state.entity);
         let Some(sla) = &entity.sla else { return };
         if let Some(at_risk) = sla.at_risk {
-            self.schedule(TimerKind::SlaAtRisk { stage: None }, at_risk);
+            self.schedule_sla(TimerKind::SlaAtRisk { stage: None }, sla, at_risk);
         }
-        self.schedule(TimerKind::SlaBreach { stage: None }, sla.duration);
+        self.schedule_sla(TimerKind::SlaBreach { stage: None }, sla, sla.duration);
         for (index, reminder) in entity.reminders.iter().enumerate() {
             let target = match reminder.target {
                 ReminderTarget::SlaBreach => Some(sla.duration),
@@ -1113,7 +1119,7 @@ impl<'m> Exec<'m> {
             };
             if let Some(target) = target {
                 // A `before` longer than the time to its target (a compiler warning) fires at once.
-                self.schedule(TimerKind::Reminder { index }, target.saturating_sub(reminder.before));
+                self.schedule_sla(TimerKind::Reminder { index }, sla, sla.ahead_of(target, reminder.before));
             }
         }
     }
@@ -1135,9 +1141,9 @@ impl<'m> Exec<'m> {
         let def = self.def;
         if let Some(sla) = &def.stage(stage).sla {
             if let Some(at_risk) = sla.at_risk {
-                self.schedule(TimerKind::SlaAtRisk { stage: Some(stage) }, at_risk);
+                self.schedule_sla(TimerKind::SlaAtRisk { stage: Some(stage) }, sla, at_risk);
             }
-            self.schedule(TimerKind::SlaBreach { stage: Some(stage) }, sla.duration);
+            self.schedule_sla(TimerKind::SlaBreach { stage: Some(stage) }, sla, sla.duration);
         }
         for (index, escalation) in def.entity(self.state.entity).escalations.iter().enumerate() {
             self.schedule(TimerKind::Escalation { index, stage }, escalation.after);
@@ -1159,7 +1165,7 @@ impl<'m> Exec<'m> {
                 ReminderTarget::SlaAtRisk => sla.at_risk,
             };
             if let Some(target) = target {
-                self.schedule(TimerKind::Reminder { index }, target.saturating_sub(reminder.before));
+                self.schedule_sla(TimerKind::Reminder { index }, sla, sla.ahead_of(target, reminder.before));
             }
         }
     }

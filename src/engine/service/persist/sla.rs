@@ -10,7 +10,7 @@
 //! of the branch token standing in the stage), so marking a clock needs no extra read. A stage
 //! passed through within one command starts no clock.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::Loaded;
@@ -64,7 +64,7 @@ pub(super) fn writes(
                     scope: clock.scope(stage),
                     duration_minutes: rule.duration.as_secs() / 60,
                     started_at: now,
-                    at_risk_at: rule.at_risk.map(|d| after(now, d)),
+                    at_risk_at: rule.at_risk.map(|d| rule.due(now, d)),
                     breach_at: timer.due,
                 });
             }
@@ -82,7 +82,7 @@ pub(super) fn writes(
                 }
                 let (Some(rule), Some(since)) = (clock.rule(*stage), clock.started(*stage)) else { continue };
                 let status =
-                    if now < after(since, rule.duration) { SlaStatus::Met } else { SlaStatus::Breached };
+                    if now < rule.due(since, rule.duration) { SlaStatus::Met } else { SlaStatus::Breached };
                 sla.push(SlaWrite::Set { id: clock.id(*stage, since), status, stopped_at: Some(now) });
             }
             TimerChange::Cancel(_) => {}
@@ -159,12 +159,6 @@ impl Clock<'_> {
         self.rule(stage)?;
         Some(self.id(stage, self.started(stage)?))
     }
-}
-
-/// `at + duration`, saturating.
-fn after(at: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
-    let delta = TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX);
-    at.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The record of an escalation whose history payload is `payload` (stage, level, action): taken
