@@ -448,8 +448,9 @@ pub struct ActionSpec {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaSpec {
-    /// Time allowed, e.g. `"2 days"`.
-    pub duration: String,
+    /// Time allowed, e.g. `"2 days"`, or chosen by a data field:
+    /// `{"by": "data.priority", "urgent": "1 hour", "high": "4 hours", "default": "1 day"}`.
+    pub duration: DurationSpec,
     /// When the SLA turns `at_risk`: elapsed time (`"36 hours"`) or share of the duration (`"75%"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_risk: Option<String>,
@@ -459,6 +460,18 @@ pub struct SlaSpec {
     /// A calendar of `calendars`: the SLA counts only its working time (days are working days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<String>,
+}
+
+/// An SLA's `duration`: fixed, or chosen by the value of a data field.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DurationSpec {
+    /// A duration, e.g. `"2 days"`.
+    Fixed(String),
+    /// `"by"`: the field (`"data.priority"`); every other key is a value of the field (or
+    /// `"default"`) with its duration.
+    #[schemars(extend("required" = ["by"]))]
+    ByData(IndexMap<String, String>),
 }
 
 /// A business-hours calendar: working days and hours in a time zone, minus holidays.

@@ -92,7 +92,7 @@ impl Cx<'_, '_> {
     ) -> (Vec<ir::Entity>, Vec<Option<Vec<StageId>>>) {
         let mut entities = Vec::new();
         let mut declared_terminal = Vec::new();
-        let top_sla = self.file.sla.as_ref().and_then(|sla| self.sla(sla, &ptr!["sla"], names));
+        let top_sla = self.file.sla.as_ref().and_then(|sla| self.sla(sla, &ptr!["sla"], names, data));
         for (entity_name, entity) in &self.file.entities {
             let Some(&entity_id) = names.entities.get(entity_name) else { continue };
             let own_stages: Vec<StageId> = stages
@@ -122,7 +122,7 @@ impl Cx<'_, '_> {
                     .collect()
             }));
             let sla = match &entity.sla {
-                Some(sla) => self.sla(sla, &ptr!["entities", entity_name, "sla"], names),
+                Some(sla) => self.sla(sla, &ptr!["entities", entity_name, "sla"], names, data),
                 None => top_sla.clone(),
             };
             let mut escalations = Vec::new();

@@ -77,7 +77,7 @@ pub(crate) fn lower(
     let transitions = cx.transitions(&names, &data);
     let gateways = cx.gateways(&names, &data);
     cx.check_duplicate_firing_names();
-    cx.stage_slas(&mut stages, &names, &entity_specs.stage_pointers);
+    cx.stage_slas(&mut stages, &names, &entity_specs.stage_pointers, &data);
     let (entities, declared_terminal) = cx.entities(&names, &data, &stages);
     let delegation = cx.delegation(&names);
     let integrations = integrations(file);

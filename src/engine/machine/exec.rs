@@ -58,6 +58,9 @@ pub(super) struct Exec<'m> {
     auto_path: Vec<&'m str>,
     /// The assignee the engine must choose before applying the step.
     pub(super) assignment: Option<AssignmentRequest>,
+    /// The data the command started from: SLA durations chosen from data are recomputed when
+    /// it changed.
+    initial_data: Arc<Record>,
 }
 
 impl<'m> Exec<'m> {
@@ -80,6 +83,7 @@ impl<'m> Exec<'m> {
 
     fn start(m: &'m Machine, mut state: InstanceState, now: DateTime<Utc>) -> Self {
         state.version += 1;
+        let initial_data = state.data.clone();
         Self {
             m,
             def: &m.def,
@@ -92,12 +96,14 @@ impl<'m> Exec<'m> {
             refused: Vec::new(),
             auto_path: Vec::new(),
             assignment: None,
+            initial_data,
         }
     }
 
     /// Runs automatic transitions, then hands out the step.
     pub(super) fn finish(mut self) -> Result<Step, MachineError> {
         self.settle()?;
+        self.retime_slas();
         Ok(Step {
             state: self.state,
             history: self.history,
@@ -126,6 +132,7 @@ impl<'m> Exec<'m> {
             pending_approval: None,
             assignee: None,
             stage_entered_at: now,
+            started_at: now,
             runs: Vec::new(),
             version: 0,
         };
@@ -1104,18 +1111,24 @@ impl<'m> Exec<'m> {
         self.timers.push(TimerChange::Schedule(Timer { kind, due }));
     }
 
+    /// The SLA's duration and at-risk time for this instance's data (see [`ir::Sla::timing`]).
+    fn sla_timing(&self, sla: &ir::Sla, data: &Record) -> (Duration, Option<Duration>) {
+        sla.timing(sla.by.as_ref().and_then(|by| data.get(by.field)))
+    }
+
     /// The entity SLA and the reminders counted back from it, from creation on.
     fn schedule_entity_timers(&mut self) {
         let entity = self.def.entity(self.state.entity);
         let Some(sla) = &entity.sla else { return };
-        if let Some(at_risk) = sla.at_risk {
+        let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
+        if let Some(at_risk) = at_risk {
             self.schedule_sla(TimerKind::SlaAtRisk { stage: None }, sla, at_risk);
         }
-        self.schedule_sla(TimerKind::SlaBreach { stage: None }, sla, sla.duration);
+        self.schedule_sla(TimerKind::SlaBreach { stage: None }, sla, duration);
         for (index, reminder) in entity.reminders.iter().enumerate() {
             let target = match reminder.target {
-                ReminderTarget::SlaBreach => Some(sla.duration),
-                ReminderTarget::SlaAtRisk => sla.at_risk,
+                ReminderTarget::SlaBreach => Some(duration),
+                ReminderTarget::SlaAtRisk => at_risk,
             };
             if let Some(target) = target {
                 // A `before` longer than the time to its target (a compiler warning) fires at once.
@@ -1140,10 +1153,11 @@ impl<'m> Exec<'m> {
     fn schedule_stage_timers(&mut self, stage: StageId) {
         let def = self.def;
         if let Some(sla) = &def.stage(stage).sla {
-            if let Some(at_risk) = sla.at_risk {
+            let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
+            if let Some(at_risk) = at_risk {
                 self.schedule_sla(TimerKind::SlaAtRisk { stage: Some(stage) }, sla, at_risk);
             }
-            self.schedule_sla(TimerKind::SlaBreach { stage: Some(stage) }, sla, sla.duration);
+            self.schedule_sla(TimerKind::SlaBreach { stage: Some(stage) }, sla, duration);
         }
         for (index, escalation) in def.entity(self.state.entity).escalations.iter().enumerate() {
             self.schedule(TimerKind::Escalation { index, stage }, escalation.after);
@@ -1159,13 +1173,79 @@ impl<'m> Exec<'m> {
         let def = self.def;
         let entity = def.entity(self.state.entity);
         let (None, Some(sla)) = (&entity.sla, &def.stage(stage).sla) else { return };
+        let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
         for (index, reminder) in entity.reminders.iter().enumerate() {
             let target = match reminder.target {
-                ReminderTarget::SlaBreach => Some(sla.duration),
-                ReminderTarget::SlaAtRisk => sla.at_risk,
+                ReminderTarget::SlaBreach => Some(duration),
+                ReminderTarget::SlaAtRisk => at_risk,
             };
             if let Some(target) = target {
                 self.schedule_sla(TimerKind::Reminder { index }, sla, sla.ahead_of(target, reminder.before));
+            }
+        }
+    }
+
+    /// Recomputes — does not restart — the SLA clocks that ran before this command when the
+    /// data choosing their duration changed: each keeps its start and gets the due times of the
+    /// new duration. A clock already breached stays breached; an at-risk time or reminder already
+    /// past is not repeated. Branch tokens' stage SLAs keep their first duration.
+    fn retime_slas(&mut self) {
+        if self.state.status != InstanceStatus::Active || Arc::ptr_eq(&self.initial_data, &self.state.data) {
+            return;
+        }
+        let def = self.def;
+        let entity = def.entity(self.state.entity);
+        if let Some(sla) = &entity.sla {
+            self.retime(sla, None, self.state.started_at, true);
+        }
+        let stage = self.state.stage;
+        if let Some(sla) = &def.stage(stage).sla
+            && self.state.tokens.is_empty()
+        {
+            self.retime(sla, Some(stage), self.state.stage_entered_at, entity.sla.is_none());
+        }
+    }
+
+    /// [`Exec::retime_slas`] for one clock started at `start`; `reminders`: whether the entity's
+    /// reminders count back from it.
+    fn retime(&mut self, sla: &'m ir::Sla, stage: Option<StageId>, start: DateTime<Utc>, reminders: bool) {
+        // Started in this command: scheduled with the current data already.
+        if sla.by.is_none() || start >= self.now {
+            return;
+        }
+        let (old_duration, old_at_risk) = self.sla_timing(sla, &self.initial_data);
+        let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
+        if (old_duration, old_at_risk) == (duration, at_risk) || sla.due(start, old_duration) <= self.now {
+            return;
+        }
+        let now = self.now;
+        let pending = |elapsed: Option<Duration>| elapsed.is_some_and(|e| sla.due(start, e) > now);
+        let schedule = |exec: &mut Self, kind: TimerKind, elapsed: Duration| {
+            exec.timers.push(TimerChange::Schedule(Timer { kind, due: sla.due(start, elapsed) }));
+        };
+        if pending(old_at_risk) {
+            match at_risk {
+                Some(at_risk) => schedule(self, TimerKind::SlaAtRisk { stage }, at_risk),
+                None => self.timers.push(TimerChange::Cancel(TimerKind::SlaAtRisk { stage })),
+            }
+        }
+        schedule(self, TimerKind::SlaBreach { stage }, duration);
+        if !reminders {
+            return;
+        }
+        let entity = self.def.entity(self.state.entity);
+        for (index, reminder) in entity.reminders.iter().enumerate() {
+            let target = |(d, r): (Duration, Option<Duration>)| match reminder.target {
+                ReminderTarget::SlaBreach => Some(d),
+                ReminderTarget::SlaAtRisk => r,
+            };
+            let old = target((old_duration, old_at_risk)).map(|t| sla.ahead_of(t, reminder.before));
+            if !pending(old) {
+                continue;
+            }
+            match target((duration, at_risk)) {
+                Some(t) => schedule(self, TimerKind::Reminder { index }, sla.ahead_of(t, reminder.before)),
+                None => self.timers.push(TimerChange::Cancel(TimerKind::Reminder { index })),
             }
         }
     }
