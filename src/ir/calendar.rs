@@ -75,6 +75,14 @@ impl Calendar {
         let (days, mut rest) = (seconds / DAY, seconds % DAY);
         // Where the clock stands: a working day and the working time already past on it.
         let (mut date, elapsed) = self.position(start)?;
+        if elapsed.is_zero() && rest == 0 && days > 0 {
+            // Whole days from an opening end at a closing: "1 day" from Monday 09:00 is Monday
+            // 17:00 (the same working time as Tuesday 09:00, and what people expect to read).
+            for _ in 1..days {
+                date = self.next_working_day(date)?;
+            }
+            return Some(self.window(date)?.1);
+        }
         for _ in 0..days {
             date = self.next_working_day(date)?;
         }
@@ -177,6 +185,10 @@ mod tests {
         let cal = nine_to_five(chrono_tz::UTC);
         // Friday 16:30 + 2 days is Tuesday 16:30.
         assert_eq!(cal.add(utc(2026, 1, 9, 16, 30), hours(48)), utc(2026, 1, 13, 16, 30));
+        // From an opening, whole days end at a closing: Monday 09:00 + 2 days is Tuesday 17:00,
+        // and from Saturday it counts from Monday's opening.
+        assert_eq!(cal.add(utc(2026, 1, 5, 9, 0), hours(48)), utc(2026, 1, 6, 17, 0));
+        assert_eq!(cal.add(utc(2026, 1, 10, 12, 0), hours(24)), utc(2026, 1, 12, 17, 0));
         // Thursday 2026-12-24 10:00 + 1 day skips Christmas (Friday) and the weekend.
         assert_eq!(cal.add(utc(2026, 12, 24, 10, 0), hours(24)), utc(2026, 12, 28, 10, 0));
     }
