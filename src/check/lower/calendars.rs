@@ -52,7 +52,8 @@ impl Cx<'_, '_> {
             }
         };
         let hours = parse_hours(&spec.hours);
-        if hours.is_none() {
+        // A value not shaped `HH:MM-HH:MM` was reported by the schema's pattern already.
+        if hours.is_none() && shaped_like_hours(&spec.hours) {
             self.push(
                 Diagnostic::new(
                     Code::InvalidValue,
@@ -130,4 +131,13 @@ fn parse_hours(text: &str) -> Option<(NaiveTime, NaiveTime)> {
     let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").ok();
     let (open, close) = (time(open)?, time(close)?);
     (open < close).then_some((open, close))
+}
+
+/// Whether `text` has the shape the schema's pattern asks for (`HH:MM-HH:MM`, blanks allowed).
+fn shaped_like_hours(text: &str) -> bool {
+    let clock = |t: &str| {
+        let t = t.trim().as_bytes();
+        t.len() == 5 && t[2] == b':' && [0, 1, 3, 4].iter().all(|&i| t[i].is_ascii_digit())
+    };
+    text.split_once('-').is_some_and(|(open, close)| clock(open) && clock(close))
 }

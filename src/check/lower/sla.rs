@@ -194,14 +194,8 @@ impl Cx<'_, '_> {
         data: &DataSchema,
     ) -> Option<(ir::DurationByData, Duration, Duration)> {
         let key = |k: &str| format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-        let Some(by) = cases.get("by") else {
-            self.push(
-                Diagnostic::new(Code::MissingField, self.locate.key(at), "missing required key `by`")
-                    .with_label("which field chooses the duration?")
-                    .with_help("add `\"by\": \"data.FIELD\"`, or write the duration as a string"),
-            );
-            return None;
-        };
+        // Without `by` the schema (which requires it) has reported the object already.
+        let by = cases.get("by")?;
         let Some(name) = by.strip_prefix("data.") else {
             self.push(
                 Diagnostic::new(
