@@ -95,6 +95,7 @@ rules! {
     DuplicateName = "CRM0105", "duplicate-name", Error, "Two things that must have distinct names share one.";
     ForeignStage = "CRM0106", "foreign-stage", Error, "A transition, gateway or entity setting names a stage of another entity.";
     AmbiguousEntity = "CRM0107", "ambiguous-entity", Error, "A transition's stages belong to several entities and it does not say which.";
+    UnknownCalendar = "CRM0108", "unknown-calendar", Error, "An SLA names a calendar that `calendars` does not declare.";
 
     // The stage graph.
     UnreachableStage = "CRM0201", "unreachable-stage", Warning, "A stage cannot be reached from the initial stage.";

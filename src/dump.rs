@@ -252,12 +252,34 @@ impl Text<'_> {
     }
 
     fn sla(&self, sla: &Sla) -> String {
-        let mut text = format!("sla {}", in_words(sla.duration));
-        if let Some(at_risk) = sla.at_risk {
-            let _ = write!(text, ", at risk after {}", in_words(at_risk));
+        let mut text = match &sla.by {
+            None => format!("sla {}", in_words(sla.duration)),
+            Some(by) => {
+                let cases = by
+                    .cases
+                    .iter()
+                    .map(|(value, d)| (value.as_str(), *d))
+                    .chain(by.default.map(|d| ("default", d)))
+                    .map(|(value, d)| format!("{value} {}", in_words(d)))
+                    .collect::<Vec<_>>();
+                format!("sla by data.{}: {}", self.def.data.field(by.field).name, cases.join(", "))
+            }
+        };
+        // A share is shown as such only where it follows a duration chosen from data.
+        match (sla.at_risk_share.filter(|_| sla.by.is_some()), sla.at_risk) {
+            (Some(share), _) => {
+                let _ = write!(text, ", at risk at {}%", share * 100.0);
+            }
+            (None, Some(at_risk)) => {
+                let _ = write!(text, ", at risk after {}", in_words(at_risk));
+            }
+            (None, None) => {}
         }
         if !sla.breach_actions.is_empty() {
             let _ = write!(text, ", on breach: {}", self.actions(&sla.breach_actions));
+        }
+        if let Some(calendar) = &sla.calendar {
+            let _ = write!(text, ", working time of calendar {}", calendar.name);
         }
         text
     }
@@ -517,11 +539,28 @@ impl Names<'_> {
     }
 
     fn sla_json(&self, sla: &Sla) -> Json {
-        json!({
+        let mut json = json!({
             "duration": duration_json(sla.duration),
             "at_risk": sla.at_risk.map(duration_json),
             "breach_actions": self.actions(&sla.breach_actions),
-        })
+        });
+        // Only when set, so the dumps of definitions without calendars stay as they were.
+        if let (Some(calendar), Json::Object(map)) = (&sla.calendar, &mut json) {
+            map.insert("calendar".to_owned(), json!(calendar.name));
+        }
+        if let (Some(by), Json::Object(map)) = (&sla.by, &mut json) {
+            let cases: serde_json::Map<String, Json> =
+                by.cases.iter().map(|(value, d)| (value.clone(), duration_json(*d))).collect();
+            map.insert(
+                "by".to_owned(),
+                json!({
+                    "field": self.def.data.field(by.field).name,
+                    "cases": cases,
+                    "default": by.default.map(duration_json),
+                }),
+            );
+        }
+        json
     }
 
     fn entity_json(&self, index: usize, entity: &Entity) -> Json {

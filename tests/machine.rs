@@ -715,16 +715,16 @@ fn self_assignment_is_refused_unless_allowed() -> Result {
     let m = shipped("sales-pipeline");
     let ana = user("ana");
     let lead = m.create_by_name("lead", &Json::Null, &ana, at(0))?;
-    let err = m.assign(&lead.state, "ana", &ana, &[], today(), at(1)).expect_err("BR-001");
+    let err = m.assign(&lead.state, "ana", &ana, &[], &NoDirectory, today(), at(1)).expect_err("BR-001");
     assert_eq!(err, MachineError::SelfAssignment { user: "ana".into() });
-    let step = m.assign(&lead.state, "bob", &ana, &[], today(), at(1))?;
+    let step = m.assign(&lead.state, "bob", &ana, &[], &NoDirectory, today(), at(1))?;
     assert_eq!(step.state.assignee.as_deref(), Some("bob"));
     assert_eq!(step.history[0].after, json!({"assignee": "bob"}));
 
     let tickets = shipped("support-queue");
     let ticket =
         tickets.create_by_name("ticket", &json!({"subject": "Help me", "priority": "low"}), &ana, at(0))?;
-    let step = tickets.assign(&ticket.state, "ana", &ana, &[], today(), at(1))?;
+    let step = tickets.assign(&ticket.state, "ana", &ana, &[], &NoDirectory, today(), at(1))?;
     assert_eq!(step.state.assignee.as_deref(), Some("ana"), "allow_self_assignment: true");
     Ok(())
 }
@@ -735,16 +735,16 @@ fn delegations_are_followed_at_most_three_deep_and_cycles_refused() -> Result {
     let boss = user("boss");
     let lead = m.create_by_name("lead", &Json::Null, &boss, at(0))?;
     let chain = [delegation("a", "b"), delegation("b", "c"), delegation("c", "d")];
-    let step = m.assign(&lead.state, "a", &boss, &chain, today(), at(1))?;
+    let step = m.assign(&lead.state, "a", &boss, &chain, &NoDirectory, today(), at(1))?;
     assert_eq!(step.state.assignee.as_deref(), Some("d"));
     assert_eq!(step.history[0].payload["chain"], json!(["a", "b", "c", "d"]));
 
     let too_deep = [chain.as_slice(), &[delegation("d", "e")]].concat();
-    let err = m.assign(&lead.state, "a", &boss, &too_deep, today(), at(1)).expect_err("4 hops");
+    let err = m.assign(&lead.state, "a", &boss, &too_deep, &NoDirectory, today(), at(1)).expect_err("4 hops");
     assert!(matches!(err, MachineError::DelegationTooDeep { max_depth: 3, .. }));
 
     let cycle = [delegation("a", "b"), delegation("b", "a")];
-    let err = m.assign(&lead.state, "a", &boss, &cycle, today(), at(1)).expect_err("cycle");
+    let err = m.assign(&lead.state, "a", &boss, &cycle, &NoDirectory, today(), at(1)).expect_err("cycle");
     assert_eq!(err, MachineError::DelegationCycle { chain: vec!["a".into(), "b".into(), "a".into()] });
 
     // Out of its dates, or for another entity, a delegation does not apply.
@@ -753,7 +753,7 @@ fn delegations_are_followed_at_most_three_deep_and_cycles_refused() -> Result {
         entities: vec![m.definition().entity_named("opportunity").expect("entity")],
         ..delegation("a", "c")
     };
-    let step = m.assign(&lead.state, "a", &boss, &[expired, elsewhere], today(), at(1))?;
+    let step = m.assign(&lead.state, "a", &boss, &[expired, elsewhere], &NoDirectory, today(), at(1))?;
     assert_eq!(step.state.assignee.as_deref(), Some("a"));
     Ok(())
 }
@@ -764,12 +764,14 @@ fn the_definitions_delegation_rules_apply_by_date() -> Result {
     let lead = user("head");
     let app = m.create_by_name("application", &json!({"company": "Initech"}), &lead, at(0))?;
     let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).expect("valid date");
-    let step = m.assign(&app.state, "pm_ines", &lead, &[], day(12, 22), at(0))?;
+    let step = m.assign(&app.state, "pm_ines", &lead, &[], &NoDirectory, day(12, 22), at(0))?;
     assert_eq!(step.state.assignee.as_deref(), Some("pm_tom"));
-    let step = m.assign(&app.state, "pm_ines", &lead, &[], day(12, 30), at(0))?;
+    let step = m.assign(&app.state, "pm_ines", &lead, &[], &NoDirectory, day(12, 30), at(0))?;
     assert_eq!(step.state.assignee.as_deref(), Some("pm_ada"));
     // Delegation first, then BR-001: Tom assigning Ines's work would give it to himself.
-    let err = m.assign(&app.state, "pm_ines", &user("pm_tom"), &[], day(12, 22), at(0)).expect_err("self");
+    let err = m
+        .assign(&app.state, "pm_ines", &user("pm_tom"), &[], &NoDirectory, day(12, 22), at(0))
+        .expect_err("self");
     assert!(matches!(err, MachineError::SelfAssignment { .. }));
     Ok(())
 }
@@ -907,17 +909,18 @@ fn every_machine_error_variant_is_reachable() -> Result {
     let contacted = fire(&sales, &lead.state, "make_contact", &u)?;
     refused!(fire(&sales, &contacted.state, "qualify_lead", &u)); // ConditionFalse
     refused!(sales.update_data(&lead.state, &patch(json!({"lead_score": 101})), &u, at(0))); // InvalidData
-    refused!(sales.assign(&lead.state, "u", &u, &[], today(), at(0))); // SelfAssignment
+    refused!(sales.assign(&lead.state, "u", &u, &[], &NoDirectory, today(), at(0))); // SelfAssignment
     refused!(sales.assign(
         &lead.state,
         "a",
         &u,
         &[delegation("a", "b"), delegation("b", "a")],
+        &NoDirectory,
         today(),
         at(0)
     ));
     let deep: Vec<_> = ["a", "b", "c", "d", "e"].windows(2).map(|w| delegation(w[0], w[1])).collect();
-    refused!(sales.assign(&lead.state, "a", &u, &deep, today(), at(0))); // DelegationTooDeep
+    refused!(sales.assign(&lead.state, "a", &u, &deep, &NoDirectory, today(), at(0))); // DelegationTooDeep
     refused!(sales.action_succeeded(&lead.state, RunId { step: 9, seq: 0 }, at(0))); // UnknownRun
     refused!(sales.timer_due(&lead.state, TimerKind::Reminder { index: 0 }, at(0))); // StaleTimer
     let opportunity = sales.create_by_name("opportunity", &Json::Null, &u, at(0))?;

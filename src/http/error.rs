@@ -247,6 +247,7 @@ fn machine_status(error: &MachineError) -> StatusCode {
         | M::Evaluation { .. }
         | M::InvalidPattern { .. }
         | M::BranchNotManual { .. } => S::UNPROCESSABLE_ENTITY,
+        M::NotACandidate { .. } => S::UNPROCESSABLE_ENTITY,
         M::UnknownGuard { .. } | M::UnknownStrategy { .. } => S::INTERNAL_SERVER_ERROR,
         _ => S::CONFLICT,
     }

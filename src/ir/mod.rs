@@ -4,6 +4,7 @@
 //! by newtype ids. Names are kept for display, error messages and look-ups at the API edge only.
 //! Each variant's docs name the definition form it comes from.
 
+pub mod calendar;
 pub mod data;
 pub mod expr;
 pub mod value;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+pub use calendar::Calendar;
 pub use data::{DataSchema, Field, FieldId, FieldType};
 pub use expr::Expr;
 pub use value::Value;
@@ -496,12 +498,75 @@ impl ActionKind {
 /// A service-level agreement. From `sla` (top level, entity or stage).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sla {
-    /// `duration`.
+    /// `duration`; for a duration chosen from data, the longest it can be (what checks compare).
     pub duration: Duration,
-    /// `at_risk`, as elapsed time since the clock started (a percentage is converted).
+    /// `duration` written as `{"by": "data.FIELD", VALUE: DURATION, …, "default": DURATION}`.
+    pub by: Option<DurationByData>,
+    /// `at_risk`, as elapsed time since the clock started (a percentage is converted, of
+    /// `duration`).
     pub at_risk: Option<Duration>,
+    /// `at_risk` written as a percentage, as a share (0.75): for a duration chosen from data, the
+    /// at-risk time follows the duration chosen.
+    pub at_risk_share: Option<f64>,
     /// `breach_actions`.
     pub breach_actions: Vec<ActionId>,
+    /// `calendar`: durations count its working time; `None` counts every hour.
+    pub calendar: Option<std::sync::Arc<Calendar>>,
+}
+
+/// A duration chosen by the value of a data field. From `sla.duration` written as an object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DurationByData {
+    /// `by`: the field, a string field.
+    pub field: FieldId,
+    /// The duration for each value, in the order written.
+    pub cases: Vec<(String, Duration)>,
+    /// `default`: for a value without a case, or no value.
+    pub default: Option<Duration>,
+}
+
+impl Sla {
+    /// The duration and at-risk time for an instance whose `by` field (if any) holds `value`.
+    pub fn timing(&self, value: Option<&Value>) -> (Duration, Option<Duration>) {
+        let Some(by) = &self.by else { return (self.duration, self.at_risk) };
+        let chosen = match value {
+            Some(Value::Str(text)) => by.cases.iter().find(|(case, _)| **case == **text).map(|(_, d)| *d),
+            _ => None,
+        };
+        let duration = chosen.or(by.default).unwrap_or(self.duration);
+        let at_risk = match (self.at_risk_share, &self.calendar) {
+            (Some(share), Some(calendar)) => {
+                Some(calendar.duration_of(calendar.working_time(duration).mul_f64(share)))
+            }
+            (Some(share), None) => Some(duration.mul_f64(share)),
+            (None, _) => self.at_risk,
+        };
+        (duration, at_risk)
+    }
+    /// The time from the clock's start until `before` ahead of `target` (both of this SLA's
+    /// time): on a calendar, in working time.
+    pub fn ahead_of(&self, target: Duration, before: Duration) -> Duration {
+        match &self.calendar {
+            Some(calendar) => calendar
+                .duration_of(calendar.working_time(target).saturating_sub(calendar.working_time(before))),
+            None => target.saturating_sub(before),
+        }
+    }
+
+    /// When `elapsed` of this SLA's time has passed since `start`: over its calendar, if any.
+    pub fn due(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+        elapsed: Duration,
+    ) -> chrono::DateTime<chrono::Utc> {
+        match &self.calendar {
+            Some(calendar) => calendar.add(start, elapsed),
+            None => chrono::TimeDelta::from_std(elapsed)
+                .ok()
+                .and_then(|d| start.checked_add_signed(d))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+        }
+    }
 }
 
 /// An escalation rule. From an entry of `automation.escalation`.

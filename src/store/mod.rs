@@ -156,6 +156,21 @@ pub trait Store: Send + Sync + 'static {
     /// Every delegation of the tenant, oldest first.
     fn delegations(&self, tenant: &TenantId) -> impl Future<Output = StoreResult<Vec<DelegationRow>>> + Send;
 
+    /// Takes the next round-robin turn of an assignment `pool` (shared by every engine on the
+    /// database) and returns how many turns were taken before it, 0 for the first.
+    fn take_assignment_turn(
+        &self,
+        tenant: &TenantId,
+        pool: &str,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// How many active instances are assigned to each of `users`, in their order.
+    fn open_assignments(
+        &self,
+        tenant: &TenantId,
+        users: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<u64>>> + Send;
+
     /// Claims up to `limit` due timers of any tenant for `worker` until `now + lease`; a timer
     /// claimed by one worker is not handed to another before the lease ends (SCL-002).
     fn due_timers(
@@ -531,6 +546,14 @@ impl Store for AnyStore {
 
     async fn delegations(&self, tenant: &TenantId) -> StoreResult<Vec<DelegationRow>> {
         dispatch!(self.delegations(tenant))
+    }
+
+    async fn take_assignment_turn(&self, tenant: &TenantId, pool: &str) -> StoreResult<u64> {
+        dispatch!(self.take_assignment_turn(tenant, pool))
+    }
+
+    async fn open_assignments(&self, tenant: &TenantId, users: &[String]) -> StoreResult<Vec<u64>> {
+        dispatch!(self.open_assignments(tenant, users))
     }
 
     async fn due_timers(

@@ -49,6 +49,9 @@ pub struct DefinitionFile {
     /// A service-level agreement for every entity that does not declare its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaSpec>,
+    /// Business-hours calendars by name, for SLAs that count working time only.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub calendars: IndexMap<String, CalendarSpec>,
     /// Delegation policy and standing delegations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegation: Option<DelegationSpec>,
@@ -445,14 +448,86 @@ pub struct ActionSpec {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaSpec {
-    /// Time allowed, e.g. `"2 days"`.
-    pub duration: String,
+    /// Time allowed, e.g. `"2 days"`, or chosen by a data field:
+    /// `{"by": "data.priority", "urgent": "1 hour", "high": "4 hours", "default": "1 day"}`.
+    pub duration: DurationSpec,
     /// When the SLA turns `at_risk`: elapsed time (`"36 hours"`) or share of the duration (`"75%"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_risk: Option<String>,
     /// Actions run when the SLA is breached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breach_actions: Vec<String>,
+    /// A calendar of `calendars`: the SLA counts only its working time (days are working days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
+}
+
+/// An SLA's `duration`: fixed, or chosen by the value of a data field.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DurationSpec {
+    /// A duration, e.g. `"2 days"`.
+    Fixed(String),
+    /// `"by"`: the field (`"data.priority"`); every other key is a value of the field (or
+    /// `"default"`) with its duration.
+    #[schemars(extend("required" = ["by"]))]
+    ByData(IndexMap<String, String>),
+}
+
+/// A business-hours calendar: working days and hours in a time zone, minus holidays.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSpec {
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The IANA time zone the hours are in, e.g. `"Europe/Berlin"`, `"America/New_York"`.
+    pub timezone: String,
+    /// The working days (default: Monday to Friday).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<WeekdayName>>,
+    /// Working hours of every working day, local time, e.g. `"09:00-17:00"`.
+    #[schemars(regex(pattern = r"^\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2}\s*$"))]
+    pub hours: String,
+    /// Days without work, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<String>,
+}
+
+/// A day of the week.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WeekdayName {
+    /// Monday.
+    Mon,
+    /// Tuesday.
+    Tue,
+    /// Wednesday.
+    Wed,
+    /// Thursday.
+    Thu,
+    /// Friday.
+    Fri,
+    /// Saturday.
+    Sat,
+    /// Sunday.
+    Sun,
+}
+
+impl WeekdayName {
+    /// The chrono weekday.
+    pub fn weekday(self) -> chrono::Weekday {
+        use chrono::Weekday as W;
+        match self {
+            WeekdayName::Mon => W::Mon,
+            WeekdayName::Tue => W::Tue,
+            WeekdayName::Wed => W::Wed,
+            WeekdayName::Thu => W::Thu,
+            WeekdayName::Fri => W::Fri,
+            WeekdayName::Sat => W::Sat,
+            WeekdayName::Sun => W::Sun,
+        }
+    }
 }
 
 /// Time-based automation of an entity.

@@ -75,6 +75,7 @@ impl Cx<'_, '_> {
                         .with_help_opt(help),
                     );
                 }
+                self.recipients(&spec.to, &format!("{at}/to"), data);
                 ir::ActionKind::Email { template: spec.template.clone(), to: spec.to.clone() }
             }
             T::Webhook => {
@@ -150,9 +151,13 @@ impl Cx<'_, '_> {
             }
             T::Assign => {
                 require(self, "to", !spec.to.is_empty());
+                self.recipients(&spec.to, &format!("{at}/to"), data);
                 ir::ActionKind::Assign { to: spec.to.clone() }
             }
-            T::Notify => ir::ActionKind::Notify { to: spec.to.clone(), message: spec.message.clone() },
+            T::Notify => {
+                self.recipients(&spec.to, &format!("{at}/to"), data);
+                ir::ActionKind::Notify { to: spec.to.clone(), message: spec.message.clone() }
+            }
             T::Custom => {
                 require(self, "plugin", spec.plugin.is_some());
                 ir::ActionKind::Custom {

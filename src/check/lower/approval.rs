@@ -20,6 +20,28 @@ impl Cx<'_, '_> {
         }
         let mut users_seen = HashSet::new();
         for (i, user) in spec.users.iter().enumerate() {
+            // Approvers are user ids; a path or a role written here would be taken literally and
+            // ask a user nobody is.
+            let (what, help) = if user.starts_with("data.") {
+                ("a data path", "approvers are user ids; approvers read from data are not supported")
+            } else if user.starts_with("role:") {
+                ("a role", "list the role under `roles` (without `role:`)")
+            } else if user.trim().is_empty() {
+                ("empty", "write a user id")
+            } else {
+                ("", "")
+            };
+            if !what.is_empty() {
+                self.push(
+                    Diagnostic::new(
+                        Code::InvalidApproval,
+                        self.locate.value(&format!("{at}/users/{i}")),
+                        format!("approver `{user}` is not a user id"),
+                    )
+                    .with_label(format!("{what}, not a user id"))
+                    .with_help(help),
+                );
+            }
             if !users_seen.insert(user) {
                 self.push(
                     Diagnostic::new(

@@ -92,7 +92,7 @@ impl Cx<'_, '_> {
     ) -> (Vec<ir::Entity>, Vec<Option<Vec<StageId>>>) {
         let mut entities = Vec::new();
         let mut declared_terminal = Vec::new();
-        let top_sla = self.file.sla.as_ref().and_then(|sla| self.sla(sla, &ptr!["sla"], names));
+        let top_sla = self.file.sla.as_ref().and_then(|sla| self.sla(sla, &ptr!["sla"], names, data));
         for (entity_name, entity) in &self.file.entities {
             let Some(&entity_id) = names.entities.get(entity_name) else { continue };
             let own_stages: Vec<StageId> = stages
@@ -122,7 +122,7 @@ impl Cx<'_, '_> {
                     .collect()
             }));
             let sla = match &entity.sla {
-                Some(sla) => self.sla(sla, &ptr!["entities", entity_name, "sla"], names),
+                Some(sla) => self.sla(sla, &ptr!["entities", entity_name, "sla"], names, data),
                 None => top_sla.clone(),
             };
             let mut escalations = Vec::new();
@@ -136,19 +136,38 @@ impl Cx<'_, '_> {
                         self.condition(source, || format!("{at}/condition"), data, &env_stages)
                     });
                     let action = self.action_ref(&rule.action, &format!("{at}/action"), names);
+                    // The default level is the position, so it must stay within 1–10 like an
+                    // explicit one.
+                    let level = rule.level.unwrap_or(i as u32 + 1);
+                    if rule.level.is_none() && level > MAX_ESCALATION_LEVEL {
+                        self.push(
+                            Diagnostic::new(
+                                Code::InvalidValue,
+                                self.locate.key(&at),
+                                format!(
+                                    "the escalation at position {level} has no `level`; its default level (the position) is above the maximum of {MAX_ESCALATION_LEVEL}"
+                                ),
+                            )
+                            .with_label("default level out of range")
+                            .with_help("give this escalation an explicit `level` from 1 to 10"),
+                        );
+                    }
                     if let (Some(after), Some(action)) = (after, action) {
-                        escalations.push(ir::Escalation {
-                            after,
-                            condition,
-                            action,
-                            level: rule.level.unwrap_or(i as u32 + 1),
-                        });
+                        escalations.push(ir::Escalation { after, condition, action, level });
                     }
                 }
-                let stage_slas = entity
+                let stage_sla_specs: Vec<&model::SlaSpec> = entity
                     .stages
                     .iter()
-                    .any(|s| matches!(s, model::StageSpec::Detailed(d) if d.sla.is_some()));
+                    .filter_map(|s| match s {
+                        model::StageSpec::Detailed(d) => d.sla.as_ref(),
+                        model::StageSpec::Name(_) => None,
+                    })
+                    .collect();
+                let stage_slas = super::sla::StageSlas {
+                    any: !stage_sla_specs.is_empty(),
+                    any_at_risk: stage_sla_specs.iter().any(|s| s.at_risk.is_some()),
+                };
                 for (i, rule) in automation.reminders.iter().enumerate() {
                     let at = ptr!["entities", entity_name, "automation", "reminders", i];
                     let before = self.duration(&rule.before, &format!("{at}/before"));
@@ -227,6 +246,9 @@ impl Cx<'_, '_> {
         }
     }
 }
+
+/// The highest escalation `level` (the schema's maximum).
+const MAX_ESCALATION_LEVEL: u32 = 10;
 
 fn stage_pointer(entity: &str, index: usize, stage: &model::StageSpec) -> String {
     match stage {

@@ -7,6 +7,7 @@
 
 mod actions;
 mod approval;
+mod calendars;
 mod conditions;
 mod data;
 mod delegation;
@@ -15,6 +16,7 @@ mod entities;
 mod gateways;
 mod integrations;
 mod names;
+mod recipients;
 mod sla;
 mod transitions;
 
@@ -62,8 +64,10 @@ pub(crate) fn lower(
         stage_names_by_entity: Vec::new(),
         dropped_edges: false,
         incomplete_entities: HashSet::new(),
+        calendars: HashMap::new(),
     };
     let data = cx.data_schema();
+    cx.calendars = cx.calendars();
     let (entity_specs, mut stages, stage_index) = cx.entities_and_stages();
     let action_ids: HashMap<&str, ActionId> =
         file.actions.keys().enumerate().map(|(i, name)| (name.as_str(), ActionId(i as u32))).collect();
@@ -73,7 +77,7 @@ pub(crate) fn lower(
     let transitions = cx.transitions(&names, &data);
     let gateways = cx.gateways(&names, &data);
     cx.check_duplicate_firing_names();
-    cx.stage_slas(&mut stages, &names, &entity_specs.stage_pointers);
+    cx.stage_slas(&mut stages, &names, &entity_specs.stage_pointers, &data);
     let (entities, declared_terminal) = cx.entities(&names, &data, &stages);
     let delegation = cx.delegation(&names);
     let integrations = integrations(file);
@@ -141,6 +145,8 @@ struct Cx<'a, 'o> {
     dropped_edges: bool,
     /// Entities whose transitions or gateways lost a stage because a name did not resolve.
     incomplete_entities: HashSet<EntityId>,
+    /// The valid `calendars`, by name.
+    calendars: HashMap<String, std::sync::Arc<ir::Calendar>>,
 }
 
 impl Cx<'_, '_> {

@@ -164,6 +164,20 @@ pub enum MachineError {
         user: String,
     },
 
+    /// An assignee outside the entity's `assignment` candidates, e.g. `eve` when only the users
+    /// `ana` and `bob` and the members of role `sales_rep` may be assigned.
+    #[error("`{user}` is not a candidate for assignment: {candidates}")]
+    #[diagnostic(
+        code(crm::machine::not_a_candidate),
+        help("assign one of the users or role members the entity's `assignment` lists")
+    )]
+    NotACandidate {
+        /// The user asked for.
+        user: String,
+        /// The candidates, as a readable list.
+        candidates: String,
+    },
+
     /// Active delegations that lead back to a user already in the chain, e.g. `a → b → a`.
     #[error("delegation cycle: {}", chain.join(" → "))]
     #[diagnostic(code(crm::machine::delegation_cycle))]

@@ -16,7 +16,9 @@ use super::state::{
     ActionRun, ApprovalResponse, InstanceState, InstanceStatus, PendingApproval, RunId, RunStatus, Token,
     TokenStatus, Vote,
 };
-use super::step::{HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events};
+use super::step::{
+    AssignmentRequest, HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events,
+};
 use super::{Decision, Directory, ENGINE_ACTOR, MAX_AUTO_STEPS, Machine, RECHECK_EVERY};
 use crate::engine::data::{Change, value_to_json};
 use crate::engine::eval::{Actor, Context, Record, evaluate_condition};
@@ -54,6 +56,11 @@ pub(super) struct Exec<'m> {
     refused: Vec<&'m str>,
     /// Automatic steps taken in this command, for the limit's error.
     auto_path: Vec<&'m str>,
+    /// The assignee the engine must choose before applying the step.
+    pub(super) assignment: Option<AssignmentRequest>,
+    /// The data the command started from: SLA durations chosen from data are recomputed when
+    /// it changed.
+    initial_data: Arc<Record>,
 }
 
 impl<'m> Exec<'m> {
@@ -76,6 +83,7 @@ impl<'m> Exec<'m> {
 
     fn start(m: &'m Machine, mut state: InstanceState, now: DateTime<Utc>) -> Self {
         state.version += 1;
+        let initial_data = state.data.clone();
         Self {
             m,
             def: &m.def,
@@ -87,13 +95,22 @@ impl<'m> Exec<'m> {
             seq: 0,
             refused: Vec::new(),
             auto_path: Vec::new(),
+            assignment: None,
+            initial_data,
         }
     }
 
     /// Runs automatic transitions, then hands out the step.
     pub(super) fn finish(mut self) -> Result<Step, MachineError> {
         self.settle()?;
-        Ok(Step { state: self.state, history: self.history, outbox: self.outbox, timers: self.timers })
+        self.retime_slas();
+        Ok(Step {
+            state: self.state,
+            history: self.history,
+            outbox: self.outbox,
+            timers: self.timers,
+            assignment: self.assignment,
+        })
     }
 
     // ----- commands -----------------------------------------------------------------------------
@@ -115,6 +132,7 @@ impl<'m> Exec<'m> {
             pending_approval: None,
             assignee: None,
             stage_entered_at: now,
+            started_at: now,
             runs: Vec::new(),
             version: 0,
         };
@@ -524,6 +542,8 @@ impl<'m> Exec<'m> {
             self.cancel_entity_timers();
         } else {
             self.schedule_stage_timers(to);
+            self.schedule_stage_reminders(to);
+            self.request_entity_assignment(to);
         }
     }
 
@@ -621,9 +641,12 @@ impl<'m> Exec<'m> {
         let g = def.gateway(id);
         for &b in branches {
             let branch = &g.branches[b];
-            // A `set_field` action is applied at once, so its branch is done as soon as it starts.
+            // `set_field` and `assign` actions are applied at once, so their branch is done as
+            // soon as it starts.
             let inline = branch.stage.is_none()
-                && branch.action.is_some_and(|a| matches!(def.action(a).kind, ActionKind::SetField { .. }));
+                && branch.action.is_some_and(|a| {
+                    matches!(def.action(a).kind, ActionKind::SetField { .. } | ActionKind::Assign { .. })
+                });
             let done = branch.stage == Some(g.join) || inline;
             let status = if done { TokenStatus::Completed } else { TokenStatus::Active };
             self.state.tokens.push(Token {
@@ -1003,6 +1026,10 @@ impl<'m> Exec<'m> {
             let status = if let ActionKind::SetField { field, value } = &action.kind {
                 changes.push(self.set_field(*field, value));
                 RunStatus::Succeeded
+            } else if let ActionKind::Assign { to } = &action.kind {
+                // The engine assigns, in the same transaction; nothing for the host to do.
+                self.request_action_assignment(id, to);
+                RunStatus::Succeeded
             } else {
                 self.outbox.push(OutboxItem {
                     kind: OutboxKind::Action,
@@ -1072,28 +1099,40 @@ impl<'m> Exec<'m> {
 
     // ----- timers -------------------------------------------------------------------------------
 
+    /// Schedules an SLA timer `elapsed` of the SLA's time from now: over its calendar, if any.
+    fn schedule_sla(&mut self, kind: TimerKind, sla: &ir::Sla, elapsed: Duration) {
+        let due = sla.due(self.now, elapsed);
+        self.timers.push(TimerChange::Schedule(Timer { kind, due }));
+    }
+
     fn schedule(&mut self, kind: TimerKind, after: Duration) {
         let delta = TimeDelta::from_std(after).unwrap_or(TimeDelta::MAX);
         let due = self.now.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC);
         self.timers.push(TimerChange::Schedule(Timer { kind, due }));
     }
 
+    /// The SLA's duration and at-risk time for this instance's data (see [`ir::Sla::timing`]).
+    fn sla_timing(&self, sla: &ir::Sla, data: &Record) -> (Duration, Option<Duration>) {
+        sla.timing(sla.by.as_ref().and_then(|by| data.get(by.field)))
+    }
+
     /// The entity SLA and the reminders counted back from it, from creation on.
     fn schedule_entity_timers(&mut self) {
         let entity = self.def.entity(self.state.entity);
         let Some(sla) = &entity.sla else { return };
-        if let Some(at_risk) = sla.at_risk {
-            self.schedule(TimerKind::SlaAtRisk { stage: None }, at_risk);
+        let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
+        if let Some(at_risk) = at_risk {
+            self.schedule_sla(TimerKind::SlaAtRisk { stage: None }, sla, at_risk);
         }
-        self.schedule(TimerKind::SlaBreach { stage: None }, sla.duration);
+        self.schedule_sla(TimerKind::SlaBreach { stage: None }, sla, duration);
         for (index, reminder) in entity.reminders.iter().enumerate() {
             let target = match reminder.target {
-                ReminderTarget::SlaBreach => Some(sla.duration),
-                ReminderTarget::SlaAtRisk => sla.at_risk,
+                ReminderTarget::SlaBreach => Some(duration),
+                ReminderTarget::SlaAtRisk => at_risk,
             };
             if let Some(target) = target {
                 // A `before` longer than the time to its target (a compiler warning) fires at once.
-                self.schedule(TimerKind::Reminder { index }, target.saturating_sub(reminder.before));
+                self.schedule_sla(TimerKind::Reminder { index }, sla, sla.ahead_of(target, reminder.before));
             }
         }
     }
@@ -1114,10 +1153,11 @@ impl<'m> Exec<'m> {
     fn schedule_stage_timers(&mut self, stage: StageId) {
         let def = self.def;
         if let Some(sla) = &def.stage(stage).sla {
-            if let Some(at_risk) = sla.at_risk {
-                self.schedule(TimerKind::SlaAtRisk { stage: Some(stage) }, at_risk);
+            let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
+            if let Some(at_risk) = at_risk {
+                self.schedule_sla(TimerKind::SlaAtRisk { stage: Some(stage) }, sla, at_risk);
             }
-            self.schedule(TimerKind::SlaBreach { stage: Some(stage) }, sla.duration);
+            self.schedule_sla(TimerKind::SlaBreach { stage: Some(stage) }, sla, duration);
         }
         for (index, escalation) in def.entity(self.state.entity).escalations.iter().enumerate() {
             self.schedule(TimerKind::Escalation { index, stage }, escalation.after);
@@ -1127,8 +1167,98 @@ impl<'m> Exec<'m> {
         }
     }
 
+    /// Without an entity SLA, reminders count back from the SLA of the main stage entered (if it
+    /// has one), restarting in every stage that has one.
+    fn schedule_stage_reminders(&mut self, stage: StageId) {
+        let def = self.def;
+        let entity = def.entity(self.state.entity);
+        let (None, Some(sla)) = (&entity.sla, &def.stage(stage).sla) else { return };
+        let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
+        for (index, reminder) in entity.reminders.iter().enumerate() {
+            let target = match reminder.target {
+                ReminderTarget::SlaBreach => Some(duration),
+                ReminderTarget::SlaAtRisk => at_risk,
+            };
+            if let Some(target) = target {
+                self.schedule_sla(TimerKind::Reminder { index }, sla, sla.ahead_of(target, reminder.before));
+            }
+        }
+    }
+
+    /// Recomputes — does not restart — the SLA clocks that ran before this command when the
+    /// data choosing their duration changed: each keeps its start and gets the due times of the
+    /// new duration. A clock already breached stays breached; an at-risk time or reminder already
+    /// past is not repeated. Branch tokens' stage SLAs keep their first duration.
+    fn retime_slas(&mut self) {
+        if self.state.status != InstanceStatus::Active || Arc::ptr_eq(&self.initial_data, &self.state.data) {
+            return;
+        }
+        let def = self.def;
+        let entity = def.entity(self.state.entity);
+        if let Some(sla) = &entity.sla {
+            self.retime(sla, None, self.state.started_at, true);
+        }
+        let stage = self.state.stage;
+        if let Some(sla) = &def.stage(stage).sla
+            && self.state.tokens.is_empty()
+        {
+            self.retime(sla, Some(stage), self.state.stage_entered_at, entity.sla.is_none());
+        }
+    }
+
+    /// [`Exec::retime_slas`] for one clock started at `start`; `reminders`: whether the entity's
+    /// reminders count back from it.
+    fn retime(&mut self, sla: &'m ir::Sla, stage: Option<StageId>, start: DateTime<Utc>, reminders: bool) {
+        // Started in this command: scheduled with the current data already.
+        if sla.by.is_none() || start >= self.now {
+            return;
+        }
+        let (old_duration, old_at_risk) = self.sla_timing(sla, &self.initial_data);
+        let (duration, at_risk) = self.sla_timing(sla, &self.state.data);
+        if (old_duration, old_at_risk) == (duration, at_risk) || sla.due(start, old_duration) <= self.now {
+            return;
+        }
+        let now = self.now;
+        let pending = |elapsed: Option<Duration>| elapsed.is_some_and(|e| sla.due(start, e) > now);
+        let schedule = |exec: &mut Self, kind: TimerKind, elapsed: Duration| {
+            exec.timers.push(TimerChange::Schedule(Timer { kind, due: sla.due(start, elapsed) }));
+        };
+        if pending(old_at_risk) {
+            match at_risk {
+                Some(at_risk) => schedule(self, TimerKind::SlaAtRisk { stage }, at_risk),
+                None => self.timers.push(TimerChange::Cancel(TimerKind::SlaAtRisk { stage })),
+            }
+        }
+        schedule(self, TimerKind::SlaBreach { stage }, duration);
+        if !reminders {
+            return;
+        }
+        let entity = self.def.entity(self.state.entity);
+        for (index, reminder) in entity.reminders.iter().enumerate() {
+            let target = |(d, r): (Duration, Option<Duration>)| match reminder.target {
+                ReminderTarget::SlaBreach => Some(d),
+                ReminderTarget::SlaAtRisk => r,
+            };
+            let old = target((old_duration, old_at_risk)).map(|t| sla.ahead_of(t, reminder.before));
+            if !pending(old) {
+                continue;
+            }
+            match target((duration, at_risk)) {
+                Some(t) => schedule(self, TimerKind::Reminder { index }, sla.ahead_of(t, reminder.before)),
+                None => self.timers.push(TimerChange::Cancel(TimerKind::Reminder { index })),
+            }
+        }
+    }
+
     fn cancel_stage_timers(&mut self, stage: StageId) {
         let def = self.def;
+        let entity = def.entity(self.state.entity);
+        // Leaving the main stage stops the reminders counting back from its SLA.
+        if stage == self.state.stage && entity.sla.is_none() && def.stage(stage).sla.is_some() {
+            for index in 0..entity.reminders.len() {
+                self.timers.push(TimerChange::Cancel(TimerKind::Reminder { index }));
+            }
+        }
         if let Some(sla) = &def.stage(stage).sla {
             if sla.at_risk.is_some() {
                 self.timers.push(TimerChange::Cancel(TimerKind::SlaAtRisk { stage: Some(stage) }));

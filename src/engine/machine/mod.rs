@@ -52,7 +52,8 @@
 //!   (by the responding [`Actor`]'s roles) of the listed roles; the assignee count is the listed
 //!   users plus the [`Directory`] members of the roles plus anyone else who responded.
 //! - **Actions** go to the outbox in declared order, except `set_field`, which is applied in the
-//!   step itself (it is part of the state, and the same transaction must see it). A group (one
+//!   step itself (it is part of the state, and the same transaction must see it), and `assign`,
+//!   which asks for an assignee in the step ([`Step::assignment`]). A group (one
 //!   transition's actions) is tracked only when some action in it has a compensation; when one
 //!   fails, the compensations of the succeeded ones are enqueued in reverse order, and an action
 //!   of that group succeeding later is compensated at once. The stage change stays.
@@ -60,7 +61,11 @@
 //!   terminal stage, stage SLAs and escalations from entering a stage (main or token) until
 //!   leaving it. Escalation conditions are evaluated when due ([`Machine::timer_due`]).
 //! - **Assignment** follows active delegations first (seed BR-009), then refuses the result if
-//!   it is the acting user and the entity does not allow self-assignment (BR-001).
+//!   it is the acting user and the entity does not allow self-assignment (BR-001); an entity that
+//!   lists candidates refuses anyone else. Entering a non-terminal main stage of an entity with an
+//!   automatic strategy while unassigned asks for an assignee ([`AssignmentRequest`]); the choice
+//!   needs shared state (the rotation, workloads), so the engine makes it and completes the step
+//!   with [`Machine::complete_assignment`] before applying it.
 
 mod approval;
 mod assign;
@@ -84,7 +89,10 @@ pub use self::state::{
     ActionRun, ApprovalResponse, InstanceState, InstanceStatus, PendingApproval, RunId, RunStatus, Token,
     TokenStatus, Vote,
 };
-pub use self::step::{HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind, events};
+pub use self::step::{
+    AssignmentRequest, Candidate, HistoryEntry, OutboxItem, OutboxKind, Step, Timer, TimerChange, TimerKind,
+    events,
+};
 use crate::diagnostic::unknown_name_help;
 pub use crate::engine::data::{Problem, Validator, Violation};
 use crate::engine::eval::Actor;
@@ -342,17 +350,22 @@ impl Machine {
 
     /// Assigns the instance to `assignee`, or to whom their active delegations lead (at most
     /// `delegation.max_depth` hops, cycles refused); `delegations` come first, then the
-    /// definition's rules. `today` decides which delegations are active.
+    /// definition's rules. `today` decides which delegations are active. When the entity's
+    /// `assignment` lists candidates, `assignee` must be one of them: a listed user, or a member
+    /// of a listed role by `directory` (roles `directory` knows no member of cannot be checked).
+    #[allow(clippy::too_many_arguments)]
     pub fn assign(
         &self,
         state: &InstanceState,
         assignee: &str,
         actor: &Actor,
         delegations: &[Delegation],
+        directory: &dyn Directory,
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<Step, MachineError> {
         let mut exec = Exec::new(self, state, now)?;
+        exec.check_candidate(assignee, directory)?;
         exec.assign(assignee, actor, delegations, today)?;
         exec.finish()
     }

@@ -31,6 +31,8 @@ pub struct InstanceState {
     pub assignee: Option<String>,
     /// When the main stage was entered (escalations count from here).
     pub stage_entered_at: DateTime<Utc>,
+    /// When the instance was created: where the entity SLA's clock starts.
+    pub started_at: DateTime<Utc>,
     /// Actions whose outcome still matters: a branch waits for it, or a compensation may need it.
     pub runs: Vec<ActionRun>,
     /// Incremented by every step; 1 after creation.

@@ -20,6 +20,38 @@ pub struct Step {
     pub outbox: Vec<OutboxItem>,
     /// Timers to schedule or cancel, in order (a cancel may follow a schedule of the same kind).
     pub timers: Vec<TimerChange>,
+    /// An assignee the engine must choose before the step is applied (see
+    /// [`Machine::complete_assignment`](super::Machine::complete_assignment)).
+    pub assignment: Option<AssignmentRequest>,
+}
+
+/// An assignee to choose outside the pure machine, because the choice needs what several
+/// engines share (the round-robin rotation, open workloads): asked for on entering a non-terminal
+/// stage of an entity with an automatic `assignment.strategy` while unassigned, and by an `assign`
+/// action (the last one asked in a command wins).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignmentRequest {
+    /// Whom to choose from, in declared order.
+    pub candidates: Vec<Candidate>,
+    /// How to choose: round-robin or least-loaded.
+    pub strategy: crate::ir::AssignmentStrategy,
+    /// The rotation the choice takes a turn of: the entity's name, or `entity/action` for an
+    /// `assign` action.
+    pub pool: String,
+    /// What asked for it, recorded with the assignment (`{"stage": …}` or `{"action": …}`).
+    pub cause: Json,
+    /// An `assign` action: choose someone other than the current assignee when there is anyone
+    /// else (a reassignment that hands the work back to the same person does nothing).
+    pub reassign: bool,
+}
+
+/// One candidate of an [`AssignmentRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Candidate {
+    /// A user id.
+    User(String),
+    /// Every member of a role, as the engine's directory knows them.
+    Role(String),
 }
 
 impl Step {
@@ -218,6 +250,9 @@ pub mod events {
     pub const ACTION_FAILED: &str = "action_failed";
     /// The instance was assigned (history and event).
     pub const ASSIGNED: &str = "assigned";
+    /// An assignment was asked for but nobody could be chosen: no candidate is known (a role
+    /// without members in the directory), or delegations lead nowhere valid (history).
+    pub const ASSIGNMENT_UNRESOLVED: &str = "assignment_unresolved";
     /// An SLA turned at risk (history and event).
     pub const SLA_AT_RISK: &str = "sla_at_risk";
     /// An SLA was breached (history and event).

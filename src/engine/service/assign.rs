@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Engine, EngineError, InstanceView};
 use crate::engine::eval::Actor;
-use crate::engine::machine::{Delegation, Machine};
+use crate::engine::machine::{AssignmentRequest, Candidate, Delegation, Directory, Machine, Step};
+use crate::ir::AssignmentStrategy;
 use crate::store::{DelegationRow, Page, PendingItem, PendingQuery, Store, TenantId, new_id};
 
 /// A delegation to record: `delegator`'s work also goes to `delegatee` between the dates.
@@ -44,11 +45,59 @@ impl<S: Store> Engine<S> {
         expected_version: Option<u64>,
     ) -> Result<InstanceView, EngineError> {
         let stored = self.store.delegations(tenant).await?;
+        let directory = &*self.directory;
         self.run(tenant, id, expected_version, actor, |m, state, now| {
             let delegations = machine_delegations(m, &stored);
-            m.assign(state, assignee, actor, &delegations, now.date_naive(), now)
+            m.assign(state, assignee, actor, &delegations, directory, now.date_naive(), now)
         })
         .await
+    }
+
+    /// Completes the assignment `step` asks for, if any (see [`AssignmentRequest`]): the
+    /// candidates are its users and the directory's members of its roles, in order and without
+    /// repeats; round-robin takes the next turn of the pool's rotation, which every engine on the
+    /// store shares; least-loaded takes the candidate with the fewest active instances assigned,
+    /// the first listed on a tie. A turn taken by a command that then loses a race stays taken.
+    pub(super) async fn choose_assignee(
+        &self,
+        tenant: &TenantId,
+        machine: &Machine,
+        step: &mut Step,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let Some(request) = &step.assignment else { return Ok(()) };
+        let mut users = candidate_users(request, &*self.directory);
+        if request.reassign
+            && users.len() > 1
+            && let Some(current) = &step.state.assignee
+        {
+            users.retain(|u| u != current);
+        }
+        let choice = if users.is_empty() {
+            None
+        } else {
+            match request.strategy {
+                AssignmentStrategy::LeastLoaded => {
+                    let counts = self.store.open_assignments(tenant, &users).await?;
+                    let fewest =
+                        counts.iter().enumerate().min_by_key(|&(i, count)| (*count, i)).map(|(i, _)| i);
+                    fewest.and_then(|i| users.get(i))
+                }
+                AssignmentStrategy::RoundRobin | AssignmentStrategy::Manual => {
+                    let pool = format!("{}/{}", machine.definition().id, request.pool);
+                    let turn = self.store.take_assignment_turn(tenant, &pool).await?;
+                    let index = usize::try_from(turn % users.len() as u64).unwrap_or(0);
+                    users.get(index)
+                }
+            }
+        };
+        let delegations = match choice {
+            Some(_) => machine_delegations(machine, &self.store.delegations(tenant).await?),
+            None => Vec::new(),
+        };
+        let choice = choice.cloned();
+        machine.complete_assignment(step, choice.as_deref(), &delegations, now.date_naive(), now);
+        Ok(())
     }
 
     /// Records a delegation for the tenant and returns it with its id.
@@ -149,4 +198,21 @@ fn machine_delegations(machine: &Machine, stored: &[DelegationRow]) -> Vec<Deleg
             })
         })
         .collect()
+}
+
+/// The users `request` chooses from: its users and the members of its roles, in order, each once.
+fn candidate_users(request: &AssignmentRequest, directory: &dyn Directory) -> Vec<String> {
+    let mut users: Vec<String> = Vec::new();
+    for candidate in &request.candidates {
+        let found = match candidate {
+            Candidate::User(user) => vec![user.clone()],
+            Candidate::Role(role) => directory.members(role),
+        };
+        for user in found {
+            if !user.trim().is_empty() && !users.contains(&user) {
+                users.push(user);
+            }
+        }
+    }
+    users
 }

@@ -219,7 +219,8 @@ impl<S: Store> Engine<S> {
             help: unknown_name_help(entity, "entity", def.entities.iter().map(|e| e.name.as_str())),
         })?;
         let now = self.now();
-        let step = machine.create(entity_id, data, actor, now)?;
+        let mut step = machine.create(entity_id, data, actor, now)?;
+        self.choose_assignee(tenant, &machine, &mut step, now).await?;
         let id = new_id();
         let write = persist::insert(&machine, &id, version, &step.state);
         let view = InstanceView::new(&id, version, &machine, &step.state);
@@ -375,7 +376,7 @@ impl<S: Store> Engine<S> {
                 });
             }
             let now = self.now();
-            let step = match command(&machine, &loaded.state, now) {
+            let mut step = match command(&machine, &loaded.state, now) {
                 Ok(step) => step,
                 Err(_) if !fresh => {
                     // Refused on the kept state: the store's may differ; decide on that one.
@@ -385,6 +386,7 @@ impl<S: Store> Engine<S> {
                 }
                 Err(error) => return Err(error.into()),
             };
+            self.choose_assignee(tenant, &machine, &mut step, now).await?;
             let write = persist::update(&machine, &loaded, &step.state, now);
             let view = InstanceView::new(id, loaded.row.definition_version, &machine, &step.state);
             let row = persist::written_row(&write, Some(&loaded.row), now);

@@ -146,7 +146,8 @@ impl<S: Store> Engine<S> {
             // run the at-risk timer after the breach timer, and then it has nothing to say.
             return Ok(Some("its SLA has breached already"));
         }
-        let step = machine.timer_due(&loaded.state, kind, now)?;
+        let mut step = machine.timer_due(&loaded.state, kind, now)?;
+        self.choose_assignee(&timer.tenant, &machine, &mut step, now).await?;
         // Nothing happened (a re-check whose conditions still do not hold): only the timers move
         // on, under the version check but without a new version, so nobody's expected version
         // goes stale every hour.

@@ -327,6 +327,18 @@ pub enum SlaWrite {
         /// When it breaches.
         breach_at: DateTime<Utc>,
     },
+    /// Give a running clock new due times, keeping its start and status (its duration was
+    /// chosen from data, and the data changed).
+    Retime {
+        /// Which clock.
+        id: String,
+        /// Its new length.
+        duration_minutes: u64,
+        /// When it becomes at risk now.
+        at_risk_at: Option<DateTime<Utc>>,
+        /// When it breaches now.
+        breach_at: DateTime<Utc>,
+    },
     /// Change its status; `stopped_at` for `met` (or a breach that stops the clock).
     Set {
         /// Which clock.

@@ -121,6 +121,7 @@ macro_rules! columns {
     };
 }
 
+mod assignment;
 mod columns;
 mod commit;
 mod dashboard;
@@ -339,6 +340,14 @@ impl<DB: Backend> Store for SqlStore<DB> {
 
     async fn delegations(&self, tenant: &TenantId) -> StoreResult<Vec<DelegationRow>> {
         dashboard::delegations(self, tenant).await
+    }
+
+    async fn take_assignment_turn(&self, tenant: &TenantId, pool: &str) -> StoreResult<u64> {
+        assignment::take_turn(self, tenant, pool).await
+    }
+
+    async fn open_assignments(&self, tenant: &TenantId, users: &[String]) -> StoreResult<Vec<u64>> {
+        assignment::open_assignments(self, tenant, users).await
     }
 
     async fn due_timers(

@@ -240,6 +240,19 @@ pub(super) async fn write_sla<DB: Backend>(
             DB::execute(conn, stmt).await?;
             Ok(())
         }
+        SlaWrite::Retime { id, duration_minutes, at_risk_at, breach_at } => {
+            let stmt = scope
+                .stmt(
+                    "UPDATE crm_sla SET duration_minutes = $4, at_risk_at = $5, breach_at = $6 \
+                     WHERE tenant_id = $1 AND instance_id = $2 AND id = $3",
+                )
+                .arg(id)
+                .arg(*duration_minutes)
+                .arg(*at_risk_at)
+                .arg(*breach_at);
+            DB::execute(conn, stmt).await?;
+            Ok(())
+        }
         SlaWrite::Set { id, status, stopped_at } => {
             let stmt = scope
                 .stmt(

@@ -120,6 +120,7 @@ pub(super) fn load(machine: &Machine, rows: StoredInstanceState) -> Result<Loade
         pending_approval,
         assignee: row.assignee.clone(),
         stage_entered_at: row.stage_entered_at,
+        started_at: row.started_at,
         runs: rows.runs.iter().map(|r| action_run(def, r)).collect::<Result<_, String>>().map_err(bad)?,
         version: row.version,
     };

@@ -10,7 +10,7 @@
 //! of the branch token standing in the stage), so marking a clock needs no extra read. A stage
 //! passed through within one command starts no clock.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::Loaded;
@@ -50,25 +50,45 @@ pub(super) fn writes(
         }
     }
 
+    // The SLA's duration and at-risk time for the data as the step leaves it.
+    let timing = |rule: &Sla| rule.timing(rule.by.as_ref().and_then(|by| step.state.data.get(by.field)));
     // Clocks started by this step, by scope, with the index of their `Start`.
     let mut started: Vec<(Option<StageId>, usize)> = Vec::new();
+    // Scopes whose breach timer this step cancelled: a schedule after that is a new clock.
+    let mut stopped: Vec<Option<StageId>> = Vec::new();
     for change in &step.timers {
         match change {
             TimerChange::Schedule(timer) => {
                 let TimerKind::SlaBreach { stage } = timer.kind else { continue };
                 let Some(rule) = clock.rule(stage) else { continue };
+                let (duration, at_risk) = timing(rule);
+                // A running clock rescheduled without being stopped: its duration was recomputed
+                // (data chose another); it keeps its start.
+                if !stopped.contains(&stage)
+                    && !started.iter().any(|(s, _)| *s == stage)
+                    && let (Some(id), Some(since)) = (clock.running(stage), clock.started(stage))
+                {
+                    sla.push(SlaWrite::Retime {
+                        id,
+                        duration_minutes: duration.as_secs() / 60,
+                        at_risk_at: at_risk.map(|d| rule.due(since, d)),
+                        breach_at: timer.due,
+                    });
+                    continue;
+                }
                 started.retain(|(s, _)| *s != stage);
                 started.push((stage, sla.len()));
                 sla.push(SlaWrite::Start {
                     id: clock.id(stage, now),
                     scope: clock.scope(stage),
-                    duration_minutes: rule.duration.as_secs() / 60,
+                    duration_minutes: duration.as_secs() / 60,
                     started_at: now,
-                    at_risk_at: rule.at_risk.map(|d| after(now, d)),
+                    at_risk_at: at_risk.map(|d| rule.due(now, d)),
                     breach_at: timer.due,
                 });
             }
             TimerChange::Cancel(TimerKind::SlaBreach { stage }) => {
+                stopped.push(*stage);
                 if let Some(i) = started.iter().position(|(s, _)| s == stage) {
                     // Entered and left within one command: the clock never ran.
                     let (_, index) = started.remove(i);
@@ -82,7 +102,7 @@ pub(super) fn writes(
                 }
                 let (Some(rule), Some(since)) = (clock.rule(*stage), clock.started(*stage)) else { continue };
                 let status =
-                    if now < after(since, rule.duration) { SlaStatus::Met } else { SlaStatus::Breached };
+                    if now < rule.due(since, timing(rule).0) { SlaStatus::Met } else { SlaStatus::Breached };
                 sla.push(SlaWrite::Set { id: clock.id(*stage, since), status, stopped_at: Some(now) });
             }
             TimerChange::Cancel(_) => {}
@@ -159,12 +179,6 @@ impl Clock<'_> {
         self.rule(stage)?;
         Some(self.id(stage, self.started(stage)?))
     }
-}
-
-/// `at + duration`, saturating.
-fn after(at: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
-    let delta = TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX);
-    at.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The record of an escalation whose history payload is `payload` (stage, level, action): taken
