@@ -572,3 +572,158 @@ async fn the_funnel_and_time_in_stage_render_as_svg() {
         ["stage,entered,moved_on,won,lost", "contacted,3,2,1,1"]
     );
 }
+
+// ---- the command line ----------------------------------------------------------------------------
+
+/// Runs the built `crm` with `args`; (exit status, stdout, stderr).
+fn crm(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crm")).args(args).output().expect("crm runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[tokio::test]
+async fn crm_report_prints_tables_csv_json_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("crm.db").display());
+    let db = TestDb { store: AnyStore::open(&url).await.unwrap(), url: url.clone() };
+    seed(&db).await;
+    db.store.close().await;
+    let window = ["--database", &url, "--tenant", "acme", "--from", "2026-01-09", "--to", "2026-01-12"];
+    let run = |extra: &[&str]| crm(&[&["report"], extra, &window[..]].concat());
+
+    let (status, table, _) = run(&["by-period", "--tz", "America/New_York"]);
+    assert_eq!(status, 0);
+    assert_eq!(
+        table,
+        "period      started  moved_on  won  lost\n\
+         2026-01-09        2         0    0     0\n\
+         2026-01-10        1         5    0     1\n\
+         2026-01-11        0         1    1     0\n"
+    );
+    let (_, csv, _) = run(&["time-in-stage", "--format", "csv"]);
+    assert_eq!(
+        csv,
+        "stage,visits,median_seconds,p90_seconds\ncontacted,2,7200,36000\nnew,3,14400,86400\nqualified,1,86400,86400\n"
+    );
+    let (_, table, _) = run(&["time-in-stage"]);
+    assert_eq!(
+        table,
+        "stage      visits  median     p90\n\
+         contacted       2   2h 0m  10h 0m\n\
+         new             3   4h 0m   1d 0h\n\
+         qualified       1   1d 0h   1d 0h\n"
+    );
+    let (_, json, _) = run(&["by-user", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["rows"][0], serde_json::json!({"user": "ana", "moved_on": 3, "won": 1, "lost": 0}));
+    let (status, svg, _) = run(&["funnel", "--format", "svg"]);
+    assert_eq!(status, 0);
+    assert!(svg.starts_with("<svg"));
+    let (status, _, err) = run(&["sla", "--format", "svg"]);
+    assert_eq!((status, err.as_str()), (2, "error: the sla report has no svg rendering\n"));
+    let (status, _, err) = crm(&["report", "funnel", "--database", &url, "--tz", "Mars/Olympus"]);
+    assert_eq!(
+        (status, err.as_str()),
+        (2, "error: `Mars/Olympus` is not an IANA time zone (such as `Europe/Paris`)\n")
+    );
+}
+
+#[tokio::test]
+async fn crm_interaction_logs_lists_attaches_and_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("crm.db").display());
+    let db = TestDb { store: AnyStore::open(&url).await.unwrap(), url: url.clone() };
+    let clock = Clock::at("2026-02-02T09:00:00Z");
+    let engine = engine(&db, &clock).await;
+    let lead = engine
+        .create_instance(&acme(), &user("ana"), "pipeline", "lead", &serde_json::json!({}))
+        .await
+        .unwrap();
+    db.store.close().await;
+    let store = ["--database", url.as_str(), "--tenant", "acme"];
+    let run = |args: &[&str]| crm(&[args, &store[..]].concat());
+
+    let (status, out, err) = run(&[
+        "interaction",
+        "add",
+        "--instance",
+        &lead.id,
+        "--kind",
+        "call",
+        "--as",
+        "ana",
+        "--body",
+        "Discussed the offer",
+        "--at",
+        "2026-02-02T10:00:00Z",
+        "--duration",
+        "600",
+        "--outcome",
+        "interested",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    let call: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((call["kind"].as_str(), call["duration_seconds"].as_u64()), (Some("call"), Some(600)));
+    let call_id = call["id"].as_str().unwrap().to_owned();
+
+    let (_, list, _) = run(&["interaction", "list", "--instance", &lead.id]);
+    assert!(list.starts_with("time                  kind  author  body                 id\n2026-02-02T10:00:00Z  call  ana     Discussed the offer  "), "{list}");
+    let (_, timeline, _) = run(&["interaction", "timeline", &lead.id]);
+    let first_columns: Vec<&str> =
+        timeline.lines().map(|l| l.split("  ").next().unwrap_or_default()).collect();
+    assert_eq!(first_columns, ["time", "2026-02-02T10:00:00Z", "2026-02-02T09:00:00Z"], "{timeline}");
+
+    let file = dir.path().join("minutes.txt");
+    std::fs::write(&file, "Minutes of the call\n".repeat(1000)).unwrap();
+    let attachments = dir.path().join("files");
+    let files = ["--attachments", attachments.to_str().unwrap()];
+    let (status, out, err) = run(&[
+        &["interaction", "attach", &call_id, file.to_str().unwrap(), "--as", "ana", "--format", "json"],
+        &files[..],
+    ]
+    .concat());
+    assert_eq!(status, 0, "{err}");
+    let attached: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (attached["content_type"].as_str(), attached["file_name"].as_str(), attached["size_bytes"].as_u64()),
+        (Some("text/plain"), Some("minutes.txt"), Some(20_000))
+    );
+    let copy = dir.path().join("copy.txt");
+    let (status, _, err) = run(&[
+        &["interaction", "download", attached["id"].as_str().unwrap(), "-o", copy.to_str().unwrap()],
+        &files[..],
+    ]
+    .concat());
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&file).unwrap());
+
+    let (status, _, err) = run(&[
+        &[
+            "interaction",
+            "attach",
+            &call_id,
+            file.to_str().unwrap(),
+            "--as",
+            "ana",
+            "--max-attachment-size",
+            "1000",
+        ],
+        &files[..],
+    ]
+    .concat());
+    assert_eq!(status, 1);
+    assert!(
+        err.starts_with(
+            "error: the attachment is larger than the limit of 1000 bytes [crm::records::too_large]"
+        ),
+        "{err}"
+    );
+    let (status, _, err) = run(&["interaction", "add", "--instance", "nope", "--as", "ana", "--body", "hi"]);
+    assert_eq!((status, err.as_str()), (1, "error: no instance `nope` [crm::records::unknown_instance]\n"));
+}

@@ -379,8 +379,9 @@ impl Report {
 
     /// The rows as an aligned text table; durations in words.
     pub fn to_table(&self) -> String {
-        let (header, mut rows) = self.cells();
+        let (mut header, mut rows) = self.cells();
         if let Self::TimeInStage(stages) = self {
+            header = vec!["stage", "visits", "median", "p90"];
             for (row, stage) in rows.iter_mut().zip(stages) {
                 row[2] = in_words(stage.median_us);
                 row[3] = in_words(stage.p90_us);
