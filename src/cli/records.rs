@@ -7,6 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value as Json, json};
 
+use crate::records::json::{attachment_json, interaction_json, timeline_json};
+
 use super::shell::{ShellFormat, StoreArgs, json_output, short_time, table, with_engine};
 use super::{Exit, Output};
 use crate::records::reports::{parse_bound, parse_tz};
@@ -209,28 +211,6 @@ fn records_error(error: &RecordsError) -> Output {
     Output { stdout: String::new(), stderr: text, exit }
 }
 
-/// An interaction as JSON (the HTTP API's shape).
-pub fn interaction_json(i: &InteractionRow) -> Json {
-    let (instance, contact) = match &i.subject {
-        Subject::Instance(id) => (Some(id), None),
-        Subject::Contact(id) => (None, Some(id)),
-    };
-    json!({
-        "id": i.id, "instance_id": instance, "contact_id": contact, "kind": i.kind.as_str(), "author": i.author,
-        "occurred_at": i.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), "body": i.body,
-        "duration_seconds": i.duration_seconds, "outcome": i.outcome,
-        "created_at": i.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    })
-}
-
-fn attachment_json(a: &AttachmentRow) -> Json {
-    json!({
-        "id": a.id, "interaction_id": a.interaction_id, "file_name": a.file_name, "content_type": a.content_type,
-        "size_bytes": a.size_bytes, "sha256": a.sha256, "storage": a.storage.as_str(), "created_by": a.created_by,
-        "created_at": a.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    })
-}
-
 fn interaction_line(i: &InteractionRow) -> Vec<String> {
     let mut body: String = i.body.lines().next().unwrap_or_default().chars().take(60).collect();
     if body.len() < i.body.len() {
@@ -364,25 +344,6 @@ async fn download(
     }
     file.flush().await.map_err(RecordsError::Io)?;
     Ok(row)
-}
-
-/// A timeline entry as JSON: `{"type": "history"|"interaction", …}`.
-pub fn timeline_json(item: &TimelineItem) -> Json {
-    match item {
-        TimelineItem::History(h) => json!({
-            "type": "history", "seq": h.seq, "event": h.event, "before": h.before, "after": h.after,
-            "actor_id": h.actor_id, "payload": h.payload,
-            "at": h.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        }),
-        TimelineItem::Interaction(i) => {
-            let mut out = interaction_json(i);
-            if let Json::Object(map) = &mut out {
-                map.insert("type".into(), json!("interaction"));
-                map.insert("at".into(), map.get("occurred_at").cloned().unwrap_or(Json::Null));
-            }
-            out
-        }
-    }
 }
 
 fn timeline_line(item: &TimelineItem) -> Vec<String> {

@@ -13,6 +13,7 @@
 
 pub mod attachments;
 pub mod interactions;
+pub mod json;
 pub mod reports;
 
 pub use attachments::{
