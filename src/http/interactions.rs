@@ -164,8 +164,8 @@ pub struct Attachment {
     created_at: String,
 }
 
-/// A timeline entry: a history entry (`type` `history`: `seq`, `event`, `before`, `after`,
-/// `actor_id`, `payload`) or an interaction (`type` `interaction`, the interaction's members).
+/// A timeline entry: a history entry (`type` `history`: `seq`, `event`, `before`, `after`, `actor`,
+/// `payload`, as in `/history`) or an interaction (`type` `interaction`, the interaction's members).
 #[derive(ToSchema)]
 #[allow(dead_code)] // Documentation only: utoipa reads the fields.
 pub struct TimelineEntry {

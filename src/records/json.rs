@@ -38,7 +38,7 @@ pub fn timeline_json(item: &TimelineItem) -> Json {
     match item {
         TimelineItem::History(h) => json!({
             "type": "history", "seq": h.seq, "event": h.event, "before": h.before, "after": h.after,
-            "actor_id": h.actor_id, "payload": h.payload,
+            "actor": h.actor_id, "payload": h.payload,
             "at": time(h.created_at),
         }),
         TimelineItem::Interaction(i) => {
