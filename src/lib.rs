@@ -64,6 +64,7 @@ pub mod http;
 pub mod integrations;
 pub mod ir;
 pub mod level1;
+pub mod records;
 pub mod report;
 pub mod scenario;
 pub mod store;

@@ -53,6 +53,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("report", &["codes", "diagnostic"]),
     ("dump", &["ir", "syntax", "engine::data"]),
     ("graph", &["ir"]),
+    // Interactions, attachments, timelines and reports: store APIs only.
+    ("records", &["store"]),
     (
         "scenario",
         &[
@@ -100,6 +102,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "report",
             "dump",
             "graph",
+            "records",
         ],
     ),
     (
@@ -125,6 +128,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "integrations",
             "http",
             "graph",
+            "records",
         ],
     ),
     // The crate root declares the modules.

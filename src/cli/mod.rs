@@ -11,6 +11,7 @@ mod deploy;
 mod eval;
 mod instance;
 mod outbox;
+mod records;
 #[cfg(feature = "http")]
 pub mod serve;
 mod shell;
@@ -92,6 +93,10 @@ pub enum Command {
     /// Create, list and revoke API tokens for `crm serve`.
     #[cfg(feature = "http")]
     Token(token::TokenArgs),
+    /// Log notes, calls, meetings and e-mails with attachments; read an instance's timeline.
+    Interaction(records::InteractionArgs),
+    /// Reports from history: funnel, by user, by period, time in stage, SLA compliance.
+    Report(records::ReportArgs),
 }
 
 /// Arguments of `crm worker`.
@@ -372,6 +377,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "http")]
         Command::Token(args) => token::run(&args),
+        Command::Interaction(args) => records::interaction(&args),
+        Command::Report(args) => records::report(&args),
     };
     // A closed pipe (`crm check | head`) is not an error worth reporting; anything else is I/O.
     let written = std::io::stdout()

@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// How log lines look.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Where attachments go and how large they may be.
+    #[command(flatten)]
+    pub attachments: super::records::AttachmentStoreArgs,
 }
 
 /// Log formats of `crm serve`.
@@ -82,7 +85,8 @@ async fn serve(args: &ServeArgs) -> Output {
         per_second: f64::from(args.rate_limit),
         burst: 2.0 * f64::from(args.rate_limit),
     });
-    let config = ServerConfig { rate_limit, ..ServerConfig::default() };
+    let config =
+        ServerConfig { rate_limit, attachments: args.attachments.config(), ..ServerConfig::default() };
     let state = AppState::new(Engine::new(store.clone()), config);
     state.set_ready(false);
     let tenant = TenantId::new(args.tenant.clone());

@@ -26,6 +26,8 @@ pub mod permissions {
     pub const MANAGE_OUTBOX: &str = "outbox:manage";
     /// Record or remove delegations on behalf of someone else.
     pub const MANAGE_DELEGATIONS: &str = "delegations:manage";
+    /// Read reports over every user's work (`GET /v1/reports/{kind}`).
+    pub const READ_REPORTS: &str = "reports:read";
 }
 
 /// Who is calling: fixed by the bearer token.

@@ -19,6 +19,7 @@ pub mod auth;
 mod definitions;
 pub mod error;
 mod instances;
+mod interactions;
 mod limit;
 pub mod openapi;
 mod ops;
@@ -60,6 +61,8 @@ pub struct ServerConfig {
     pub timeout: Duration,
     /// Requests per token; `None` for no limit.
     pub rate_limit: Option<RateLimit>,
+    /// Where attachments go, their size limit (instead of `body_limit`) and allowed types.
+    pub attachments: crate::records::AttachmentConfig,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             timeout: Duration::from_secs(30),
             rate_limit: Some(RateLimit { per_second: 200.0, burst: 400.0 }),
+            attachments: crate::records::AttachmentConfig::directory("crm-attachments"),
         }
     }
 }
@@ -110,6 +114,11 @@ impl AppState {
     /// The engine.
     pub fn engine(&self) -> &Engine<AnyStore> {
         &self.inner.engine
+    }
+
+    /// The server's configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
     }
 
     /// Whether `/readyz` may say ready (false while start-up definitions are being deployed).
@@ -162,7 +171,16 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}", get(records::campaign))
         .route("/outbox", get(outbox::list))
         .route("/outbox/{id}/replay", post(outbox::replay))
-        .route("/outbox/{id}/discard", post(outbox::discard));
+        .route("/outbox/{id}/discard", post(outbox::discard))
+        .route("/interactions", get(interactions::list).post(interactions::create))
+        .route("/interactions/{id}", get(interactions::get))
+        .route("/attachments/{id}", get(interactions::download))
+        .route("/instances/{id}/timeline", get(interactions::timeline))
+        .route("/reports/{kind}", get(interactions::report))
+        // Every route above reads its body under the server's limit; uploads, added after the
+        // layer, stream under the attachment limit instead.
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .route("/interactions/{id}/attachments", post(interactions::attach));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(ops::healthz))
@@ -174,7 +192,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(problems))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.timeout))
-        .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -29,11 +29,15 @@ use super::schemas::{Diagnostic, Problem};
         super::records::create_lead, super::records::convert_lead, super::records::opportunities,
         super::records::opportunity, super::records::create_campaign, super::records::campaigns,
         super::records::campaign, super::outbox::list, super::outbox::replay, super::outbox::discard,
+        super::interactions::create, super::interactions::list, super::interactions::get,
+        super::interactions::attach, super::interactions::download, super::interactions::timeline,
+        super::interactions::report,
     ),
     components(schemas(
         Problem, Diagnostic, super::definitions::GraphFormat, super::instances::StatusFilter,
         super::work::ReasonFilter, super::work::DashboardSort, super::work::SortDirection,
-        super::outbox::OutboxStatusFilter,
+        super::outbox::OutboxStatusFilter, super::interactions::KindField, super::interactions::ReportName,
+        super::interactions::ReportFormatParam, super::interactions::PeriodParam,
     )),
     modifiers(&Bearer),
     tags(

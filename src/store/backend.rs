@@ -77,6 +77,9 @@ pub trait Backend: Database + sealed::Sealed {
     /// Column `i` as a date.
     #[doc(hidden)]
     fn date(row: &Self::Row, i: usize) -> Result<Option<NaiveDate>, sqlx::Error>;
+    /// Column `i` as bytes.
+    #[doc(hidden)]
+    fn bytes(row: &Self::Row, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error>;
 }
 
 pub(super) mod sealed {
@@ -104,6 +107,8 @@ pub enum Arg {
     Time(Option<DateTime<Utc>>),
     /// `TEXT` (`YYYY-MM-DD`) / `DATE`.
     Date(Option<NaiveDate>),
+    /// `BLOB` / `BYTEA`.
+    Bytes(Option<Vec<u8>>),
 }
 
 /// One statement and its arguments, numbered `$1`, `$2`, … in order.
@@ -184,6 +189,7 @@ args_from! {
     Json: &Json => |v| v.clone();
     Time: DateTime<Utc> => |v| micros(v);
     Date: NaiveDate => |v| v;
+    Bytes: Vec<u8> => |v| v;
 }
 
 /// Reads a row's columns left to right, in the order of the `SELECT` list.
@@ -249,6 +255,9 @@ impl<'r, DB: Backend> Reader<'r, DB> {
     }
     pub(super) fn time(&mut self) -> Decoded<DateTime<Utc>> {
         self.required(DB::time)
+    }
+    pub(super) fn bytes(&mut self) -> Decoded<Vec<u8>> {
+        self.required(DB::bytes)
     }
     pub(super) fn opt_date(&mut self) -> Decoded<Option<NaiveDate>> {
         self.next(DB::date)

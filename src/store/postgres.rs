@@ -46,6 +46,7 @@ fn bind(stmt: Stmt) -> Query<'static, Postgres, PgArguments> {
             Arg::Json(v) => query.bind(v.map(Jsonb)),
             Arg::Time(v) => query.bind(v),
             Arg::Date(v) => query.bind(v),
+            Arg::Bytes(v) => query.bind(v),
         };
     }
     query
@@ -99,6 +100,10 @@ impl Backend for Postgres {
     }
 
     fn date(row: &PgRow, i: usize) -> Result<Option<NaiveDate>, sqlx::Error> {
+        row.try_get(i)
+    }
+
+    fn bytes(row: &PgRow, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
         row.try_get(i)
     }
 }

@@ -61,6 +61,7 @@ fn bind(stmt: Stmt) -> Query<'static, Sqlite, SqliteArguments> {
             Arg::Json(v) => query.bind(v.map(|v| v.to_string())),
             Arg::Time(v) => query.bind(v.map(sqlite_time)),
             Arg::Date(v) => query.bind(v.map(|d| d.format("%Y-%m-%d").to_string())),
+            Arg::Bytes(v) => query.bind(v),
         };
     }
     query
@@ -130,6 +131,10 @@ impl Backend for Sqlite {
         let text: Option<String> = row.try_get(i)?;
         text.map(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|e| decode_error(i, "a date", e)))
             .transpose()
+    }
+
+    fn bytes(row: &SqliteRow, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        row.try_get(i)
     }
 }
 

@@ -84,6 +84,7 @@ mod entities;
 mod instance;
 mod outbox;
 mod parts;
+mod records;
 
 pub use api::{ApiTokenRow, IdempotencyRecord, InstanceQuery};
 pub use commit::Commit;
@@ -105,4 +106,8 @@ pub use parts::{
     ApprovalRequestRow, ApprovalRow, ApprovalWrite, AssignmentChange, AssignmentRow, EscalationRow,
     NewEscalation, RequestStatus, SlaRow, SlaStatus, SlaWrite, StoredDecision, StoredPendingApproval,
     StoredTokenStatus, TimerRow, TimerWrite, TokenRow, TokenWrite,
+};
+pub use records::{
+    AttachmentRow, AttachmentStorage, FunnelRow, InteractionKind, InteractionQuery, InteractionRow,
+    PeriodCounts, ReportFilter, SlaReportRow, StageTimeRow, Subject, TimelineItem, TimelineQuery, UserRow,
 };

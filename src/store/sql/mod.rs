@@ -132,6 +132,7 @@ mod instances;
 mod load;
 mod outbox;
 mod parts;
+pub(in crate::store) mod records;
 mod timers;
 mod tokens;
 
