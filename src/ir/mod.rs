@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod expr;
+pub mod number;
 pub mod value;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use chrono::NaiveDate;
 
 pub use data::{DataSchema, Field, FieldId, FieldType};
 pub use expr::Expr;
+pub use number::{NumberPart, NumberPattern, NumberTemplate};
 pub use value::Value;
 
 macro_rules! ids {
@@ -203,6 +205,8 @@ pub struct Entity {
     pub assignment: Assignment,
     /// Level 1 `fields`: the data fields a contact of this entity carries.
     pub fields: Vec<String>,
+    /// `number`: the pattern of its instances' human-readable numbers.
+    pub number: Option<NumberPattern>,
 }
 
 /// A stage. From an entry of `entities.<name>.stages`.

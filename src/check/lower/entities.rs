@@ -187,6 +187,7 @@ impl Cx<'_, '_> {
                     }
                 }
             }
+            let number = entity.number.as_deref().and_then(|source| self.number_pattern(entity_name, source));
             entities.push(ir::Entity {
                 name: entity_name.clone(),
                 label: entity.label.clone(),
@@ -197,6 +198,7 @@ impl Cx<'_, '_> {
                 reminders,
                 assignment,
                 fields,
+                number,
             });
         }
         (entities, declared_terminal)

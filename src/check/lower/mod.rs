@@ -15,6 +15,7 @@ mod entities;
 mod gateways;
 mod integrations;
 mod names;
+mod number;
 mod sla;
 mod transitions;
 
