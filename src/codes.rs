@@ -105,6 +105,7 @@ rules! {
     TerminalHasExit = "CRM0205", "terminal-has-exit", Warning, "A stage declared terminal has outgoing transitions.";
     ParallelBranchCondition = "CRM0206", "parallel-branch-condition", Warning, "A branch of a parallel gateway has a condition, which parallel gateways ignore.";
     EmptyEntity = "CRM0207", "empty-entity", Error, "An entity declares no stages.";
+    InvalidNumberPattern = "CRM0208", "invalid-number-pattern", Error, "An entity's `number` pattern has an unknown token, no counter or more than one.";
 
     // Condition expressions.
     ExprSyntax = "CRM0301", "expression-syntax", Error, "A condition is not a valid expression.";

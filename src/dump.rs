@@ -222,6 +222,9 @@ impl Text<'_> {
         if !entity.fields.is_empty() {
             self.line(1, format!("fields {}", list(&entity.fields)));
         }
+        if let Some(number) = &entity.number {
+            self.line(1, format!("number {}", number.source));
+        }
     }
 
     fn stage_block(&mut self, id: StageId, stage: &Stage, initial: bool) {

@@ -43,6 +43,7 @@ fn new_instance(assignee: Option<&str>) -> NewInstance {
         data: json!({"score": 10}),
         assignee: assignee.map(str::to_owned),
         runs: Vec::new(),
+        number: None,
     }
 }
 

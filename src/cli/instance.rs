@@ -87,10 +87,14 @@ pub enum InstanceCommand {
         #[arg(long, value_name = "CURSOR")]
         after: Option<String>,
     },
-    /// An instance as last committed.
+    /// An instance as last committed, by id or by its human-readable number.
     Show {
         /// The instance id.
-        id: String,
+        #[arg(required_unless_present = "number")]
+        id: Option<String>,
+        /// Find the instance by its number instead (e.g. `LEAD-2026-0001`).
+        #[arg(long, value_name = "NUMBER", conflicts_with = "id")]
+        number: Option<String>,
     },
     /// Merge a JSON patch into the data (a key sets its field, `null` removes it).
     Update {
@@ -242,7 +246,11 @@ async fn command(
         InstanceCommand::Create { definition, entity, .. } => {
             engine.create_instance(tenant, actor, definition, entity, &Json::Object(data)).await?
         }
-        InstanceCommand::Show { id } => engine.instance(tenant, id).await?,
+        InstanceCommand::Show { id: Some(id), .. } => engine.instance(tenant, id).await?,
+        InstanceCommand::Show { id: None, number } => {
+            // clap requires one of the two.
+            engine.instance_by_number(tenant, number.as_deref().unwrap_or_default()).await?
+        }
         InstanceCommand::List { definition, entity, stage, status, assignee, limit, after } => {
             let query = InstanceQuery {
                 definition: definition.clone(),
@@ -348,7 +356,7 @@ fn token_status_str(status: TokenStatus) -> &'static str {
 
 /// The JSON shape of an instance: what the HTTP API returns for one.
 pub(super) fn instance_json(view: &InstanceView) -> Json {
-    json!({
+    let mut json = json!({
         "id": view.id,
         "definition": view.definition,
         "definition_version": view.definition_version,
@@ -373,23 +381,30 @@ pub(super) fn instance_json(view: &InstanceView) -> Json {
                 "at": r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             })).collect::<Vec<_>>(),
         })),
-    })
+    });
+    if let (Some(number), Json::Object(map)) = (&view.number, &mut json) {
+        map.insert("number".to_owned(), Json::String(number.clone()));
+    }
+    json
 }
 
 fn instance_output(format: ShellFormat, view: &InstanceView) -> Output {
     if format == ShellFormat::Json {
         return json_output(&instance_json(view));
     }
-    let mut out = format!(
-        "instance {}\ndefinition: {} (version {})\nentity: {}\nstage: {}\nstatus: {}\nversion: {}\n",
-        view.id,
+    let mut out = format!("instance {}\n", view.id);
+    if let Some(number) = &view.number {
+        out.push_str(&format!("number: {number}\n"));
+    }
+    out.push_str(&format!(
+        "definition: {} (version {})\nentity: {}\nstage: {}\nstatus: {}\nversion: {}\n",
         view.definition,
         view.definition_version,
         view.entity,
         view.stage,
         status_str(view.status),
         view.version
-    );
+    ));
     if let Some(assignee) = &view.assignee {
         out.push_str(&format!("assignee: {assignee}\n"));
     }

@@ -143,6 +143,7 @@ impl ApiError {
         let status = match &error {
             EngineError::UnknownDefinition { .. }
             | EngineError::UnknownInstance { .. }
+            | EngineError::UnknownNumber { .. }
             | EngineError::UnknownRecord { .. } => S::NOT_FOUND,
             EngineError::UnknownEntity { .. }
             | EngineError::InvalidDelegation { .. }

@@ -80,6 +80,25 @@ pub(super) async fn get(
     Ok(Reply::versioned(view_json(&view)))
 }
 
+/// `GET /v1/instances/by-number/{number}`.
+#[utoipa::path(
+    get,
+    path = "/v1/instances/by-number/{number}",
+    operation_id = "instances_get_by_number",
+    tag = "instances",
+    params(("number" = String, Path, description = "The instance's human-readable number, e.g. `LEAD-2026-0001`")),
+    responses((status = 200, description = "The instance (ETag)", body = super::schemas::Instance), (status = 400, description = "Malformed query, header or path", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid bearer token", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 404, description = "No such resource for this tenant", body = super::schemas::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited (Retry-After)", body = super::schemas::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub(super) async fn get_by_number(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> Result<Reply, ApiError> {
+    let view = state.engine().instance_by_number(&caller.tenant, &number).await?;
+    Ok(Reply::versioned(view_json(&view)))
+}
+
 /// Running or finished (the `status` filter).
 #[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

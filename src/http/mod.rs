@@ -158,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/instances/{id}/assign", post(instances::assign))
         .route("/instances/{id}/history", get(instances::history))
         .route("/instances/{id}/sla", get(work::sla))
+        .route("/instances/by-number/{number}", get(instances::get_by_number))
         .route("/dashboard", get(work::dashboard))
         .route("/delegations", get(work::delegations).post(work::create_delegation))
         .route("/delegations/{id}", delete(work::remove_delegation))

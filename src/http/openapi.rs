@@ -31,7 +31,7 @@ use super::schemas::{Diagnostic, Problem};
         super::records::campaign, super::outbox::list, super::outbox::replay, super::outbox::discard,
         super::interactions::create, super::interactions::list, super::interactions::get,
         super::interactions::attach, super::interactions::download, super::interactions::timeline,
-        super::interactions::report,
+        super::interactions::report, super::instances::get_by_number,
     ),
     components(schemas(
         Problem, Diagnostic, super::definitions::GraphFormat, super::instances::StatusFilter,

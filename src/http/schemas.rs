@@ -207,6 +207,9 @@ pub struct Instance {
     tokens: Vec<Token>,
     /// The approval a transition waits for.
     pending_approval: Option<PendingApproval>,
+    /// Its human-readable number; absent when its entity has no `number` pattern.
+    #[schema(nullable = false)]
+    number: Option<String>,
 }
 
 /// An instance in a listing.
@@ -237,6 +240,9 @@ pub struct InstanceRow {
     updated_at: String,
     /// Completed.
     ended_at: Option<String>,
+    /// Its human-readable number; absent when its entity has no `number` pattern.
+    #[schema(nullable = false)]
+    number: Option<String>,
 }
 
 /// A page of instances.

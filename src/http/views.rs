@@ -16,7 +16,7 @@ pub(super) fn time(at: DateTime<Utc>) -> String {
 
 /// An instance as the API shows it.
 pub(super) fn view_json(view: &InstanceView) -> Json {
-    json!({
+    let mut json = json!({
         "id": view.id,
         "definition": view.definition,
         "definition_version": view.definition_version,
@@ -48,11 +48,20 @@ pub(super) fn view_json(view: &InstanceView) -> Json {
                 "at": time(r.at),
             })).collect::<Vec<_>>(),
         })),
-    })
+    });
+    with_number(&mut json, view.number.as_deref());
+    json
+}
+
+/// Adds `number` to an instance's JSON when it has one (entities without a pattern show none).
+fn with_number(json: &mut Json, number: Option<&str>) {
+    if let (Some(number), Json::Object(map)) = (number, json) {
+        map.insert("number".to_owned(), Json::String(number.to_owned()));
+    }
 }
 
 pub(super) fn row_json(row: &InstanceRow) -> Json {
-    json!({
+    let mut json = json!({
         "id": row.id,
         "definition": row.definition_id,
         "definition_version": row.definition_version,
@@ -65,7 +74,9 @@ pub(super) fn row_json(row: &InstanceRow) -> Json {
         "started_at": time(row.started_at),
         "updated_at": time(row.updated_at),
         "ended_at": row.ended_at.map(time),
-    })
+    });
+    with_number(&mut json, row.number.as_deref());
+    json
 }
 
 /// A store cursor as handed to clients: opaque (base64url), so nobody builds one by hand.

@@ -7,6 +7,7 @@
 pub mod calendar;
 pub mod data;
 pub mod expr;
+pub mod number;
 pub mod value;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use chrono::NaiveDate;
 pub use calendar::Calendar;
 pub use data::{DataSchema, Field, FieldId, FieldType};
 pub use expr::Expr;
+pub use number::{NumberPart, NumberPattern, NumberTemplate};
 pub use value::Value;
 
 macro_rules! ids {
@@ -205,6 +207,8 @@ pub struct Entity {
     pub assignment: Assignment,
     /// Level 1 `fields`: the data fields a contact of this entity carries.
     pub fields: Vec<String>,
+    /// `number`: the pattern of its instances' human-readable numbers.
+    pub number: Option<NumberPattern>,
 }
 
 /// A stage. From an entry of `entities.<name>.stages`.

@@ -120,6 +120,21 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`] and nothing is written.
     fn commit(&self, tenant: &TenantId, commit: Commit) -> impl Future<Output = StoreResult<u64>> + Send;
 
+    /// Like [`commit`](Self::commit), also answering the number given to an instance it creates
+    /// (from the counter of the instance's [`NumberRequest`], in the same transaction).
+    fn commit_numbered(
+        &self,
+        tenant: &TenantId,
+        commit: Commit,
+    ) -> impl Future<Output = StoreResult<Committed>> + Send;
+
+    /// The row of the instance numbered `number`.
+    fn instance_by_number(
+        &self,
+        tenant: &TenantId,
+        number: &str,
+    ) -> impl Future<Output = StoreResult<Option<InstanceRow>>> + Send;
+
     /// An instance's history, by sequence number.
     fn history(
         &self,
@@ -519,6 +534,14 @@ impl Store for AnyStore {
 
     async fn commit(&self, tenant: &TenantId, commit: Commit) -> StoreResult<u64> {
         dispatch!(self.commit(tenant, commit))
+    }
+
+    async fn commit_numbered(&self, tenant: &TenantId, commit: Commit) -> StoreResult<Committed> {
+        dispatch!(self.commit_numbered(tenant, commit))
+    }
+
+    async fn instance_by_number(&self, tenant: &TenantId, number: &str) -> StoreResult<Option<InstanceRow>> {
+        dispatch!(self.instance_by_number(tenant, number))
     }
 
     async fn history(&self, tenant: &TenantId, instance_id: &str) -> StoreResult<Vec<HistoryRow>> {

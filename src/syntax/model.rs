@@ -145,6 +145,12 @@ pub struct EntitySpec {
     /// untyped fields when there is no `dataSchema`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<String>>,
+    /// The pattern of its instances' human-readable numbers, assigned on creation, unique and
+    /// gap-free per tenant: text with `{YYYY}`, `{YY}`, `{MM}`, `{DD}` and one zero-padded counter
+    /// such as `{0000}`, e.g. `"LEAD-{YYYY}-{0000}"`. The counter restarts when the date text changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub number: Option<String>,
 }
 
 /// A stage: just its name, or an object with a stage-level SLA.

@@ -206,6 +206,7 @@ impl Cx<'_, '_> {
                     }
                 }
             }
+            let number = entity.number.as_deref().and_then(|source| self.number_pattern(entity_name, source));
             entities.push(ir::Entity {
                 name: entity_name.clone(),
                 label: entity.label.clone(),
@@ -216,6 +217,7 @@ impl Cx<'_, '_> {
                 reminders,
                 assignment,
                 fields,
+                number,
             });
         }
         (entities, declared_terminal)

@@ -16,6 +16,7 @@ mod entities;
 mod gateways;
 mod integrations;
 mod names;
+mod number;
 mod recipients;
 mod sla;
 mod transitions;

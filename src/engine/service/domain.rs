@@ -124,14 +124,14 @@ impl<S: Store> Engine<S> {
         lead: NewContact,
         data: &Json,
     ) -> Result<Running<Contact>, EngineError> {
-        let (mut commit, instance, _) = self.start(tenant, actor, definition, "lead", data).await?;
+        let (mut commit, mut instance, _) = self.start(tenant, actor, definition, "lead", data).await?;
         let row = contact_row(lead, "lead".to_owned(), Some(instance.id.clone()))?;
         commit.outbox.push(event(
             domain_events::LEAD_CREATED,
             json!({ "contact_id": row.id, "instance_id": instance.id }),
         ));
         commit.contacts.push(EntityWrite::Insert(row.clone()));
-        self.store.commit(tenant, commit).await?;
+        instance.number = self.store.commit_numbered(tenant, commit).await?.number;
         Ok(Running { record: row, instance })
     }
 
@@ -160,7 +160,7 @@ impl<S: Store> Engine<S> {
             return Err(refuse(format!("its instance is in stage `{}`, not `{QUALIFIED}`", lead.stage)));
         }
 
-        let (mut commit, instance, _) =
+        let (mut commit, mut instance, _) =
             self.start(tenant, actor, &lead.definition, "opportunity", &opportunity.data).await?;
         let id = format!("opp-{contact_id}");
         let link =
@@ -198,8 +198,11 @@ impl<S: Store> Engine<S> {
         ));
         commit.opportunities.push(EntityWrite::Insert(row.clone()));
         commit.contacts.push(EntityWrite::Update(contact));
-        match self.store.commit(tenant, commit).await {
-            Ok(_) => Ok(Running { record: row, instance }),
+        match self.store.commit_numbered(tenant, commit).await {
+            Ok(committed) => {
+                instance.number = committed.number;
+                Ok(Running { record: row, instance })
+            }
             Err(StoreError::Duplicate { .. }) => Err(refuse("it was converted already".into())),
             Err(other) => Err(other.into()),
         }
@@ -223,7 +226,7 @@ impl<S: Store> Engine<S> {
         {
             return Err(invalid(&format!("it ends ({end}) before it starts ({start})")));
         }
-        let (mut commit, instance, _) =
+        let (mut commit, mut instance, _) =
             self.start(tenant, actor, definition, "campaign", &campaign.data).await?;
         let row = Campaign {
             id: new_id(),
@@ -240,7 +243,7 @@ impl<S: Store> Engine<S> {
             json!({ "campaign_id": row.id, "instance_id": instance.id, "name": row.name }),
         ));
         commit.campaigns.push(EntityWrite::Insert(row.clone()));
-        self.store.commit(tenant, commit).await?;
+        instance.number = self.store.commit_numbered(tenant, commit).await?.number;
         Ok(Running { record: row, instance })
     }
 

@@ -37,6 +37,14 @@ pub enum EngineError {
         id: String,
     },
 
+    /// `instance_by_number` with a number no instance of the tenant has, e.g. `"LEAD-2026-9999"`.
+    #[error("no instance is numbered `{number}`")]
+    #[diagnostic(code(crm::engine::unknown_number))]
+    UnknownNumber {
+        /// The number asked for.
+        number: String,
+    },
+
     /// `create_instance` with an entity the definition does not declare, e.g. `"leed"`.
     #[error("unknown entity `{name}` in definition `{definition}`")]
     #[diagnostic(code(crm::engine::unknown_entity))]

@@ -193,11 +193,13 @@ impl<S: Store> Engine<S> {
         entity: &str,
         data: &Json,
     ) -> Result<InstanceView, EngineError> {
-        let (commit, view, kept) = self.start(tenant, actor, definition, entity, data).await?;
-        self.store.commit(tenant, commit).await?;
-        if let Some(kept) = kept {
+        let (commit, mut view, kept) = self.start(tenant, actor, definition, entity, data).await?;
+        let committed = self.store.commit_numbered(tenant, commit).await?;
+        if let Some(mut kept) = kept {
+            kept.row.number.clone_from(&committed.number);
             self.keep(tenant, kept);
         }
+        view.number = committed.number;
         Ok(view)
     }
 
@@ -222,7 +224,7 @@ impl<S: Store> Engine<S> {
         let mut step = machine.create(entity_id, data, actor, now)?;
         self.choose_assignee(tenant, &machine, &mut step, now).await?;
         let id = new_id();
-        let write = persist::insert(&machine, &id, version, &step.state);
+        let write = persist::insert(&machine, &id, version, &step.state, now);
         let view = InstanceView::new(&id, version, &machine, &step.state);
         let row = persist::written_row(&write, None, now);
         let state = step.state.clone();
@@ -332,7 +334,20 @@ impl<S: Store> Engine<S> {
     /// The instance as last committed, read from the store.
     pub async fn instance(&self, tenant: &TenantId, id: &str) -> Result<InstanceView, EngineError> {
         let (machine, loaded) = self.load(tenant, id).await?;
-        Ok(InstanceView::new(id, loaded.row.definition_version, &machine, &loaded.state))
+        let mut view = InstanceView::new(id, loaded.row.definition_version, &machine, &loaded.state);
+        view.number.clone_from(&loaded.row.number);
+        Ok(view)
+    }
+
+    /// The instance numbered `number` (see `entities.<name>.number`).
+    pub async fn instance_by_number(
+        &self,
+        tenant: &TenantId,
+        number: &str,
+    ) -> Result<InstanceView, EngineError> {
+        let row = self.store.instance_by_number(tenant, number).await?;
+        let row = row.ok_or_else(|| EngineError::UnknownNumber { number: number.to_owned() })?;
+        self.instance(tenant, &row.id).await
     }
 
     /// The instance's history, oldest first; actor `None` is the system.
@@ -388,7 +403,8 @@ impl<S: Store> Engine<S> {
             };
             self.choose_assignee(tenant, &machine, &mut step, now).await?;
             let write = persist::update(&machine, &loaded, &step.state, now);
-            let view = InstanceView::new(id, loaded.row.definition_version, &machine, &step.state);
+            let mut view = InstanceView::new(id, loaded.row.definition_version, &machine, &step.state);
+            view.number.clone_from(&loaded.row.number);
             let row = persist::written_row(&write, Some(&loaded.row), now);
             let state = step.state.clone();
             let (commit, token_ids) =

@@ -29,6 +29,8 @@ pub struct InstanceView {
     pub assignee: Option<String>,
     /// The optimistic-lock version: pass it back to change the instance.
     pub version: u64,
+    /// Its human-readable number (`entities.<name>.number`), when its entity has a pattern.
+    pub number: Option<String>,
 }
 
 /// One branch of the running gateway.
@@ -87,6 +89,8 @@ impl InstanceView {
             }),
             assignee: state.assignee.clone(),
             version: state.version,
+            // Assigned by the store; the caller fills it in from the row.
+            number: None,
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct InstanceRow {
     pub updated_at: DateTime<Utc>,
     /// When it completed.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Its human-readable number, when its entity has a pattern.
+    pub number: Option<String>,
 }
 
 /// An action run whose outcome still matters to the engine (a branch waits for it, or a
@@ -110,6 +112,40 @@ pub struct NewInstance {
     pub assignee: Option<String>,
     /// Action runs already enqueued by the creation.
     pub runs: Vec<RunRow>,
+    /// The number to assign from a counter in the creating transaction, if any.
+    pub number: Option<NumberRequest>,
+}
+
+/// A human-readable number to assign: the next value of the counter of (tenant, `pattern`,
+/// `period`), written between `prefix` and `suffix` with at least `width` digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberRequest {
+    /// The pattern as written in the definition.
+    pub pattern: String,
+    /// The period the counter runs in (the date text of the number).
+    pub period: String,
+    /// The text before the counter.
+    pub prefix: String,
+    /// The text after the counter.
+    pub suffix: String,
+    /// The counter's minimum number of digits.
+    pub width: usize,
+}
+
+impl NumberRequest {
+    /// The number with counter value `n`.
+    pub fn render(&self, n: u64) -> String {
+        format!("{}{:0width$}{}", self.prefix, n, self.suffix, width = self.width)
+    }
+}
+
+/// What a commit wrote: the instance's new version and the number it assigned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The instance's version after the commit (0 without an instance).
+    pub version: u64,
+    /// The number assigned to a created instance.
+    pub number: Option<String>,
 }
 
 /// The new state of an existing instance; written only if its version is still `expected_version`.

@@ -94,6 +94,7 @@ pub use dashboard::{
 };
 pub use definition::{DefinitionRow, DeployedVersion, LiveInstance, canonical_checksum, source_checksum};
 pub use entities::{Campaign, Contact, EntityQuery, EntityWrite, Opportunity, Stored};
+pub use instance::{Committed, NumberRequest};
 pub use instance::{
     HistoryRow, InstanceRow, InstanceUpdate, InstanceWrite, NewHistory, NewInstance, RunRow,
     StoredInstanceState, StoredInstanceStatus, StoredRunStatus,

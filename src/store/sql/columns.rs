@@ -44,6 +44,7 @@ columns! {
         started_at: "i.started_at" => r.time()?,
         updated_at: "i.updated_at" => r.time()?,
         ended_at: "i.ended_at" => r.opt_time()?,
+        number: "i.number" => r.opt_text()?,
     }
 }
 

@@ -13,15 +13,15 @@ use super::parts::{
 use super::{Conn, SqlStore, fetch, idempotency};
 use crate::store::backend::{Backend, Stmt, micros};
 use crate::store::{
-    ApprovalWrite, Commit, InstanceUpdate, InstanceWrite, NewHistory, NewInstance, RequestStatus, RunRow,
-    StoreError, StoreResult, StoredInstanceStatus, TenantId,
+    ApprovalWrite, Commit, Committed, InstanceUpdate, InstanceWrite, NewHistory, NewInstance, NumberRequest,
+    RequestStatus, RunRow, StoreError, StoreResult, StoredInstanceStatus, TenantId,
 };
 
 pub(super) async fn commit<DB: Backend>(
     store: &SqlStore<DB>,
     tenant: &TenantId,
     commit: Commit,
-) -> StoreResult<u64> {
+) -> StoreResult<Committed> {
     if commit.instance.is_none() && commit.has_instance_parts() {
         return Err(StoreError::Invalid { reason: "instance-scoped writes without an instance write" });
     }
@@ -34,33 +34,34 @@ pub(super) async fn commit<DB: Backend>(
     }
     // An idempotency key the caller asked to record with this effect (see `idempotency`).
     let key = idempotency::pending_for(tenant);
-    let version = store
+    let committed = store
         .write_tx(async |conn: &mut Conn<DB>| {
-            let version = apply::<DB>(conn, tenant.as_str(), &commit).await?;
+            let committed = apply::<DB>(conn, tenant.as_str(), &commit).await?;
             if let Some(key) = &key {
                 let instance_id = commit.instance.as_ref().map(InstanceWrite::id);
                 idempotency::insert::<DB>(conn, tenant.as_str(), key, instance_id).await?;
             }
-            Ok(version)
+            Ok(committed)
         })
         .await?;
     if key.is_some() {
         idempotency::mark_written();
     }
-    Ok(version)
+    Ok(committed)
 }
 
 /// Writes every part of `commit` in the current transaction: the instance first (the other rows
 /// reference it, and its version check must fail before anything else can), then the rest.
-async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) -> StoreResult<u64> {
+async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) -> StoreResult<Committed> {
     let at = micros(commit.at);
     let instance_id = commit.instance.as_ref().map(InstanceWrite::id);
     // History and outbox rows depend on nothing else in the commit and only fail by raising, so
     // they travel together in one call (see `batch`).
     let mut appends = append_stmts(tenant, instance_id, at, commit);
+    let mut number = None;
     let version = match &commit.instance {
         Some(InstanceWrite::Insert(new)) => {
-            insert_instance::<DB>(conn, tenant, new, at).await?;
+            number = insert_instance::<DB>(conn, tenant, new, at).await?;
             1
         }
         Some(InstanceWrite::Update(update)) if DB::MULTI_STATEMENT => {
@@ -145,7 +146,7 @@ async fn apply<DB: Backend>(conn: &mut Conn<DB>, tenant: &str, commit: &Commit) 
     if let Some(stmt) = batch::<DB>(appends) {
         DB::execute(conn, stmt).await?;
     }
-    Ok(version)
+    Ok(Committed { version, number })
 }
 
 /// The history and outbox inserts of `commit`, in order. Each is an `INSERT … SELECT … FROM … AS v`
@@ -179,12 +180,16 @@ async fn insert_instance<DB: Backend>(
     tenant: &str,
     new: &NewInstance,
     at: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<Option<String>> {
+    let number = match &new.number {
+        Some(request) => Some(next_number::<DB>(conn, tenant, request).await?),
+        None => None,
+    };
     let completed = new.status == StoredInstanceStatus::Completed;
     let stmt = Stmt::new(
         "INSERT INTO crm_instances (tenant_id, id, definition_id, definition_version, entity, subject_type, \
          subject_id, state, status, data, assignee, version, stage_entered_at, started_at, updated_at, ended_at, \
-         runs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $12, $13, $14)",
+         runs, number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $12, $13, $14, $15)",
     )
     .arg(tenant)
     .arg(&new.id)
@@ -199,9 +204,30 @@ async fn insert_instance<DB: Backend>(
     .arg(new.assignee.as_ref())
     .arg(at)
     .arg(completed.then_some(at))
-    .arg(runs_json(&new.runs));
+    .arg(runs_json(&new.runs))
+    .arg(number.as_ref());
     DB::execute(conn, stmt).await?;
-    Ok(())
+    Ok(number)
+}
+
+/// Takes the next value of the request's counter and renders the number. The counter row is
+/// written by the creating transaction (and locked by it on PostgreSQL until it ends), so
+/// concurrent creations queue on it and a rollback gives its value back: no gaps, no duplicates.
+async fn next_number<DB: Backend>(
+    conn: &mut Conn<DB>,
+    tenant: &str,
+    request: &NumberRequest,
+) -> StoreResult<String> {
+    let stmt = Stmt::new(
+        "INSERT INTO crm_counters (tenant_id, pattern, period, value) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (tenant_id, pattern, period) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
+    )
+    .arg(tenant)
+    .arg(&request.pattern)
+    .arg(&request.period);
+    let value = fetch::<DB, _>(conn, stmt, |r| r.count::<u64>()).await?.pop();
+    let value = value.ok_or(StoreError::Invalid { reason: "the counter upsert returned no value" })?;
+    Ok(request.render(value))
 }
 
 /// The instance update under its optimistic lock: it changes a row only at `expected_version`.

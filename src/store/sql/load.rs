@@ -30,6 +30,22 @@ pub(super) async fn load_instance<DB: Backend>(
     store.read_one(stmt, instance_row).await
 }
 
+/// The instance numbered `number` (the unique index `crm_instances_number`).
+pub(super) async fn instance_by_number<DB: Backend>(
+    store: &SqlStore<DB>,
+    tenant: &TenantId,
+    number: &str,
+) -> StoreResult<Option<InstanceRow>> {
+    let stmt = Stmt::new(concat_sql!(
+        "SELECT ",
+        INSTANCE_COLS,
+        " FROM crm_instances i WHERE i.tenant_id = $1 AND i.number = $2"
+    ))
+    .arg(tenant.as_str())
+    .arg(number);
+    store.read_one(stmt, instance_row).await
+}
+
 pub(super) async fn load_state<DB: Backend>(
     store: &SqlStore<DB>,
     tenant: &TenantId,

@@ -23,11 +23,11 @@ use sqlx::{Pool, Transaction};
 
 use super::backend::{Backend, Reader, Stmt};
 use super::{
-    ApiTokenRow, AttemptRow, Campaign, Commit, Contact, DefinitionRow, DelegationRow, DeployedVersion,
-    DisabledEndpoint, EntityQuery, EscalationRow, HistoryRow, IdempotencyRecord, InstanceQuery, InstanceRow,
-    LiveInstance, NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow, Page, PendingItem,
-    PendingQuery, QueueStats, Store, StoreError, StoreResult, Stored, StoredInstanceState, TenantId,
-    TimerRow,
+    ApiTokenRow, AttemptRow, Campaign, Commit, Committed, Contact, DefinitionRow, DelegationRow,
+    DeployedVersion, DisabledEndpoint, EntityQuery, EscalationRow, HistoryRow, IdempotencyRecord,
+    InstanceQuery, InstanceRow, LiveInstance, NewAttempt, Opportunity, OutboxFailure, OutboxQuery, OutboxRow,
+    Page, PendingItem, PendingQuery, QueueStats, Store, StoreError, StoreResult, Stored, StoredInstanceState,
+    TenantId, TimerRow,
 };
 
 /// A store on database `DB`: [`SqliteStore`](super::SqliteStore) or [`PgStore`](super::PgStore).
@@ -311,7 +311,15 @@ impl<DB: Backend> Store for SqlStore<DB> {
     }
 
     async fn commit(&self, tenant: &TenantId, commit: Commit) -> StoreResult<u64> {
+        Ok(commit::commit(self, tenant, commit).await?.version)
+    }
+
+    async fn commit_numbered(&self, tenant: &TenantId, commit: Commit) -> StoreResult<Committed> {
         commit::commit(self, tenant, commit).await
+    }
+
+    async fn instance_by_number(&self, tenant: &TenantId, number: &str) -> StoreResult<Option<InstanceRow>> {
+        load::instance_by_number(self, tenant, number).await
     }
 
     async fn history(&self, tenant: &TenantId, instance_id: &str) -> StoreResult<Vec<HistoryRow>> {

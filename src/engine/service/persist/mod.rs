@@ -16,8 +16,9 @@ use crate::engine::service::EngineError;
 use crate::ir::{Definition, StageId};
 use crate::store::{
     ApprovalWrite, AssignmentChange, Commit, InstanceRow, InstanceUpdate, InstanceWrite, NewHistory,
-    NewInstance, NewOutbox, RequestStatus, RunRow, StoredDecision, StoredInstanceState, StoredInstanceStatus,
-    StoredOutboxKind, StoredRunStatus, StoredTokenStatus, TimerWrite, TokenWrite, new_id,
+    NewInstance, NewOutbox, NumberRequest, RequestStatus, RunRow, StoredDecision, StoredInstanceState,
+    StoredInstanceStatus, StoredOutboxKind, StoredRunStatus, StoredTokenStatus, TimerWrite, TokenWrite,
+    new_id,
 };
 
 mod sla;
@@ -133,8 +134,19 @@ pub(super) fn insert(
     id: &str,
     definition_version: u64,
     state: &InstanceState,
+    now: DateTime<Utc>,
 ) -> InstanceWrite {
     let def = machine.definition();
+    let number = def.entity(state.entity).number.as_ref().map(|pattern| {
+        let template = pattern.template(now.date_naive());
+        NumberRequest {
+            pattern: pattern.source.clone(),
+            period: template.period,
+            prefix: template.prefix,
+            suffix: template.suffix,
+            width: template.width,
+        }
+    });
     InstanceWrite::Insert(NewInstance {
         id: id.to_owned(),
         definition_id: def.id.clone(),
@@ -147,6 +159,7 @@ pub(super) fn insert(
         data: machine.data_json(state),
         assignee: state.assignee.clone(),
         runs: run_rows(def, &state.runs),
+        number,
     })
 }
 
@@ -195,6 +208,8 @@ pub(super) fn written_row(
             started_at: now,
             updated_at: now,
             ended_at: (new.status == StoredInstanceStatus::Completed).then_some(now),
+            // Known once committed: the caller sets it from `Committed::number`.
+            number: None,
         },
         InstanceWrite::Unchanged { .. } => return None,
         InstanceWrite::Update(update) => InstanceRow {
