@@ -12,6 +12,8 @@ mod eval;
 mod instance;
 mod outbox;
 #[cfg(feature = "http")]
+mod reload;
+#[cfg(feature = "http")]
 pub mod serve;
 mod shell;
 mod test;

@@ -29,6 +29,7 @@ use super::schemas::{Diagnostic, Problem};
         super::records::create_lead, super::records::convert_lead, super::records::opportunities,
         super::records::opportunity, super::records::create_campaign, super::records::campaigns,
         super::records::campaign, super::outbox::list, super::outbox::replay, super::outbox::discard,
+        super::reloads::diagnostics,
     ),
     components(schemas(
         Problem, Diagnostic, super::definitions::GraphFormat, super::instances::StatusFilter,
