@@ -13,6 +13,8 @@ mod instance;
 mod outbox;
 mod records;
 #[cfg(feature = "http")]
+mod reload;
+#[cfg(feature = "http")]
 pub mod serve;
 mod shell;
 mod test;

@@ -2,11 +2,13 @@
 //! start. SIGINT and SIGTERM stop accepting connections and let in-flight requests finish;
 //! every command is one transaction, so nothing is half-written either way.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use super::reload::Reloader;
 use super::{Exit, Output};
 use crate::engine::service::Engine;
 use crate::http::{AppState, RateLimit, ServerConfig};
@@ -30,6 +32,10 @@ pub struct ServeArgs {
     /// Requests per second each token may make on average (twice that at once); 0 for no limit.
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub rate_limit: u32,
+    /// Do not watch the definitions for changes (by default a saved file is checked and deployed
+    /// while the server runs; one with errors, or one that would strand live instances, is not).
+    #[arg(long)]
+    pub no_watch: bool,
     /// How log lines look.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -90,10 +96,25 @@ async fn serve(args: &ServeArgs) -> Output {
     let state = AppState::new(Engine::new(store.clone()), config);
     state.set_ready(false);
     let tenant = TenantId::new(args.tenant.clone());
-    if let Err(message) = deploy_all(&state, &tenant, &args.definitions).await {
-        store.close().await;
-        return Output::failure(message);
-    }
+    let ids = match deploy_all(&state, &tenant, &args.definitions).await {
+        Ok(ids) => ids,
+        Err(message) => {
+            store.close().await;
+            return Output::failure(message);
+        }
+    };
+    // Kept until the server stops: dropping it stops watching.
+    let _watch = if args.no_watch || !args.definitions.exists() {
+        None
+    } else {
+        match Reloader::new(state.clone(), tenant.clone(), ids).watch(&args.definitions) {
+            Ok(watch) => Some(watch),
+            Err(message) => {
+                store.close().await;
+                return Output::failure(message);
+            }
+        }
+    };
     state.set_ready(true);
     // The first line on stdout says where to connect (tests read the port from it).
     let _ = writeln!(std::io::stdout().lock(), "listening on http://{address}");
@@ -119,8 +140,12 @@ async fn serve(args: &ServeArgs) -> Output {
 }
 
 /// Deploys every `*.json` under `path` (or the file itself) to `tenant`; a missing default
-/// directory is not an error, a definition with errors is.
-async fn deploy_all(state: &AppState, tenant: &TenantId, path: &Path) -> Result<(), String> {
+/// directory is not an error, a definition with errors is. Returns which file holds which id.
+async fn deploy_all(
+    state: &AppState,
+    tenant: &TenantId,
+    path: &Path,
+) -> Result<HashMap<PathBuf, String>, String> {
     let files = if path.is_file() {
         vec![path.to_owned()]
     } else if path.is_dir() {
@@ -133,16 +158,20 @@ async fn deploy_all(state: &AppState, tenant: &TenantId, path: &Path) -> Result<
         files
     } else {
         tracing::warn!(path = %path.display(), "no definitions to deploy");
-        return Ok(());
+        return Ok(HashMap::new());
     };
+    let mut ids = HashMap::new();
     for file in files {
         let source =
             std::fs::read_to_string(&file).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
         match state.engine().deploy(tenant, &source).await {
-            Ok(deployed) => tracing::info!(
-                file = %file.display(), id = %deployed.id, version = deployed.version, created = deployed.created,
-                "deployed"
-            ),
+            Ok(deployed) => {
+                tracing::info!(
+                    file = %file.display(), id = %deployed.id, version = deployed.version, created = deployed.created,
+                    "deployed"
+                );
+                ids.insert(std::path::absolute(&file).unwrap_or_else(|_| file.clone()), deployed.id);
+            }
             Err(error) => {
                 return Err(format!(
                     "cannot deploy `{}`: {error} (run `crm check {}` for details)",
@@ -152,7 +181,7 @@ async fn deploy_all(state: &AppState, tenant: &TenantId, path: &Path) -> Result<
             }
         }
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere); never, if no handler can be installed.

@@ -25,6 +25,7 @@ pub mod openapi;
 mod ops;
 mod outbox;
 mod records;
+mod reloads;
 mod reply;
 mod schemas;
 mod views;
@@ -49,6 +50,7 @@ use tower_http::trace::TraceLayer;
 pub use self::auth::{Caller, NewToken, TokenError, create_token, hash_token};
 pub use self::error::ApiError;
 pub use self::limit::RateLimit;
+pub use self::reloads::{Reload, ReloadOutcome};
 use crate::engine::service::Engine;
 use crate::store::AnyStore;
 
@@ -88,6 +90,7 @@ struct Inner {
     ready: AtomicBool,
     limiter: limit::Limiter,
     metrics: ops::Metrics,
+    reloads: reloads::Reloads,
 }
 
 impl std::fmt::Debug for AppState {
@@ -107,6 +110,7 @@ impl AppState {
                 ready: AtomicBool::new(true),
                 limiter,
                 metrics: ops::Metrics::default(),
+                reloads: reloads::Reloads::default(),
             }),
         }
     }
@@ -124,6 +128,17 @@ impl AppState {
     /// Whether `/readyz` may say ready (false while start-up definitions are being deployed).
     pub fn set_ready(&self, ready: bool) {
         self.inner.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Records what hot reload did with definition `id`'s file (served at
+    /// `GET /v1/definitions/{id}/diagnostics`).
+    pub fn record_reload(&self, tenant: &crate::store::TenantId, id: &str, reload: Reload) {
+        self.inner.reloads.record(tenant, id, reload);
+    }
+
+    /// What hot reload last did with definition `id`'s file.
+    pub fn last_reload(&self, tenant: &crate::store::TenantId, id: &str) -> Option<Reload> {
+        self.inner.reloads.get(tenant, id)
     }
 
     fn is_ready(&self) -> bool {
@@ -173,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/outbox", get(outbox::list))
         .route("/outbox/{id}/replay", post(outbox::replay))
         .route("/outbox/{id}/discard", post(outbox::discard))
+        .route("/definitions/{id}/diagnostics", get(reloads::diagnostics))
         .route("/interactions", get(interactions::list).post(interactions::create))
         .route("/interactions/{id}", get(interactions::get))
         .route("/attachments/{id}", get(interactions::download))

@@ -32,6 +32,7 @@ use super::schemas::{Diagnostic, Problem};
         super::interactions::create, super::interactions::list, super::interactions::get,
         super::interactions::attach, super::interactions::download, super::interactions::timeline,
         super::interactions::report, super::instances::get_by_number,
+        super::reloads::diagnostics,
     ),
     components(schemas(
         Problem, Diagnostic, super::definitions::GraphFormat, super::instances::StatusFilter,

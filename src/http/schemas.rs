@@ -63,6 +63,37 @@ pub struct Validation {
     diagnostics: Vec<Diagnostic>,
 }
 
+/// `GET /v1/definitions/{id}/diagnostics`: what hot reload last made of the definition's file.
+#[derive(ToSchema)]
+pub struct ReloadDiagnostics {
+    /// The definition's id.
+    id: String,
+    /// What the last reload did; `deployed` when the file was never reloaded.
+    status: ReloadStatus,
+    /// The version new instances start on; absent when none is deployed yet.
+    live_version: Option<u64>,
+    /// The file reloaded; absent when none was.
+    file: Option<String>,
+    /// When (RFC 3339); absent when no file was reloaded.
+    reloaded_at: Option<String>,
+    /// The findings in the file, as `crm check --format json` reports them.
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// What a reload did.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ReloadStatus {
+    /// A new version is live.
+    Deployed,
+    /// Same content as the live version.
+    Unchanged,
+    /// Errors: the running version stays live.
+    Invalid,
+    /// Would strand live instances: the running version stays live.
+    Strands,
+}
+
 /// A deployment.
 #[derive(ToSchema)]
 #[schema(example = json!({"id": "sales-pipeline", "version": 2, "created": true}))]
