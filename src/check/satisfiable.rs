@@ -596,11 +596,12 @@ impl Domain {
             let step = if *inclusive { 0 } else { 1 };
             match value {
                 Value::Int(i) => Some(if lower { i128::from(*i) + step } else { i128::from(*i) - step }),
+                // `as` saturates a float beyond i128 (1e308) at its ends; the step must saturate too.
                 Value::Float(f) if f.is_finite() => Some(match (lower, *inclusive) {
                     (true, true) => f.ceil() as i128,
-                    (true, false) => f.floor() as i128 + 1,
+                    (true, false) => (f.floor() as i128).saturating_add(1),
                     (false, true) => f.floor() as i128,
-                    (false, false) => f.ceil() as i128 - 1,
+                    (false, false) => (f.ceil() as i128).saturating_sub(1),
                 }),
                 _ => None,
             }
