@@ -349,6 +349,20 @@ fn push_scope(stmt: &mut Stmt, filter: &ReportFilter, definition: &'static str, 
     }
 }
 
+/// Binds the tenant (the statement ends in `… tenant_id = `), then appends the report window on
+/// `column`: `AND column >= from AND column < to`.
+fn push_tenant_window(stmt: &mut Stmt, tenant: &TenantId, column: &'static str, filter: &ReportFilter) {
+    stmt.bind(tenant.as_str())
+        .push(" AND ")
+        .push(column)
+        .push(" >= ")
+        .bind(filter.from)
+        .push(" AND ")
+        .push(column)
+        .push(" < ")
+        .bind(filter.to);
+}
+
 /// Appends `<column> IN (…)`, or a false condition for an empty list (`IN ()` is not SQL).
 fn push_in(stmt: &mut Stmt, column: &'static str, values: &[String]) {
     if values.is_empty() {
@@ -384,12 +398,8 @@ pub(in crate::store) async fn report_funnel<DB: Backend>(
     stmt.push(
         " THEN 1 ELSE 0 END), 0) FROM crm_stage_visits v \
          JOIN crm_instances i ON i.tenant_id = v.tenant_id AND i.id = v.instance_id WHERE v.tenant_id = ",
-    )
-    .bind(tenant.as_str())
-    .push(" AND v.entered_at >= ")
-    .bind(filter.from)
-    .push(" AND v.entered_at < ")
-    .bind(filter.to);
+    );
+    push_tenant_window(&mut stmt, tenant, "v.entered_at", filter);
     push_scope(&mut stmt, filter, " AND v.definition_id = ", " AND v.entity = ");
     stmt.push(" GROUP BY v.stage ORDER BY COUNT(*) DESC, v.stage");
     store
@@ -421,12 +431,8 @@ pub(in crate::store) async fn report_users<DB: Backend>(
 ) -> StoreResult<Vec<UserRow>> {
     let mut stmt = Stmt::new("SELECT v.moved_by, COUNT(*)");
     push_outcomes(&mut stmt, filter);
-    stmt.push(" FROM crm_stage_visits v WHERE v.tenant_id = ")
-        .bind(tenant.as_str())
-        .push(" AND v.left_at >= ")
-        .bind(filter.from)
-        .push(" AND v.left_at < ")
-        .bind(filter.to);
+    stmt.push(" FROM crm_stage_visits v WHERE v.tenant_id = ");
+    push_tenant_window(&mut stmt, tenant, "v.left_at", filter);
     push_scope(&mut stmt, filter, " AND v.definition_id = ", " AND v.entity = ");
     stmt.push(" GROUP BY v.moved_by ORDER BY COUNT(*) DESC, v.moved_by");
     store
@@ -510,12 +516,7 @@ pub(in crate::store) async fn report_stage_times<DB: Backend>(
          ROW_NUMBER() OVER (PARTITION BY v.stage ORDER BY v.duration_us) AS rn, \
          COUNT(*) OVER (PARTITION BY v.stage) AS n FROM crm_stage_visits v WHERE v.tenant_id = ",
     );
-    stmt.push("")
-        .bind(tenant.as_str())
-        .push(" AND v.left_at >= ")
-        .bind(filter.from)
-        .push(" AND v.left_at < ")
-        .bind(filter.to);
+    push_tenant_window(&mut stmt, tenant, "v.left_at", filter);
     push_scope(&mut stmt, filter, " AND v.definition_id = ", " AND v.entity = ");
     stmt.push(") t WHERE rn = (n + 1) / 2 OR rn = (9 * n + 9) / 10 ORDER BY stage, rn");
     let rows =
@@ -548,12 +549,7 @@ pub(in crate::store) async fn report_sla<DB: Backend>(
          FROM crm_sla s JOIN crm_instances i ON i.tenant_id = s.tenant_id AND i.id = s.instance_id \
          WHERE s.tenant_id = ",
     );
-    stmt.push("")
-        .bind(tenant.as_str())
-        .push(" AND s.started_at >= ")
-        .bind(filter.from)
-        .push(" AND s.started_at < ")
-        .bind(filter.to);
+    push_tenant_window(&mut stmt, tenant, "s.started_at", filter);
     push_scope(&mut stmt, filter, " AND i.definition_id = ", " AND i.entity = ");
     stmt.push(" GROUP BY s.scope ORDER BY s.scope");
     store
