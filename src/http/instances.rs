@@ -378,14 +378,14 @@ pub(super) async fn assign(
     idempotent(&state, &caller, &headers, &what, StatusCode::OK, &body, work).await
 }
 
-/// `GET /v1/instances/{id}/history` query.
+/// A keyset page's query (`limit`, `cursor`): history and the timeline.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PageQuery {
     #[serde(default, deserialize_with = "super::views::page_limit")]
-    limit: u32,
+    pub(super) limit: u32,
     #[serde(default, deserialize_with = "super::views::non_empty")]
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 /// `GET /v1/instances/{id}/history`: oldest first, in keyset pages by sequence number.

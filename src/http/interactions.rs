@@ -415,16 +415,6 @@ pub(super) async fn download(
     Ok(response)
 }
 
-/// `GET /v1/instances/{id}/timeline` query.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TimelineParams {
-    #[serde(default, deserialize_with = "super::views::page_limit")]
-    limit: u32,
-    #[serde(default, deserialize_with = "super::views::non_empty")]
-    cursor: Option<String>,
-}
-
 /// `GET /v1/instances/{id}/timeline`: history and interactions together, newest first.
 #[utoipa::path(
     get,
@@ -439,7 +429,7 @@ pub(super) async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<TimelineParams>,
+    Query(query): Query<super::instances::PageQuery>,
 ) -> Result<Reply, ApiError> {
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let query = TimelineQuery { limit: query.limit, after };
