@@ -78,13 +78,16 @@ pub(super) async fn deploy_definition<DB: Backend>(
                     .arg(version),
                 )
                 .await?;
+                // No conflict target: a concurrent deploy may collide on the version (the key) or,
+                // on PostgreSQL, first on the one-active-version index; either means "look again",
+                // where naming only the key let the second surface as a unique violation.
                 let inserted = DB::execute(
                     conn,
                     Stmt::new(
                         "INSERT INTO crm_definitions \
                          (tenant_id, id, version, name, source, checksum, canonical_hash, active, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                         ON CONFLICT (tenant_id, id, version) DO NOTHING",
+                         ON CONFLICT DO NOTHING",
                     )
                     .arg(tenant.as_str())
                     .arg(id)
